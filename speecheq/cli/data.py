@@ -1,0 +1,159 @@
+"""``speecheq data ...``: validate, fix, subset, combine and split data directories."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from speecheq.console import console, print_table
+from speecheq.data.datadir import DataDir, fix, validate
+from speecheq.data.ops import combine, describe, save_folds, split_folds, subset
+from speecheq.errors import SpeechEQError
+
+app = typer.Typer(
+    help="Validate, fix, subset, combine and split Kaldi-style data directories.",
+    rich_markup_mode="markdown",
+)
+
+DirArg = Annotated[Path, typer.Argument(help="A data directory.")]
+
+
+@app.command("validate")
+def validate_command(
+    data_dir: DirArg,
+    check_audio: Annotated[
+        bool, typer.Option("--check-audio", help="Also decode every audio file.")
+    ] = False,
+) -> None:
+    """Check a data directory; print each problem as 'file:line: what is wrong'.
+
+    Checks sorted and unique ids, utt2spk/spk2utt agreement, that every utterance of every
+    per-utterance file is in wav.scp, that label values belong to the label space, and that
+    audio files exist (and decode, with --check-audio). Exits 1 if there is any problem.
+    """
+    problems = validate(data_dir, check_audio=check_audio)
+    for problem in problems:
+        console.print(str(problem), soft_wrap=True)
+    if problems:
+        raise SpeechEQError(f"{data_dir}: {len(problems)} problem(s) found")
+    print_table(
+        f"{data_dir}: valid", ["what", "value", "utterances"], describe(DataDir.load(data_dir))
+    )
+
+
+@app.command("fix")
+def fix_command(
+    data_dir: DirArg,
+    out: Annotated[
+        Path | None, typer.Option(help="Write the fixed directory here instead of in place.")
+    ] = None,
+    check_audio: Annotated[
+        bool,
+        typer.Option("--check-audio", help="Also drop utterances whose audio does not decode."),
+    ] = False,
+) -> None:
+    """Sort, drop bad lines and incomplete utterances, rebuild spk2utt; report what was dropped."""
+    report = fix(data_dir, out, check_audio=check_audio)
+    rows = [(file, reason, count) for (file, reason), count in sorted(report.dropped.items())]
+    print_table(
+        f"{out or data_dir}: {report.kept} utterances kept",
+        ["file", "dropped because", "lines"],
+        rows,
+    )
+
+
+@app.command("subset")
+def subset_command(
+    src: DirArg,
+    dst: Annotated[Path, typer.Argument(help="Where to write the subset.")],
+    speakers: Annotated[
+        str | None, typer.Option(help="Comma-separated speaker ids to keep.")
+    ] = None,
+    speaker_list: Annotated[
+        Path | None, typer.Option(help="A file of speaker ids to keep, one per line.")
+    ] = None,
+    utt_list: Annotated[
+        Path | None, typer.Option(help="A file of utterance ids to keep, one per line.")
+    ] = None,
+    per_class: Annotated[
+        int | None, typer.Option(help="Keep the first N utterances of each emotion class.")
+    ] = None,
+) -> None:
+    """Keep the utterances selected by speakers, an utterance list and/or N per class."""
+    chosen_speakers: list[str] | None = None
+    if speakers is not None:
+        chosen_speakers = [s for s in speakers.split(",") if s]
+    if speaker_list is not None:
+        chosen_speakers = (chosen_speakers or []) + _read_ids(speaker_list)
+    utts = _read_ids(utt_list) if utt_list is not None else None
+    data = subset(DataDir.load(src), speakers=chosen_speakers, utts=utts, per_class=per_class)
+    data.save(dst)
+    print_table(f"{dst}", ["what", "value", "utterances"], describe(data))
+
+
+@app.command("combine")
+def combine_command(
+    dst: Annotated[Path, typer.Argument(help="Where to write the combined directory.")],
+    sources: Annotated[list[Path], typer.Argument(help="The data directories to combine.")],
+    names: Annotated[
+        str | None,
+        typer.Option(help="Comma-separated names of the sources (default: their folder names)."),
+    ] = None,
+    prefix: Annotated[
+        bool, typer.Option("--prefix", help="Prefix ids with '<name>-' so they cannot collide.")
+    ] = False,
+) -> None:
+    """Combine data directories into one, recording each utterance's source in utt2corpus."""
+    source_names = names.split(",") if names else [source.name for source in sources]
+    if len(source_names) != len(sources):
+        raise SpeechEQError(f"--names gives {len(source_names)} names for {len(sources)} sources")
+    data = combine([DataDir.load(source) for source in sources], source_names, prefix=prefix)
+    data.save(dst)
+    print_table(f"{dst}", ["what", "value", "utterances"], describe(data))
+
+
+@app.command("split")
+def split_command(
+    src: DirArg,
+    dst: Annotated[Path, typer.Argument(help="Where to write fold1/{train,valid,test}, ...")],
+    by: Annotated[
+        str, typer.Option(help="speaker (leave speakers out), group (utt2group) or partition.")
+    ] = "speaker",
+    num_folds: Annotated[
+        int | None, typer.Option(help="With --by speaker: deal speakers into K folds.")
+    ] = None,
+    valid_fraction: Annotated[
+        float, typer.Option(help="Share of the training speakers' utterances held out for valid.")
+    ] = 0.1,
+    seed: Annotated[int, typer.Option(help="Seed of the valid draw.")] = 0,
+) -> None:
+    """Write speaker-independent folds: each a train/valid/test trio of data directories.
+
+    No speaker is in both train and test; the valid set comes from training speakers only.
+    """
+    folds = split_folds(
+        DataDir.load(src), by=by, num_folds=num_folds, valid_fraction=valid_fraction, seed=seed
+    )
+    save_folds(folds, dst)
+    rows = [
+        (
+            fold.name,
+            ",".join(fold.test.speakers),
+            len(fold.train.utts),
+            len(fold.valid.utts),
+            len(fold.test.utts),
+        )
+        for fold in folds
+    ]
+    print_table(
+        f"{dst}: {len(folds)} folds", ["fold", "test speakers", "train", "valid", "test"], rows
+    )
+
+
+def _read_ids(path: Path) -> list[str]:
+    try:
+        return [line.split()[0] for line in path.read_text().splitlines() if line.strip()]
+    except FileNotFoundError:
+        raise SpeechEQError(f"{path}: file not found") from None

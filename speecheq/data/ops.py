@@ -1,0 +1,266 @@
+"""Operations on data directories: subset, combine, and speaker-independent fold splits."""
+
+from __future__ import annotations
+
+import random
+import shutil
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from speecheq.data.datadir import DataDir
+from speecheq.errors import SpeechEQError
+
+
+def subset(
+    data: DataDir,
+    *,
+    speakers: Iterable[str] | None = None,
+    utts: Iterable[str] | None = None,
+    per_class: int | None = None,
+) -> DataDir:
+    """The utterances selected by speaker list, utterance list and/or first N per emotion class.
+
+    Selections combine (an utterance must pass each one given). ``per_class`` keeps the first
+    ``per_class`` utterances (in id order) of each class in ``utt2emo``; utterances without an
+    emotion label are not kept by it.
+    """
+    keep = set(data.utts)
+    if speakers is not None:
+        wanted = set(speakers)
+        unknown = wanted - set(data.speakers)
+        if unknown:
+            raise SpeechEQError(
+                f"speaker(s) not in the data directory: {', '.join(sorted(unknown))}"
+            )
+        keep = {utt for utt in keep if data.utt2spk[utt] in wanted}
+    if utts is not None:
+        wanted = set(utts)
+        unknown = wanted - set(data.utts)
+        if unknown:
+            raise SpeechEQError(
+                f"utterance(s) not in the data directory: {', '.join(sorted(unknown)[:5])}"
+            )
+        keep &= wanted
+    if per_class is not None:
+        counts: dict[str, int] = defaultdict(int)
+        chosen = set()
+        for utt, emotion in sorted(data.get("utt2emo").items()):
+            if utt in keep and counts[emotion] < per_class:
+                counts[emotion] += 1
+                chosen.add(utt)
+        keep = chosen
+    return data.subset(keep)
+
+
+def combine(sources: Sequence[DataDir], names: Sequence[str], prefix: bool = False) -> DataDir:
+    """Combine data directories into one, recording each utterance's source in ``utt2corpus``.
+
+    ``names`` names each source (used for ``utt2corpus`` where a source has none, and as the
+    id prefix ``<name>-`` with ``prefix``). Colliding utterance or speaker ids are an error
+    unless ``prefix`` is set. A table present in only some sources is kept for those utterances
+    (a missing label stays missing). Sources whose ``conf/`` files differ (features computed
+    with other options) cannot be combined.
+    """
+    if len(sources) != len(names):
+        raise ValueError("one name per source is required")
+    if len(set(names)) != len(names):
+        raise SpeechEQError(f"source names must differ, got {list(names)}")
+    tables: dict[str, dict[str, str]] = defaultdict(dict)
+    owners: dict[str, dict[str, str]] = {"utterance": {}, "speaker": {}}
+    conf: dict[str, str] = {}
+    conf_owner: dict[str, str] = {}
+    for data, name in zip(sources, names, strict=True):
+        for file, text in data.conf.items():
+            if conf.setdefault(file, text) != text:
+                raise SpeechEQError(
+                    f"conf/{file} differs between '{conf_owner[file]}' and '{name}': their "
+                    "features were computed with different options"
+                )
+            conf_owner.setdefault(file, name)
+        rename = (lambda key, n=name: f"{n}-{key}") if prefix else (lambda key: key)
+        for kind, ids in (("utterance", data.utts), ("speaker", data.speakers)):
+            for key in ids:
+                first = owners[kind].setdefault(rename(key), name)
+                if first != name:
+                    raise SpeechEQError(
+                        f"{kind} id '{rename(key)}' is in both '{first}' and '{name}'; "
+                        "combine with a prefix to keep them apart"
+                    )
+        source_tables = dict(data.tables)
+        if not source_tables.get("utt2corpus"):
+            source_tables["utt2corpus"] = {utt: name for utt in data.utts}
+        for table_name, table in source_tables.items():
+            for key, value in table.items():
+                tables[table_name][rename(key)] = (
+                    rename(value) if table_name == "utt2spk" else value
+                )
+    return DataDir(tables, conf)
+
+
+@dataclass(frozen=True)
+class Fold:
+    """One fold of a protocol: its name and its train / valid / test utterance sets."""
+
+    name: str
+    train: DataDir
+    valid: DataDir
+    test: DataDir
+
+    def save(self, root: str | Path) -> None:
+        """Write ``root/<name>/{train,valid,test}``."""
+        for part in ("train", "valid", "test"):
+            getattr(self, part).save(Path(root) / self.name / part)
+
+
+def split_folds(
+    data: DataDir,
+    *,
+    by: str = "speaker",
+    num_folds: int | None = None,
+    valid_fraction: float = 0.1,
+    seed: int = 0,
+) -> list[Fold]:
+    """Folds of a protocol. Speaker-independent ones hold out each test group of speakers whole.
+
+    ``by="speaker"``: leave one speaker out, or, with ``num_folds``, speakers dealt round-robin
+    (in sorted order) into that many groups. ``by="group"``: leave one ``utt2group`` value out
+    (e.g. an IEMOCAP session); every speaker must belong to one group. ``by="partition"``: the
+    corpus's own ``utt2split`` (train/valid/test), one fold, speaker-independent only if the
+    corpus's partition is.
+
+    The valid set is ``valid_fraction`` of the training speakers' utterances, drawn per speaker
+    and class with ``seed``, so no valid or train speaker is ever a test speaker.
+    """
+    if by == "partition":
+        return [_partition_fold(data)]
+    groups = _speaker_groups(data, by, num_folds)
+    folds = []
+    for index, (group_name, test_speakers) in enumerate(groups, start=1):
+        test_utts = [utt for utt in data.utts if data.utt2spk[utt] in test_speakers]
+        rest = [utt for utt in data.utts if data.utt2spk[utt] not in test_speakers]
+        valid_utts = _draw_valid(data, rest, valid_fraction, seed)
+        train_utts = sorted(set(rest) - valid_utts)
+        if not train_utts:
+            raise SpeechEQError(f"fold {index} ({group_name}) leaves no training utterances")
+        folds.append(
+            Fold(
+                f"fold{index}",
+                data.subset(train_utts),
+                data.subset(valid_utts),
+                data.subset(test_utts),
+            )
+        )
+    return folds
+
+
+def _speaker_groups(data: DataDir, by: str, num_folds: int | None) -> list[tuple[str, set[str]]]:
+    speakers = data.speakers
+    if by == "speaker":
+        if len(speakers) < 2:
+            raise SpeechEQError("a speaker-independent split needs at least 2 speakers")
+        if num_folds is None:
+            return [(spk, {spk}) for spk in speakers]
+        if not 2 <= num_folds <= len(speakers):
+            raise SpeechEQError(
+                f"--num-folds must be between 2 and the number of speakers ({len(speakers)})"
+            )
+        dealt: list[set[str]] = [set() for _ in range(num_folds)]
+        for index, spk in enumerate(speakers):
+            dealt[index % num_folds].add(spk)
+        return [(",".join(sorted(group)), group) for group in dealt]
+    if by == "group":
+        utt2group = data.get("utt2group")
+        if not utt2group:
+            raise SpeechEQError("a split by group needs a utt2group file")
+        spk2groups: dict[str, set[str]] = defaultdict(set)
+        for utt in data.utts:
+            if utt not in utt2group:
+                raise SpeechEQError(f"utt2group: utterance '{utt}' has no group")
+            spk2groups[data.utt2spk[utt]].add(utt2group[utt])
+        for spk, spk_groups in spk2groups.items():
+            if len(spk_groups) > 1:
+                raise SpeechEQError(
+                    f"speaker '{spk}' is in several groups ({', '.join(sorted(spk_groups))}); "
+                    "a fold would not be speaker-independent"
+                )
+        group2spk: dict[str, set[str]] = defaultdict(set)
+        for spk, spk_groups in spk2groups.items():
+            group2spk[next(iter(spk_groups))].add(spk)
+        if len(group2spk) < 2:
+            raise SpeechEQError("a split by group needs at least 2 groups in utt2group")
+        return sorted(group2spk.items())
+    raise SpeechEQError(f"unknown split '{by}' (known: speaker, group, partition)")
+
+
+def _draw_valid(data: DataDir, utts: list[str], fraction: float, seed: int) -> set[str]:
+    if not 0 <= fraction < 1:
+        raise SpeechEQError(f"the valid fraction must be in [0, 1), got {fraction}")
+    utt2emo = data.get("utt2emo")
+    strata: dict[tuple[str, str], list[str]] = defaultdict(list)
+    for utt in utts:
+        strata[(data.utt2spk[utt], utt2emo.get(utt, ""))].append(utt)
+    rng = random.Random(seed)
+    chosen: set[str] = set()
+    for key in sorted(strata):
+        members = sorted(strata[key])
+        rng.shuffle(members)
+        chosen.update(members[: round(len(members) * fraction)])
+    return chosen
+
+
+def _partition_fold(data: DataDir) -> Fold:
+    utt2split = data.get("utt2split")
+    if not utt2split:
+        raise SpeechEQError("a split by partition needs a utt2split file")
+    parts: dict[str, list[str]] = defaultdict(list)
+    for utt in data.utts:
+        if utt not in utt2split:
+            raise SpeechEQError(f"utt2split: utterance '{utt}' has no partition")
+        parts[utt2split[utt]].append(utt)
+    for part in ("train", "test"):
+        if not parts[part]:
+            raise SpeechEQError(f"utt2split has no '{part}' utterances")
+    return Fold(
+        "partition",
+        data.subset(parts["train"]),
+        data.subset(parts["valid"]),
+        data.subset(parts["test"]),
+    )
+
+
+def save_folds(folds: Sequence[Fold], root: str | Path) -> None:
+    """Write folds under ``root``, replacing what was there only once all are written."""
+    root = Path(root)
+    staging = root.with_name(f".{root.name}.tmp")
+    if staging.exists():
+        shutil.rmtree(staging)
+    for fold in folds:
+        fold.save(staging)
+    if root.exists():
+        shutil.rmtree(root)
+    staging.rename(root)
+
+
+def describe(data: DataDir) -> list[tuple[str, str, int]]:
+    """Counts for a summary: (what, value, number of utterances), e.g. ('emotion', 'sad', 50)."""
+    rows: list[tuple[str, str, int]] = [
+        ("utterances", "", len(data.utts)),
+        ("speakers", "", len(data.speakers)),
+    ]
+    spk2gender = data.get("spk2gender")
+    labelled = {
+        "emotion": data.get("utt2emo"),
+        "intensity": data.get("utt2intensity"),
+        "gender": {utt: spk2gender[spk] for utt, spk in data.utt2spk.items() if spk in spk2gender},
+        "naturalness": data.get("utt2nat"),
+        "corpus": data.get("utt2corpus"),
+        "language": data.get("utt2lang"),
+    }
+    for what, table in labelled.items():
+        counts: dict[str, int] = defaultdict(int)
+        for value in table.values():
+            counts[value] += 1
+        rows.extend((what, value, count) for value, count in sorted(counts.items()))
+    return rows

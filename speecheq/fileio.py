@@ -1,0 +1,84 @@
+"""Kaldi-style text tables (``<key> <value>`` per line) and atomic file writing."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO
+
+from speecheq.errors import SpeechEQError
+
+
+@contextlib.contextmanager
+def atomic_write(path: str | Path, mode: str = "w", encoding: str | None = "utf-8") -> Iterator[IO]:
+    """Open a temporary file beside ``path``; on success rename it over ``path``.
+
+    If the block raises, the temporary file is removed and ``path`` is left as it was, so a
+    reader never sees a half-written file.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, mode, encoding=None if "b" in mode else encoding) as handle:
+            yield handle
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+
+
+@dataclass(frozen=True)
+class Line:
+    """One parsed line of a table: its key, the rest of the line, and its 1-based number."""
+
+    key: str
+    value: str
+    lineno: int
+
+
+def read_lines(path: str | Path, *, allow_empty_value: bool = False) -> list[Line]:
+    """Parse a ``<key> <value>`` table, raising on a malformed line (no key or no value).
+
+    Blank lines are malformed too: Kaldi tools reject them. Duplicates are not checked here
+    (see :func:`read_table`), so that validation can report every problem at once.
+    """
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise SpeechEQError(f"{path}: file not found") from None
+    except UnicodeDecodeError as err:
+        raise SpeechEQError(f"{path}: not UTF-8 text ({err.reason} at byte {err.start})") from None
+    lines = []
+    for lineno, raw in enumerate(text.splitlines(), start=1):
+        parts = raw.strip().split(maxsplit=1)
+        if not parts or (len(parts) == 1 and not allow_empty_value):
+            raise SpeechEQError(f"{path}:{lineno}: malformed line {raw!r}, expected '<id> <value>'")
+        lines.append(Line(parts[0], parts[1] if len(parts) == 2 else "", lineno))
+    return lines
+
+
+def read_table(path: str | Path, *, allow_empty_value: bool = False) -> dict[str, str]:
+    """Read a table into a dict, raising on malformed lines and duplicate keys."""
+    table: dict[str, str] = {}
+    for line in read_lines(path, allow_empty_value=allow_empty_value):
+        if line.key in table:
+            raise SpeechEQError(f"{path}:{line.lineno}: duplicate id '{line.key}'")
+        table[line.key] = line.value
+    return table
+
+
+def write_table(path: str | Path, table: Mapping[str, str] | Iterable[tuple[str, str]]) -> None:
+    """Write a table atomically, sorted by key in C-locale (code point) order."""
+    items = sorted(table.items() if isinstance(table, Mapping) else table)
+    with atomic_write(path) as out:
+        for key, value in items:
+            out.write(f"{key} {value}\n" if value != "" else f"{key}\n")

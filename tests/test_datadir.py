@@ -1,0 +1,182 @@
+"""Data directories: reading, validation, fixing, subsets, combining and fold splits."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from speecheq.data.datadir import DataDir, fix, validate
+from speecheq.data.ops import combine, save_folds, split_folds, subset
+from speecheq.errors import SpeechEQError
+from speecheq.fileio import atomic_write, read_table, write_table
+from tests.conftest import make_datadir
+
+
+def test_roundtrip_is_sorted_and_derives_spk2utt(datadir: Path) -> None:
+    data = DataDir.load(datadir)
+    assert len(data.utts) == 32
+    assert data.speakers == ["spk1", "spk2", "spk3", "spk4"]
+    lines = (datadir / "utt2spk").read_text().splitlines()
+    assert lines == sorted(lines)
+    spk2utt = read_table(datadir / "spk2utt")
+    assert spk2utt["spk1"].split() == [u for u in data.utts if u.startswith("spk1")]
+    assert validate(datadir) == []
+
+
+def test_validate_reports_every_problem_with_file_and_line(datadir: Path) -> None:
+    utt2emo = datadir / "utt2emo"
+    lines = utt2emo.read_text().splitlines()
+    lines[2] = lines[2].split()[0] + " furious"  # unknown label
+    lines.insert(5, lines[4])  # duplicate
+    lines.append("orphan-utt sad")  # not in wav.scp (and out of order? no: 'o' < 's')
+    lines.append("malformed")
+    utt2emo.write_text("\n".join(lines) + "\n")
+    messages = [str(p) for p in validate(datadir)]
+    assert any(m.startswith(f"{utt2emo}:3: unknown emotion category 'furious'") for m in messages)
+    assert any(m.startswith(f"{utt2emo}:6: duplicate id") for m in messages)
+    assert any("malformed line 'malformed'" in m for m in messages)
+    assert any("'orphan-utt' is not in wav.scp" in m for m in messages)
+    assert any("out of order" in m for m in messages)
+    with pytest.raises(SpeechEQError, match="utt2emo:3: unknown emotion category 'furious'"):
+        DataDir.load(datadir)
+
+
+def test_validate_missing_audio_and_spk2utt_disagreement(datadir: Path) -> None:
+    first = DataDir.load(datadir).utts[0]
+    wav = Path(read_table(datadir / "wav.scp")[first])
+    wav.unlink()
+    (datadir / "spk2utt").write_text("spk1 spk1-angry-0\n")
+    messages = [str(p) for p in validate(datadir)]
+    assert any(f"utterance '{first}'" in m and "does not exist" in m for m in messages)
+    assert any("spk2utt: does not agree with utt2spk" in m for m in messages)
+
+
+def test_validate_check_audio_catches_corrupt_file(datadir: Path) -> None:
+    data = DataDir.load(datadir)
+    Path(data.get("wav.scp")[data.utts[1]]).write_bytes(b"RIFF not really a wav")
+    assert validate(datadir) == []
+    problems = validate(datadir, check_audio=True)
+    assert len(problems) == 1 and problems[0].key == data.utts[1]
+    assert "cannot decode" in problems[0].message
+
+
+def test_pipe_entries_are_read_through_the_shell(tmp_path: Path, datadir: Path) -> None:
+    from speecheq.audio import read_audio
+
+    data = DataDir.load(datadir)
+    path = data.get("wav.scp")[data.utts[0]]
+    samples, rate = read_audio(f"cat {path} |", "u1")
+    assert rate == 16000 and len(samples) == 8000
+    with pytest.raises(SpeechEQError, match="utterance 'u1': command 'false' failed"):
+        read_audio("false |", "u1")
+
+
+def test_fix_drops_bad_lines_and_incomplete_utterances(datadir: Path, tmp_path: Path) -> None:
+    data = DataDir.load(datadir)
+    utts = data.utts
+    (datadir / "utt2spk").write_text(
+        "".join(f"{u} {data.utt2spk[u]}\n" for u in reversed(utts[1:]))  # unsorted, one missing
+    )
+    (datadir / "utt2emo").write_text(f"{utts[2]} furious\n{utts[3]} sad\n")
+    Path(data.get("wav.scp")[utts[4]]).unlink()
+    out = tmp_path / "fixed"
+    report = fix(datadir, out)
+    assert report.dropped == {
+        ("utt2spk", "utterance missing"): 1,
+        ("utt2emo", "value not in the label space"): 1,
+        ("wav.scp", "audio file missing"): 1,
+    }
+    assert report.kept == len(utts) - 2
+    assert validate(out) == []
+    fixed = DataDir.load(out)
+    assert fixed.get("utt2emo") == {utts[3]: "sad"}
+    assert utts[0] not in fixed.utts and utts[4] not in fixed.utts
+
+
+def test_subset_by_speaker_utts_and_per_class(datadir: Path) -> None:
+    data = DataDir.load(datadir)
+    by_spk = subset(data, speakers=["spk2"])
+    assert by_spk.speakers == ["spk2"] and len(by_spk.utts) == 8
+    assert by_spk.get("spk2gender") == {"spk2": "m"}
+    per_class = subset(data, per_class=1)
+    assert sorted(per_class.get("utt2emo").values()) == ["angry", "happy", "neutral", "sad"]
+    with pytest.raises(SpeechEQError, match="speaker\\(s\\) not in the data directory: nobody"):
+        subset(data, speakers=["nobody"])
+
+
+def test_combine_records_corpus_and_rejects_collisions(tmp_path: Path) -> None:
+    a = make_datadir(tmp_path / "a", speakers={"s1": "f"})
+    b = make_datadir(tmp_path / "b", speakers={"s1": "m"})
+    with pytest.raises(SpeechEQError, match="utterance id 's1-angry-0' is in both 'a' and 'b'"):
+        combine([a, b], ["a", "b"])
+    both = combine([a, b], ["a", "b"], prefix=True)
+    assert set(both.get("utt2corpus").values()) == {"a", "b"}
+    assert both.get("spk2gender") == {"a-s1": "f", "b-s1": "m"}
+    assert both.utt2spk["b-s1-sad-1"] == "b-s1"
+    both.save(tmp_path / "both")
+    assert validate(tmp_path / "both") == []
+
+
+def test_leave_one_speaker_out_folds_are_speaker_independent(datadir: Path, tmp_path: Path) -> None:
+    data = DataDir.load(datadir)
+    folds = split_folds(data, valid_fraction=0.5)
+    assert [f.test.speakers for f in folds] == [["spk1"], ["spk2"], ["spk3"], ["spk4"]]
+    tested: list[str] = []
+    for fold in folds:
+        assert not set(fold.test.speakers) & set(fold.train.speakers)
+        assert not set(fold.test.speakers) & set(fold.valid.speakers)
+        assert fold.valid.utts and not set(fold.valid.utts) & set(fold.train.utts)
+        tested += fold.test.utts
+    assert sorted(tested) == data.utts
+    save_folds(folds, tmp_path / "folds")
+    assert validate(tmp_path / "folds" / "fold3" / "train") == []
+    assert sorted(p.name for p in (tmp_path / "folds").iterdir()) == [
+        f"fold{i}" for i in range(1, 5)
+    ]
+
+
+def test_speaker_groups_and_group_folds(datadir: Path) -> None:
+    data = DataDir.load(datadir)
+    folds = split_folds(data, num_folds=2)
+    assert [f.test.speakers for f in folds] == [["spk1", "spk3"], ["spk2", "spk4"]]
+    utt2group = {u: "g1" if data.utt2spk[u] in ("spk1", "spk2") else "g2" for u in data.utts}
+    grouped = DataDir({**data.tables, "utt2group": utt2group})
+    folds = split_folds(grouped, by="group")
+    assert [f.test.speakers for f in folds] == [["spk1", "spk2"], ["spk3", "spk4"]]
+    utt2group[data.utts[0]] = "g2"  # spk1 now in two groups
+    with pytest.raises(SpeechEQError, match="speaker 'spk1' is in several groups"):
+        split_folds(DataDir({**data.tables, "utt2group": utt2group}), by="group")
+
+
+def test_valid_draw_is_reproducible_and_stratified(datadir: Path) -> None:
+    data = DataDir.load(datadir)
+    first = split_folds(data, valid_fraction=0.5, seed=3)[0].valid.utts
+    again = split_folds(data, valid_fraction=0.5, seed=3)[0].valid.utts
+    assert first == again
+    emotions = [data.get("utt2emo")[u] for u in first]
+    assert sorted(set(emotions)) == ["angry", "happy", "neutral", "sad"]
+
+
+def test_atomic_write_keeps_old_file_on_failure(tmp_path: Path) -> None:
+    target = tmp_path / "table"
+    write_table(target, {"b": "2", "a": "1"})
+    assert target.read_text() == "a 1\nb 2\n"
+    with pytest.raises(RuntimeError), atomic_write(target) as out:
+        out.write("half")
+        raise RuntimeError("interrupted")
+    assert target.read_text() == "a 1\nb 2\n"
+    assert [p.name for p in tmp_path.iterdir()] == ["table"]
+
+
+def test_conf_files_travel_with_subsets_and_must_agree_to_combine(tmp_path: Path) -> None:
+    a = make_datadir(tmp_path / "a", speakers={"s1": "f", "s2": "m"})
+    a.conf["feats.conf"] = "--num-mel-bins=80\n"
+    a.save(tmp_path / "a-dir")
+    loaded = DataDir.load(tmp_path / "a-dir")
+    subset(loaded, speakers=["s1"]).save(tmp_path / "s1")
+    assert (tmp_path / "s1" / "conf" / "feats.conf").read_text() == "--num-mel-bins=80\n"
+    b = make_datadir(tmp_path / "b", speakers={"t1": "f"})
+    b.conf["feats.conf"] = "--num-mel-bins=40\n"
+    with pytest.raises(SpeechEQError, match="conf/feats.conf differs between 'a' and 'b'"):
+        combine([loaded, b], ["a", "b"])

@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Create tools/venv (if missing) and install speecheq into it, editable, with its dev extra.
+# Idempotent: when pyproject.toml has not changed since the last install it returns at once.
+set -euo pipefail
+
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+venv=$root/tools/venv
+stamp=$venv/.installed
+python=${PYTHON:-python3}
+
+if ! "$python" -c 'import sys; sys.exit(sys.version_info < (3, 10))' 2>/dev/null; then
+  echo "setup.sh: speecheq needs Python >= 3.10; set PYTHON=/path/to/python3.x" >&2
+  exit 1
+fi
+
+if [ ! -x "$venv/bin/python" ]; then
+  echo "setup.sh: creating $venv" >&2
+  "$python" -m venv "$venv"
+fi
+
+if [ ! -f "$stamp" ] || [ "$root/pyproject.toml" -nt "$stamp" ]; then
+  echo "setup.sh: installing speecheq and its dependencies into $venv (first time: a few minutes)" >&2
+  log=$venv/install.log
+  if ! { "$venv/bin/python" -m pip install --upgrade pip &&
+         "$venv/bin/python" -m pip install -e "$root[dev]"; } >"$log" 2>&1; then
+    tail -n 30 "$log" >&2
+    echo "setup.sh: installation failed; the full log is $log" >&2
+    exit 1
+  fi
+  touch "$stamp"
+fi
