@@ -34,7 +34,7 @@ class ClassScores:
 def _check_pairs(ref: Sequence, hyp: Sequence) -> None:
     if len(ref) != len(hyp):
         raise ValueError(f"{len(ref)} references but {len(hyp)} hypotheses")
-    if not ref:
+    if len(ref) == 0:
         raise ValueError("no utterances to score")
 
 
