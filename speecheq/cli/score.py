@@ -1,0 +1,54 @@
+"""``speecheq score``: score decode directories (stage 5): per fold, mean ± std, pooled."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from speecheq.console import note, progress_bar
+from speecheq.scoring.decode_dir import TASK_FILES, read_decode_dir
+from speecheq.scoring.report import print_report, write_report
+from speecheq.scoring.scores import DEFINITIONS, aggregate
+
+
+def score_command(
+    decode_dirs: Annotated[
+        list[Path], typer.Argument(help="Decode directories, one per fold or test set.")
+    ],
+    out_dir: Annotated[
+        Path | None,
+        typer.Option(help="Write `scores.json`, `scores.md` and `confusion_<scale>.png` here."),
+    ] = None,
+    name: Annotated[
+        str | None,
+        typer.Option(help="The report's title (default: the decode directories' common path)."),
+    ] = None,
+) -> None:
+    common = os.path.commonpath([path.resolve() for path in decode_dirs])
+    decoded = []
+    with progress_bar("reading decode directories", len(decode_dirs)) as advance:
+        for path in decode_dirs:
+            fold_name = os.path.relpath(path.resolve(), common) if len(decode_dirs) > 1 else None
+            decoded.append(read_decode_dir(path, fold_name))
+            advance(1)
+    default_name = str(decode_dirs[0]) if len(decode_dirs) == 1 else os.path.relpath(common)
+    report = aggregate(decoded, name or default_name)
+    print_report(report)
+    if out_dir is not None:
+        for path in write_report(report, out_dir):
+            note(f"wrote {path}")
+
+
+score_command.__doc__ = "\n\n".join(
+    [
+        "Score decode directories written by 'speecheq predict' (stage 5).",
+        "Each directory is one fold or test set. A task is scored when both `ref/<file>` and "
+        f"`hyp/<file>` exist ({', '.join(TASK_FILES.values())}), over the utterances of "
+        "`ref/<file>`. Prints a summary (a row per fold, mean ± std and pooled with several "
+        "folds), and per-class scores and confusion matrices at every category scale.",
+        "\n".join(f"- **{term}**: {text}." for term, text in DEFINITIONS.items()),
+    ]
+)

@@ -1,0 +1,1 @@
+"""Stage 5 scoring: read decode directories, score every task, aggregate folds, write reports."""
