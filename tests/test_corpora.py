@@ -65,8 +65,8 @@ def check_folds(data: DataDir, **protocol: object) -> None:
 
 
 def test_every_preparer_is_a_corpus_module_with_a_description() -> None:
-    assert corpus_names() == list(PREPARERS)
-    for name in PREPARERS:
+    assert set(PREPARERS) <= set(corpus_names())
+    for name in corpus_names():
         doc = corpus_module(name).__doc__
         assert doc and doc.splitlines()[0].endswith(".")
 
