@@ -251,6 +251,7 @@ def describe(data: DataDir) -> list[tuple[str, str, int]]:
     ]
     spk2gender = data.get("spk2gender")
     labelled = {
+        "speaker": data.utt2spk,
         "emotion": data.get("utt2emo"),
         "intensity": data.get("utt2intensity"),
         "gender": {utt: spk2gender[spk] for utt, spk in data.utt2spk.items() if spk in spk2gender},
