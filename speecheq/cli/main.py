@@ -6,7 +6,7 @@ import sys
 
 import typer
 
-from speecheq.cli import data, lexicon, prepare, score
+from speecheq.cli import data, feats, lexicon, prepare, score
 from speecheq.console import status_console
 from speecheq.errors import SpeechEQError
 
@@ -20,6 +20,7 @@ app = typer.Typer(
 )
 app.add_typer(data.app, name="data")
 app.command("prepare")(prepare.prepare_command)
+app.command("feats")(feats.feats_command)
 app.command("lexicon")(lexicon.lexicon_command)
 app.command("score")(score.score_command)
 

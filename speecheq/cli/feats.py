@@ -1,0 +1,64 @@
+"""``speecheq feats <data-dir>``: stage 2, log-mel filterbanks to ark/scp, with CMVN stats."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from speecheq.console import print_table
+from speecheq.features import FeatureConfig, make_feats
+
+
+def feats_command(
+    data_dir: Annotated[Path, typer.Argument(help="The data directory (needs wav.scp, utt2spk).")],
+    conf: Annotated[
+        Path | None,
+        typer.Option(
+            help="A Kaldi-style conf file ('--num-mel-bins=80' per line); default: 80 mel bins, "
+            "25 ms frames every 10 ms at 16 kHz, no dither, no pitch."
+        ),
+    ] = None,
+    nj: Annotated[
+        int, typer.Option(min=1, help="Parallel jobs (processes), split by speaker.")
+    ] = 1,
+    skip_bad: Annotated[
+        bool,
+        typer.Option(
+            "--skip-bad",
+            help="Drop utterances whose audio is missing, corrupt, empty or at a forbidden "
+            "rate (and list them) instead of stopping.",
+        ),
+    ] = False,
+) -> None:
+    """Compute Kaldi-compatible log-mel filterbanks for every utterance (stage 2).
+
+    Writes data/feats.JOB.ark with per-job scp files, then feats.scp, utt2num_frames,
+    utt2dur, per-speaker CMVN stats (cmvn.scp, data/cmvn.ark) and conf/feats.conf (the
+    options used) into the data directory. Audio at another rate is resampled (upsampling
+    only with --allow-upsample=true in the conf). An interrupted run is finished by running
+    the same command again: complete jobs are reused.
+    """
+    config = FeatureConfig.from_conf(conf) if conf is not None else FeatureConfig()
+    report = make_feats(data_dir, config, nj=nj, skip_bad=skip_bad)
+    if report.skipped:
+        print_table(
+            f"{len(report.skipped)} utterance(s) skipped",
+            ["utterance", "why"],
+            sorted(report.skipped.items()),
+        )
+    jobs = f"{report.jobs} ({report.reused_jobs} reused)" if report.reused_jobs else report.jobs
+    print_table(
+        f"features -> {data_dir}",
+        ["what", "value"],
+        [
+            ("utterances", report.utterances),
+            ("hours of audio", f"{report.hours:.3f}"),
+            ("frames", report.frames),
+            ("dim", report.dim),
+            ("jobs", jobs),
+            ("wall time (s)", f"{report.wall_seconds:.1f}"),
+            ("x real time", f"{report.real_time_factor:.0f}"),
+        ],
+    )

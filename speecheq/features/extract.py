@@ -1,0 +1,395 @@
+"""Stage 2: features for every utterance of a data directory, in parallel, resumable jobs.
+
+Speakers are split across jobs in contiguous blocks balanced by utterance count (as Kaldi's
+``split_data.sh --per-spk``), so each job also owns the CMVN stats of its speakers. A job
+streams: it reads, computes and appends one utterance at a time to ``data/feats.<job>.ark``
+(and its per-job scp), writes its speakers' stats to ``data/cmvn.<job>.ark``, then writes
+``data/feats.<job>.json``, the record that marks it complete. A re-run reuses each job whose
+record matches its options and input, and redoes the others; the data directory's tables are
+written only once every job is complete.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import json
+import multiprocessing
+import os
+import queue
+import time
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO
+
+import kaldiio
+import numpy as np
+import torch
+
+from speecheq.audio import is_pipe, read_audio
+from speecheq.console import progress_bar
+from speecheq.data.datadir import DataDir
+from speecheq.errors import SpeechEQError
+from speecheq.features.cmvn import utterance_stats
+from speecheq.features.config import FeatureConfig
+from speecheq.features.fbank import compute_features
+from speecheq.fileio import atomic_write, read_table
+
+CONF_NAME = "feats.conf"
+"""The file in the data directory's ``conf/`` that records the feature options."""
+
+
+@dataclass
+class FeatsReport:
+    """What :func:`make_feats` computed."""
+
+    utterances: int
+    seconds: float
+    frames: int
+    dim: int
+    jobs: int
+    reused_jobs: int
+    wall_seconds: float
+    skipped: dict[str, str] = field(default_factory=dict)
+    """Utterances dropped with ``skip_bad``, and why."""
+
+    @property
+    def hours(self) -> float:
+        return self.seconds / 3600
+
+    @property
+    def real_time_factor(self) -> float:
+        """Seconds of audio processed per second of wall time."""
+        return self.seconds / self.wall_seconds if self.wall_seconds > 0 else float("inf")
+
+
+@dataclass(frozen=True)
+class Job:
+    """One job: its number (from 1), its utterances as (utt, speaker, wav.scp value), its folder."""
+
+    index: int
+    utts: tuple[tuple[str, str, str], ...]
+    folder: Path
+
+    @property
+    def ark(self) -> Path:
+        return self.folder / f"feats.{self.index}.ark"
+
+    @property
+    def scp(self) -> Path:
+        return self.folder / f"feats.{self.index}.scp"
+
+    @property
+    def cmvn(self) -> Path:
+        return self.folder / f"cmvn.{self.index}.ark"
+
+    @property
+    def record(self) -> Path:
+        return self.folder / f"feats.{self.index}.json"
+
+    def key(self, config: FeatureConfig) -> str:
+        """A digest of the options and of every input (wav.scp value, file size and time)."""
+        digest = hashlib.sha256(config.to_conf().encode())
+        for utt, speaker, spec in self.utts:
+            stamp = ""
+            if not is_pipe(spec) and Path(spec).is_file():
+                stat = Path(spec).stat()
+                stamp = f"{stat.st_size} {stat.st_mtime_ns}"
+            digest.update(f"{utt} {speaker} {spec} {stamp}\n".encode())
+        return digest.hexdigest()
+
+
+def split_speakers(spk2utt: dict[str, list[str]], num_jobs: int) -> list[list[str]]:
+    """Split sorted speakers into ``num_jobs`` contiguous, non-empty blocks of similar size.
+
+    Block boundaries fall where the running utterance count is closest to an equal share, as in
+    Kaldi's ``split_data.sh --per-spk``. There are never more blocks than speakers.
+    """
+    speakers = sorted(spk2utt)
+    num_jobs = min(num_jobs, len(speakers))
+    cumulative = np.cumsum([len(spk2utt[speaker]) for speaker in speakers])
+    bounds = [0]
+    for block in range(1, num_jobs):
+        target = cumulative[-1] * block / num_jobs
+        low, high = bounds[-1] + 1, len(speakers) - (num_jobs - block)
+        candidates = range(low, high + 1)
+        bounds.append(min(candidates, key=lambda end: abs(cumulative[end - 1] - target)))
+    bounds.append(len(speakers))
+    return [speakers[start:end] for start, end in itertools.pairwise(bounds)]
+
+
+def make_feats(
+    data_dir: str | Path, config: FeatureConfig, nj: int = 1, skip_bad: bool = False
+) -> FeatsReport:
+    """Compute features for a data directory and write them with their tables (stage 2).
+
+    Writes ``data/feats.<job>.ark`` and per-job scp files, then ``feats.scp``,
+    ``utt2num_frames``, ``utt2dur``, per-speaker CMVN stats (``cmvn.scp``, ``data/cmvn.ark``)
+    and ``conf/feats.conf``. Bad audio (missing, corrupt, empty, too short, a forbidden
+    resampling) raises :class:`SpeechEQError` naming the utterance, leaving the tables as they
+    were; with ``skip_bad`` such utterances are dropped from every table and reported instead.
+    """
+    start = time.perf_counter()
+    if nj < 1:
+        raise SpeechEQError(f"the number of jobs must be at least 1, got {nj}")
+    data_dir = Path(data_dir)
+    data = DataDir.load(data_dir)
+    if not data.utts:
+        raise SpeechEQError(f"{data_dir}: the data directory has no utterances")
+    folder = data_dir.resolve() / "data"
+    folder.mkdir(parents=True, exist_ok=True)
+    _remove_temporaries(folder)
+    wav, spk2utt = data.get("wav.scp"), data.spk2utt
+    jobs = [
+        Job(
+            index,
+            tuple((utt, speaker, wav[utt]) for speaker in block for utt in spk2utt[speaker]),
+            folder,
+        )
+        for index, block in enumerate(split_speakers(spk2utt, nj), start=1)
+    ]
+    keys = {job.index: job.key(config) for job in jobs}
+    records = {job.index: _complete_record(job, keys[job.index], skip_bad) for job in jobs}
+    todo = [job for job in jobs if records[job.index] is None]
+    _run_jobs(todo, config, skip_bad, keys, len(data.utts))
+    for job in todo:
+        records[job.index] = _complete_record(job, keys[job.index], skip_bad)
+        if records[job.index] is None:
+            raise RuntimeError(f"feature job {job.index} finished without a complete record")
+    frames, skipped = _publish(data, data_dir, folder, jobs, records, config)
+    _remove_stale_jobs(folder, len(jobs))
+    return FeatsReport(
+        utterances=len(frames),
+        seconds=sum(seconds for _, seconds in frames.values()),
+        frames=sum(count for count, _ in frames.values()),
+        dim=config.dim,
+        jobs=len(jobs),
+        reused_jobs=len(jobs) - len(todo),
+        wall_seconds=time.perf_counter() - start,
+        skipped=skipped,
+    )
+
+
+def run_job(
+    job: Job, config: FeatureConfig, skip_bad: bool, key: str, advance: Callable[[int], None]
+) -> None:
+    """Compute one job's features, one utterance at a time, then write its record."""
+    frames: dict[str, tuple[int, float]] = {}
+    skipped: dict[str, str] = {}
+    stats: dict[str, np.ndarray] = {}
+    with atomic_write(job.ark, "wb") as ark, atomic_write(job.scp) as scp:
+        for utt, speaker, spec in job.utts:
+            try:
+                samples, rate = read_audio(spec, utt)
+                feats = compute_features(samples, rate, config, who=f"utterance '{utt}' ('{spec}')")
+            except SpeechEQError as err:
+                if not skip_bad:
+                    raise
+                skipped[utt] = str(err)
+            else:
+                scp.write(f"{utt} {job.ark}:{write_matrix(ark, utt, feats)}\n")
+                frames[utt] = (len(feats), len(samples) / rate)
+                stats[speaker] = stats.get(speaker, 0.0) + utterance_stats(feats)
+            advance(1)
+        ark_bytes = ark.tell()
+    with atomic_write(job.cmvn, "wb") as ark:
+        for speaker, matrix in sorted(stats.items()):
+            write_matrix(ark, speaker, matrix)
+        cmvn_bytes = ark.tell()
+    record = {
+        "key": key,
+        "ark_bytes": ark_bytes,
+        "cmvn_bytes": cmvn_bytes,
+        "frames": frames,
+        "skipped": skipped,
+    }
+    with atomic_write(job.record) as out:
+        json.dump(record, out)
+
+
+def write_matrix(ark: IO[bytes], key: str, matrix: np.ndarray) -> int:
+    """Append ``key`` and ``matrix`` to an open ark; return the offset an scp entry points to."""
+    offset = ark.tell() + len(key.encode()) + 1
+    kaldiio.save_ark(ark, {key: matrix})
+    return offset
+
+
+def _run_jobs(
+    todo: list[Job],
+    config: FeatureConfig,
+    skip_bad: bool,
+    keys: dict[int, str],
+    total: int,
+) -> None:
+    """Run jobs under one progress bar over ``total`` utterances (those of reused jobs done).
+
+    A single job runs in this process; several run in as many forked processes (started
+    before the progress bar's thread), which report progress and their end to this one.
+    """
+    done = total - sum(len(job.utts) for job in todo)
+    if len(todo) <= 1:
+        with progress_bar("features", total) as advance:
+            advance(done)
+            if todo:
+                threads = torch.get_num_threads()
+                torch.set_num_threads(1)
+                try:
+                    run_job(todo[0], config, skip_bad, keys[todo[0].index], advance)
+                finally:
+                    torch.set_num_threads(threads)
+        return
+    context = multiprocessing.get_context("fork")
+    messages = context.Queue()
+    workers = {
+        job.index: context.Process(
+            target=_worker, args=(job, config, skip_bad, keys[job.index], messages), daemon=True
+        )
+        for job in todo
+    }
+    for worker in workers.values():
+        worker.start()
+    try:
+        with progress_bar("features", total) as advance:
+            advance(done)
+            _follow(workers, messages, advance)
+    finally:
+        for worker in workers.values():
+            if worker.is_alive():
+                worker.terminate()
+        for worker in workers.values():
+            worker.join()
+        _remove_temporaries(todo[0].folder)
+
+
+def _follow(
+    workers: dict[int, multiprocessing.Process],
+    messages: multiprocessing.Queue,
+    advance: Callable[[int], None],
+) -> None:
+    """Relay the workers' progress until all are done; raise the first failure."""
+    running = set(workers)
+    while running:
+        try:
+            kind, index, payload = messages.get(timeout=0.5)
+        except queue.Empty:
+            for index in running:
+                if workers[index].exitcode not in (None, 0):
+                    raise RuntimeError(
+                        f"feature job {index} died (exit code {workers[index].exitcode})"
+                    ) from None
+            continue
+        if kind == "progress":
+            advance(payload)
+        elif kind == "done":
+            running.discard(index)
+        elif kind == "error":
+            raise SpeechEQError(payload)
+        else:
+            raise RuntimeError(f"feature job {index} failed:\n{payload}")
+
+
+def _worker(
+    job: Job, config: FeatureConfig, skip_bad: bool, key: str, messages: multiprocessing.Queue
+) -> None:
+    """A job's process: runs the job, sending progress, completion or failure to the parent.
+
+    If the parent dies (its child is adopted by another process), the job stops as if
+    interrupted, rather than computing for nobody and blocking on a queue nobody reads.
+    """
+    torch.set_num_threads(1)
+    parent = os.getppid()
+
+    def report(count: int) -> None:
+        if os.getppid() != parent:
+            raise KeyboardInterrupt
+        messages.put(("progress", job.index, count))
+
+    try:
+        run_job(job, config, skip_bad, key, report)
+        messages.put(("done", job.index, None))
+    except SpeechEQError as err:
+        messages.put(("error", job.index, str(err)))
+    except KeyboardInterrupt:
+        messages.cancel_join_thread()
+    except Exception:
+        messages.put(("crash", job.index, traceback.format_exc()))
+
+
+def _complete_record(job: Job, key: str, skip_bad: bool) -> dict | None:
+    """The job's record if its outputs are complete and were made from the same input.
+
+    A record that skipped bad utterances is reused only where skipping is asked for again.
+    """
+    try:
+        record = json.loads(job.record.read_text())
+    except (FileNotFoundError, ValueError):
+        return None
+    if (
+        record.get("key") != key
+        or (record["skipped"] and not skip_bad)
+        or not job.scp.is_file()
+        or not job.ark.is_file()
+        or job.ark.stat().st_size != record["ark_bytes"]
+        or not job.cmvn.is_file()
+        or job.cmvn.stat().st_size != record["cmvn_bytes"]
+    ):
+        return None
+    return record
+
+
+def _publish(
+    data: DataDir,
+    data_dir: Path,
+    folder: Path,
+    jobs: list[Job],
+    records: dict[int, dict | None],
+    config: FeatureConfig,
+) -> tuple[dict[str, tuple[int, float]], dict[str, str]]:
+    """Write the CMVN ark and the data directory's tables from the complete jobs.
+
+    Returns the frames and seconds of each utterance kept, and the reasons for those skipped.
+    """
+    feats_scp: dict[str, str] = {}
+    frames: dict[str, tuple[int, float]] = {}
+    skipped: dict[str, str] = {}
+    for job in jobs:
+        record = records[job.index]
+        assert record is not None
+        feats_scp.update(read_table(job.scp))
+        frames.update((utt, (count, seconds)) for utt, (count, seconds) in record["frames"].items())
+        skipped.update(record["skipped"])
+    if not frames:
+        first = next(iter(skipped.items()))
+        raise SpeechEQError(f"no utterance has usable audio (the first: {first[1]})")
+    cmvn_ark = folder / "cmvn.ark"
+    cmvn_scp = {}
+    with atomic_write(cmvn_ark, "wb") as ark:
+        for job in jobs:
+            for speaker, matrix in kaldiio.load_ark(str(job.cmvn)):
+                cmvn_scp[speaker] = f"{cmvn_ark}:{write_matrix(ark, speaker, matrix)}"
+    kept = data.subset(frames) if skipped else data
+    tables = {
+        **kept.tables,
+        "feats.scp": feats_scp,
+        "utt2num_frames": {utt: str(count) for utt, (count, _) in frames.items()},
+        "utt2dur": {utt: f"{seconds:g}" for utt, (_, seconds) in frames.items()},
+        "cmvn.scp": cmvn_scp,
+    }
+    DataDir(tables, {**kept.conf, CONF_NAME: config.to_conf()}).save(data_dir)
+    return frames, skipped
+
+
+def _remove_temporaries(folder: Path) -> None:
+    """Remove temporary files that an interrupted run left in the feature folder."""
+    for path in folder.glob(".*.tmp"):
+        path.unlink(missing_ok=True)
+
+
+def _remove_stale_jobs(folder: Path, num_jobs: int) -> None:
+    """Remove the job files of an earlier run with more jobs, which no table names any more."""
+    for path in [*folder.glob("feats.*.*"), *folder.glob("cmvn.*.ark")]:
+        index = path.name.split(".")[1]
+        if index.isdigit() and int(index) > num_jobs:
+            path.unlink()
