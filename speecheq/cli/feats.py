@@ -37,8 +37,10 @@ def feats_command(
     Writes data/feats.JOB.ark with per-job scp files, then feats.scp, utt2num_frames,
     utt2dur, per-speaker CMVN stats (cmvn.scp, data/cmvn.ark) and conf/feats.conf (the
     options used) into the data directory. Audio at another rate is resampled (upsampling
-    only with --allow-upsample=true in the conf). An interrupted run is finished by running
-    the same command again: complete jobs are reused.
+    only with --allow-upsample=true in the conf). With --pitch=true in the conf, 3 pitch
+    features follow the filterbanks (voicing, normalized log-F0, delta; like Kaldi's
+    compute-and-process-kaldi-pitch-feats, but not bit-identical to it). An interrupted run is
+    finished by running the same command again: complete jobs are reused.
     """
     config = FeatureConfig.from_conf(conf) if conf is not None else FeatureConfig()
     report = make_feats(data_dir, config, nj=nj, skip_bad=skip_bad)
