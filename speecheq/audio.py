@@ -46,4 +46,5 @@ def read_audio(spec: str, utt: str | None = None) -> tuple[np.ndarray, int]:
         raise SpeechEQError(f"{who}: cannot decode {name} ({err})") from None
     if samples.shape[0] == 0:
         raise SpeechEQError(f"{who}: {name} has no samples")
-    return samples.mean(axis=1), int(rate)
+    mono = samples[:, 0] if samples.shape[1] == 1 else samples.mean(axis=1)
+    return mono, int(rate)
