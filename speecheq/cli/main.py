@@ -6,7 +6,7 @@ import sys
 
 import typer
 
-from speecheq.cli import data, feats, lexicon, prepare, score
+from speecheq.cli import data, feats, lexicon, prepare, score, train
 from speecheq.console import status_console
 from speecheq.errors import SpeechEQError
 
@@ -23,6 +23,9 @@ app.command("prepare")(prepare.prepare_command)
 app.command("feats")(feats.feats_command)
 app.command("lexicon")(lexicon.lexicon_command)
 app.command("score")(score.score_command)
+app.command("train")(train.train_command)
+app.command("predict")(train.predict_command)
+app.command("infer")(train.infer_command)
 
 
 def main() -> None:

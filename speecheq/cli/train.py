@@ -1,0 +1,114 @@
+"""``speecheq train``, ``speecheq predict`` and ``speecheq infer``: stage 4 and decoding."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from speecheq.console import print_table, progress_bar
+from speecheq.infer import audio_files, infer, write_csv, write_json
+from speecheq.predict import predict
+from speecheq.tasks import TASKS
+from speecheq.train.config import load_config
+from speecheq.train.trainer import train
+
+DeviceOption = Annotated[str, typer.Option(help="auto (CUDA when present, else CPU), cpu or cuda.")]
+
+
+def train_command(
+    config: Annotated[Path, typer.Option(help="The training config (YAML).")],
+    train_dir: Annotated[Path, typer.Option(help="Training data directory (after stage 2/3).")],
+    valid_dir: Annotated[Path, typer.Option(help="Validation data directory.")],
+    exp_dir: Annotated[Path, typer.Option(help="Where checkpoints, model.pt and metrics go.")],
+    lang_dir: Annotated[
+        Path | None, typer.Option(help="Lang directory with tokens.txt (for the phone task).")
+    ] = None,
+    tasks: Annotated[
+        str | None,
+        typer.Option(
+            help="Comma-separated tasks to train (default: those of the config's 'tasks'); "
+            f"known: {', '.join(TASKS)}."
+        ),
+    ] = None,
+    resume: Annotated[
+        bool, typer.Option("--resume", help="Continue from EXP_DIR/checkpoint.pt.")
+    ] = False,
+    device: DeviceOption = "auto",
+) -> None:
+    """Train the multitask SpeechEQ model (stage 4).
+
+    Every epoch writes EXP_DIR/checkpoint.pt and metrics.csv; the epoch with the best
+    validation score (emotion UA by default) is kept as EXP_DIR/model.pt, a self-contained
+    model file for 'speecheq predict' and 'speecheq infer'. Under torchrun, each process
+    trains on its share of the batches (DDP).
+    """
+    train_config = load_config(config)
+    if tasks is not None:
+        train_config = train_config.with_tasks([name for name in tasks.split(",") if name])
+    train(
+        train_config,
+        train_dir,
+        valid_dir,
+        exp_dir,
+        lang_dir,
+        resume=resume,
+        device=device,
+    )
+
+
+def predict_command(
+    model: Annotated[Path, typer.Argument(help="A model file (EXP_DIR/model.pt).")],
+    data_dir: Annotated[Path, typer.Argument(help="The data directory to decode (after stage 2).")],
+    out_dir: Annotated[Path, typer.Argument(help="The decode directory to write.")],
+    device: DeviceOption = "auto",
+) -> None:
+    """Decode a data directory: every task's hypotheses and the references, for 'speecheq score'.
+
+    Writes OUT_DIR/classes, OUT_DIR/hyp/<table> (utt2emo, utt2emo.post, utt2intensity,
+    utt2gender, tokens, ...) and OUT_DIR/ref/<table>, then prints a quick score per task.
+    """
+    summaries = predict(model, data_dir, out_dir, device=device)
+    rows = [
+        (
+            s.task,
+            s.table,
+            s.hypotheses,
+            s.references,
+            " ".join(f"{name} {value:.3f}" for name, value in s.scores.items()) or "-",
+        )
+        for s in summaries
+    ]
+    print_table(f"{out_dir}", ["task", "table", "hypotheses", "references", "scores"], rows)
+
+
+def infer_command(
+    model: Annotated[Path, typer.Argument(help="A model file (EXP_DIR/model.pt).")],
+    inputs: Annotated[list[Path], typer.Argument(help="Audio files, or folders of them.")],
+    json_out: Annotated[
+        Path | None, typer.Option("--json", help="Also write the results as JSON here.")
+    ] = None,
+    csv_out: Annotated[
+        Path | None, typer.Option("--csv", help="Also write the results as CSV here.")
+    ] = None,
+    device: DeviceOption = "auto",
+) -> None:
+    """Recognise the emotion (and every other task of the model) in raw audio files.
+
+    Features are computed as in stage 2, with the options stored in the model file.
+    """
+    files = audio_files(inputs)
+    with progress_bar("inferring", len(files)) as advance:
+        results = infer(model, files, device=device, advance=advance)
+    if json_out is not None:
+        write_json(json_out, results)
+    if csv_out is not None:
+        write_csv(csv_out, results)
+    tasks = list(results[0].values)
+    rows = []
+    for result in results:
+        confidence = max(result.posteriors.values()) if result.posteriors else None
+        values = [result.values[task] for task in tasks]
+        rows.append([result.path, *values, "-" if confidence is None else f"{confidence:.2f}"])
+    print_table(f"{model}", ["file", *tasks, "confidence"], rows)

@@ -1,0 +1,21 @@
+"""The SpeechEQ model: shared encoder, attentive statistics pooling, per-task heads."""
+
+from speecheq.models.config import ModelConfig
+from speecheq.models.model import (
+    Dims,
+    Encoded,
+    FrameLinear,
+    ModelOutput,
+    SpeechEQModel,
+    UtteranceLinear,
+)
+
+__all__ = [
+    "Dims",
+    "Encoded",
+    "FrameLinear",
+    "ModelConfig",
+    "ModelOutput",
+    "SpeechEQModel",
+    "UtteranceLinear",
+]

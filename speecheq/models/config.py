@@ -1,0 +1,48 @@
+"""The model section of the training configuration."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """The shared encoder, the pooling and the utterance embedding.
+
+    The defaults are sized for CPU training (a few minutes per recipe on two cores).
+    """
+
+    encoder: Literal["conformer", "blstm"] = "conformer"
+    """Conformer stack or bidirectional LSTM after the convolutional front end."""
+    d_model: int = 144
+    """Width of the encoder output (frame-level heads read it)."""
+    num_layers: int = 4
+    num_heads: int = 4
+    """Attention heads per Conformer layer (``d_model`` must be a multiple)."""
+    ffn_dim: int = 288
+    """Hidden width of the Conformer feed-forward modules."""
+    conv_kernel: int = 15
+    """Depthwise convolution kernel of the Conformer layers (odd)."""
+    subsampling_channels: int = 32
+    """Channels of the two convolutions of the 4x subsampling front end."""
+    dropout: float = 0.1
+    attention_dim: int = 64
+    """Hidden width of the attention of the statistics pooling."""
+    embedding_dim: int = 128
+    """Width of the pooled utterance embedding (utterance-level heads read it)."""
+
+    def __post_init__(self) -> None:
+        for name in ("d_model", "num_layers", "num_heads", "ffn_dim", "subsampling_channels"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"model.{name} must be positive")
+        if self.attention_dim < 1 or self.embedding_dim < 1:
+            raise ValueError("model.attention_dim and model.embedding_dim must be positive")
+        if self.encoder == "conformer" and self.d_model % self.num_heads:
+            raise ValueError("model.d_model must be a multiple of model.num_heads")
+        if self.encoder == "blstm" and self.d_model % 2:
+            raise ValueError("model.d_model must be even for a BiLSTM (half each direction)")
+        if self.conv_kernel < 1 or self.conv_kernel % 2 == 0:
+            raise ValueError("model.conv_kernel must be a positive odd number")
+        if not 0 <= self.dropout < 1:
+            raise ValueError("model.dropout must be in [0, 1)")

@@ -1,0 +1,98 @@
+"""The SpeechEQ multitask model: a shared encoder, a pooled utterance embedding, one head a task.
+
+The model knows nothing of tasks beyond their heads: each task builds its head (an
+``nn.Module`` reading the :class:`Encoded` output), and :meth:`SpeechEQModel.forward` runs every
+head, so one forward pass (and one DDP-wrapped call) serves all losses.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from speecheq.models.config import ModelConfig
+from speecheq.models.encoder import build_encoder, padding_mask
+from speecheq.models.pooling import AttentiveStatsPooling
+
+
+@dataclass(frozen=True)
+class Encoded:
+    """What heads read: frame-level encoder output and the pooled utterance embedding."""
+
+    frames: torch.Tensor
+    """``(batch, time, d_model)`` after 4x subsampling."""
+    lengths: torch.Tensor
+    """``(batch,)`` valid frames of ``frames``."""
+    embedding: torch.Tensor
+    """``(batch, embedding_dim)``."""
+
+
+@dataclass(frozen=True)
+class ModelOutput:
+    """The encoder output and every head's output, by task name."""
+
+    encoded: Encoded
+    heads: dict[str, torch.Tensor]
+
+
+@dataclass(frozen=True)
+class Dims:
+    """The widths a head can read: ``frame_dim`` (frame level), ``embedding_dim`` (utterance)."""
+
+    frame_dim: int
+    embedding_dim: int
+
+
+class UtteranceLinear(nn.Module):
+    """A linear head on the utterance embedding."""
+
+    def __init__(self, dims: Dims, outputs: int) -> None:
+        super().__init__()
+        self.linear = nn.Linear(dims.embedding_dim, outputs)
+
+    def forward(self, encoded: Encoded) -> torch.Tensor:
+        return self.linear(encoded.embedding)
+
+
+class FrameLinear(nn.Module):
+    """A linear head on every encoder frame."""
+
+    def __init__(self, dims: Dims, outputs: int) -> None:
+        super().__init__()
+        self.linear = nn.Linear(dims.frame_dim, outputs)
+
+    def forward(self, encoded: Encoded) -> torch.Tensor:
+        return self.linear(encoded.frames)
+
+
+class SpeechEQModel(nn.Module):
+    """Encoder, attentive statistics pooling, embedding layer and the task heads."""
+
+    def __init__(self, feature_dim: int, config: ModelConfig, heads: Mapping[str, nn.Module]):
+        super().__init__()
+        self.encoder = build_encoder(feature_dim, config)
+        self.pooling = AttentiveStatsPooling(config.d_model, config.attention_dim)
+        self.embedding = nn.Sequential(
+            nn.Linear(2 * config.d_model, config.embedding_dim),
+            nn.ReLU(),
+            nn.Dropout(config.dropout),
+        )
+        self.heads = nn.ModuleDict(dict(heads))
+
+    @staticmethod
+    def dims(config: ModelConfig) -> Dims:
+        """The widths the heads of a model built from ``config`` read."""
+        return Dims(config.d_model, config.embedding_dim)
+
+    def encode(self, feats: torch.Tensor, lengths: torch.Tensor) -> Encoded:
+        """Encode ``(batch, frames, feature_dim)`` features of the given lengths."""
+        frames, lengths = self.encoder(feats, lengths)
+        pooled = self.pooling(frames, padding_mask(lengths, frames.shape[1]))
+        return Encoded(frames, lengths, self.embedding(pooled))
+
+    def forward(self, feats: torch.Tensor, lengths: torch.Tensor) -> ModelOutput:
+        encoded = self.encode(feats, lengths)
+        return ModelOutput(encoded, {name: head(encoded) for name, head in self.heads.items()})

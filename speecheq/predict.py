@@ -1,0 +1,87 @@
+"""Stage 5a: decode a data directory with a model into a decode directory (``speecheq predict``).
+
+The decode directory is what ``speecheq score`` reads::
+
+    classes            the emotion classes in the model's index order (models with emotion)
+    hyp/<table>        every task's hypotheses for every utterance (utt2emo, utt2emo.post,
+                       utt2intensity, utt2gender, tokens, ...)
+    ref/<table>        the references of the data directory for the utterances that have one
+                       (utt2emo after the model's class map)
+
+Tables of ``hyp/`` and ``ref/`` that this model does not write (left by an earlier run) are
+removed, so a decode directory never mixes two models.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from torch.utils.data import DataLoader
+
+from speecheq.console import progress_bar
+from speecheq.data.datadir import DataDir
+from speecheq.fileio import atomic_write, write_table
+from speecheq.train.checkpoint import load_model
+from speecheq.train.data import Collator, FeatureDataset, load_utterances
+from speecheq.train.distributed import Runtime, choose_device
+from speecheq.train.evaluate import decode, score_tasks
+from speecheq.train.sampler import BucketBatchSampler
+
+
+@dataclass(frozen=True)
+class TaskSummary:
+    """One task of a decode directory: how many hypotheses and references, and the scores."""
+
+    task: str
+    table: str
+    hypotheses: int
+    references: int
+    scores: dict[str, float]
+
+
+def predict(
+    model_path: str | Path, data_dir: str | Path, out_dir: str | Path, *, device: str = "auto"
+) -> list[TaskSummary]:
+    """Decode every utterance of ``data_dir`` (features from stage 2) into ``out_dir``."""
+    data_dir, out_dir = Path(data_dir), Path(out_dir)
+    runtime = Runtime(choose_device(device))
+    trained = load_model(model_path, runtime.device)
+    data = DataDir.load(data_dir)
+    dataset = FeatureDataset(
+        load_utterances(data_dir, data, trained.tasks, with_targets=False),
+        trained.cmvn.for_data(data_dir, data),
+        trained.feature_dim,
+    )
+    sampler = BucketBatchSampler(dataset.lengths, trained.config.batching.max_frames, shuffle=False)
+    loader = DataLoader(dataset, batch_sampler=sampler, collate_fn=Collator(trained.tasks))
+    with progress_bar(f"decoding {data_dir}", len(dataset)) as advance:
+        decoded = decode(trained.model, loader, trained.tasks, runtime, advance)
+    references = {task.name: task.references(data) for task in trained.tasks}
+    written: dict[str, set[str]] = {"hyp": set(), "ref": set()}
+    for table, values in decoded.tables.items():
+        write_table(out_dir / "hyp" / table, values)
+        written["hyp"].add(table)
+    for task in trained.tasks:
+        if references[task.name]:
+            write_table(out_dir / "ref" / task.table, references[task.name])
+            written["ref"].add(task.table)
+    for side, tables in written.items():
+        for stale in (out_dir / side).glob("*"):
+            if stale.is_file() and stale.name not in tables:
+                stale.unlink()
+    emotion = trained.task("emotion")
+    if emotion is not None:
+        with atomic_write(out_dir / "classes") as out:
+            out.writelines(f"{name}\n" for name in emotion.inventory["classes"])
+    scores = score_tasks(trained.tasks, decoded.tables, references)
+    return [
+        TaskSummary(
+            task.name,
+            task.table,
+            len(decoded.tables[task.table]),
+            len(references[task.name]),
+            scores.get(task.name, {}),
+        )
+        for task in trained.tasks
+    ]

@@ -1,0 +1,26 @@
+"""The task registry: every task the model can learn, by name.
+
+Adding a task is a new module with a :class:`Task` subclass and one entry in :data:`TASKS`.
+"""
+
+from speecheq.tasks.base import Batch, Phase, Target, Task, TaskContext, TaskOptions, masked_mean
+from speecheq.tasks.emotion import EmotionTask
+from speecheq.tasks.gender import GenderTask
+from speecheq.tasks.intensity import IntensityTask
+from speecheq.tasks.phone import PhoneTask
+
+TASKS: dict[str, type[Task]] = {
+    task.name: task for task in (EmotionTask, IntensityTask, PhoneTask, GenderTask)
+}
+"""Task name -> task class, in the order tasks are reported."""
+
+__all__ = [
+    "TASKS",
+    "Batch",
+    "Phase",
+    "Target",
+    "Task",
+    "TaskContext",
+    "TaskOptions",
+    "masked_mean",
+]

@@ -1,0 +1,209 @@
+"""The task interface: a task is a head, a loss, a label source and a weight.
+
+The trainer, ``predict`` and ``infer`` see tasks only through :class:`Task`, so adding a task is
+one new module and one entry in :data:`speecheq.tasks.TASKS`; no other task, and not the
+trainer, changes. What a task can do:
+
+- **Label source**: :meth:`Task.references` reads its reference values from a data directory
+  (one per utterance that has one: a missing label is a missing line); :meth:`Task.encode`
+  turns one into a training target; :meth:`Task.collate` stacks a batch's targets with a mask.
+- **Inventory**: :meth:`Task.take_inventory` learns what it needs from the training set (its
+  classes, class weights, the token list, a speaker list...) as plain data; it is saved in the
+  model file and given back to the constructor, so a loaded model rebuilds the same task.
+- **Head and loss**: :meth:`Task.build_head` makes a module reading the shared
+  :class:`~speecheq.models.Encoded` output (frames or the pooled embedding);
+  :meth:`Task.loss` computes the loss on a batch, masked where the label is absent (use
+  :func:`masked_mean`), which the trainer weighs by ``options.weight``.
+- **Decoding and scores**: :meth:`Task.hypotheses` gives the decode-directory tables of a batch;
+  :meth:`Task.score` scores hypotheses against references (validation).
+- **Extra optimisation phases** (:meth:`Task.phases`): steps a task takes on every training batch
+  after the shared step, each over its own parameters with its own optimizer, possibly with
+  training-only modules (e.g. the discriminators of an adversarial autoencoder).
+- **Unlabeled data**: a task with ``uses_unlabeled = True`` lets the trainer add the utterances
+  of an unlabeled data directory to the batches; every other task's loss is masked on them.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any, ClassVar
+
+import torch
+from torch import nn
+
+from speecheq.data.datadir import DataDir
+from speecheq.labels import ClassMap
+from speecheq.models import Dims, ModelOutput, SpeechEQModel
+
+
+@dataclass(frozen=True)
+class TaskOptions:
+    """Options every task has. A task with options of its own subclasses this dataclass."""
+
+    weight: float = 1.0
+    """The weight of the task's loss in the sum the shared step minimises."""
+
+    def __post_init__(self) -> None:
+        if self.weight < 0:
+            raise ValueError("a task's weight must not be negative")
+
+
+@dataclass(frozen=True)
+class Target:
+    """A task's targets for one batch: ``values`` and which utterances have a label."""
+
+    values: torch.Tensor
+    mask: torch.Tensor
+    """``(batch,)`` bool: True where the utterance has a label for this task."""
+    lengths: torch.Tensor | None = None
+    """``(batch,)`` lengths of sequence targets (e.g. tokens), else None."""
+
+    def to(self, device: torch.device) -> Target:
+        return Target(
+            *(None if tensor is None else tensor.to(device) for tensor in self._tensors())
+        )
+
+    def pin_memory(self) -> Target:
+        return Target(
+            *(None if tensor is None else tensor.pin_memory() for tensor in self._tensors())
+        )
+
+    def _tensors(self) -> tuple[torch.Tensor | None, ...]:
+        return tuple(getattr(self, f.name) for f in fields(self))
+
+
+@dataclass(frozen=True)
+class Batch:
+    """Padded features of some utterances and every task's targets for them."""
+
+    utts: tuple[str, ...]
+    feats: torch.Tensor
+    """``(batch, frames, feature_dim)``, normalised, zero-padded."""
+    lengths: torch.Tensor
+    """``(batch,)`` frames of each utterance."""
+    targets: dict[str, Target] = field(default_factory=dict)
+
+    def to(self, device: torch.device) -> Batch:
+        return replace(
+            self,
+            feats=self.feats.to(device),
+            lengths=self.lengths.to(device),
+            targets={name: target.to(device) for name, target in self.targets.items()},
+        )
+
+    def pin_memory(self) -> Batch:
+        return replace(
+            self,
+            feats=self.feats.pin_memory(),
+            lengths=self.lengths.pin_memory(),
+            targets={name: target.pin_memory() for name, target in self.targets.items()},
+        )
+
+
+@dataclass(frozen=True)
+class TaskContext:
+    """What a task may use, beside the training set, to take its inventory."""
+
+    class_map: ClassMap
+    """The recipe's emotion classes and merges (the ``labels`` section of the config)."""
+    lang_dir: Path | None
+    """The lang directory (``tokens.txt``), if one was given."""
+
+
+@dataclass
+class Phase:
+    """An extra optimisation step a task takes on every training batch, after the shared step.
+
+    The trainer gives the phase its own AdamW optimizer (same learning-rate schedule) over
+    ``parameters``, calls ``loss(model, batch)`` with the unwrapped model, back-propagates,
+    averages the gradients over DDP ranks, clips and steps. ``modules`` holds the phase's
+    training-only modules (a discriminator, say): the trainer moves them to the device and
+    keeps them in checkpoints, but not in the model file.
+    """
+
+    name: str
+    loss: Callable[[SpeechEQModel, Batch], torch.Tensor]
+    parameters: Sequence[nn.Parameter]
+    modules: nn.Module = field(default_factory=nn.Module)
+
+
+def masked_mean(
+    values: torch.Tensor, mask: torch.Tensor, weights: torch.Tensor | None = None
+) -> torch.Tensor:
+    """The (weighted) mean of per-utterance ``values`` over the utterances where ``mask`` is True.
+
+    Masked utterances add nothing to the mean or to its gradient, even where their value is not
+    finite. With no utterance selected the result is a zero that is still part of the graph, so
+    every head takes part in every backward pass (as DDP requires).
+    """
+    weights = mask.to(values.dtype) if weights is None else weights.to(values.dtype) * mask
+    values = torch.where(mask, values, torch.zeros_like(values))
+    return (values * weights).sum() / weights.sum().clamp(min=1e-12)
+
+
+class Task(ABC):
+    """One task of the multitask model (see the module docstring for the contract)."""
+
+    name: ClassVar[str]
+    """The task's name in configs, ``--tasks`` and model files."""
+    source: ClassVar[str]
+    """The data-directory table(s) its labels come from, for messages (e.g. ``utt2emo``)."""
+    table: ClassVar[str]
+    """The decode-directory table of its hypotheses and references (e.g. ``utt2emo``)."""
+    options_type: ClassVar[type[TaskOptions]] = TaskOptions
+    primary_metric: ClassVar[str]
+    """The validation metric (a key of :meth:`score`) that selects the best epoch."""
+    maximize: ClassVar[bool] = True
+    """Whether a higher ``primary_metric`` is better."""
+    uses_unlabeled: ClassVar[bool] = False
+    """Whether the task learns from utterances that have no label at all (then the training
+    set need not hold any label for it)."""
+
+    def __init__(self, options: TaskOptions, inventory: Mapping[str, Any]) -> None:
+        self.options = options
+        self.inventory = dict(inventory)
+
+    @classmethod
+    def take_inventory(
+        cls, options: TaskOptions, train: DataDir, context: TaskContext
+    ) -> dict[str, Any]:
+        """What the task learns from the training set, as plain data (saved in the model file)."""
+        return {}
+
+    @abstractmethod
+    def references(self, data: DataDir) -> dict[str, str]:
+        """The reference value (decode-directory form) of each utterance of ``data`` with one."""
+
+    @abstractmethod
+    def encode(self, value: str, where: str) -> Any:
+        """The training target of a reference value; raise naming ``where`` if it is unusable."""
+
+    @abstractmethod
+    def collate(self, targets: Sequence[Any | None]) -> Target:
+        """Stack the targets of a batch's utterances (None where an utterance has no label)."""
+
+    @abstractmethod
+    def build_head(self, dims: Dims) -> nn.Module:
+        """The head: a module mapping :class:`~speecheq.models.Encoded` to this task's output."""
+
+    @abstractmethod
+    def loss(self, output: ModelOutput, batch: Batch) -> torch.Tensor:
+        """The task's loss on a batch (a scalar), masked where the label is absent."""
+
+    @abstractmethod
+    def hypotheses(self, output: ModelOutput) -> dict[str, list[str]]:
+        """Decode-directory tables for a batch: table name -> one value per utterance.
+
+        The table named :attr:`table` is required; others (e.g. posteriors) are optional.
+        """
+
+    @abstractmethod
+    def score(self, refs: Sequence[str], hyps: Sequence[str]) -> dict[str, float]:
+        """Validation metrics of hypotheses against references (same order, non-empty)."""
+
+    def phases(self, model: SpeechEQModel) -> list[Phase]:
+        """The extra optimisation phases of this task (none by default)."""
+        return []

@@ -1,0 +1,91 @@
+"""Emotion intensity: an ordinal level (0 none .. 3 high) from ``utt2intensity``.
+
+The default loss is CORAL (Cao et al. 2020), a cumulative-link model: one shared score per
+utterance and one learned threshold per level boundary; boundary ``k`` predicts "level > k" with
+a binary cross-entropy, and the decoded level is the number of boundaries passed. Unlike plain
+cross-entropy over levels it uses the order: calling a high-intensity utterance "none" crosses
+three boundaries and costs three times as much as calling it "medium", and its predictions are
+rank-consistent. ``loss: ce`` (cross-entropy over levels) is there for comparison.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import torch
+from torch import nn
+from torch.nn import functional
+
+from speecheq.data.datadir import DataDir
+from speecheq.labels import INTENSITY_LEVELS
+from speecheq.metrics import mean_absolute_error
+from speecheq.models import Dims, Encoded, ModelOutput
+from speecheq.tasks.base import Batch, TaskContext, TaskOptions, masked_mean
+from speecheq.tasks.classification import ClassificationTask
+
+
+@dataclass(frozen=True)
+class IntensityOptions(TaskOptions):
+    loss: Literal["coral", "ce"] = "coral"
+    """``coral``: ordinal cumulative-link loss; ``ce``: cross-entropy over the levels."""
+
+
+class CoralHead(nn.Module):
+    """One score per utterance plus one threshold per level boundary: ``(batch, levels - 1)``."""
+
+    def __init__(self, dims: Dims, levels: int) -> None:
+        super().__init__()
+        self.score = nn.Linear(dims.embedding_dim, 1, bias=False)
+        self.thresholds = nn.Parameter(torch.zeros(levels - 1))
+
+    def forward(self, encoded: Encoded) -> torch.Tensor:
+        return self.score(encoded.embedding) + self.thresholds
+
+
+class IntensityTask(ClassificationTask):
+    """Intensity level, decoded as ``0``..``3``; scored by WA, UA and mean absolute error."""
+
+    name = "intensity"
+    source = "utt2intensity"
+    table = "utt2intensity"
+    options_type = IntensityOptions
+
+    @classmethod
+    def take_inventory(
+        cls, options: TaskOptions, train: DataDir, context: TaskContext
+    ) -> dict[str, Any]:
+        return {"classes": [str(level) for level in INTENSITY_LEVELS]}
+
+    @property
+    def coral(self) -> bool:
+        assert isinstance(self.options, IntensityOptions)
+        return self.options.loss == "coral"
+
+    def references(self, data: DataDir) -> dict[str, str]:
+        return {utt: value.strip() for utt, value in data.get("utt2intensity").items()}
+
+    def build_head(self, dims: Dims) -> nn.Module:
+        return CoralHead(dims, len(self.classes)) if self.coral else super().build_head(dims)
+
+    def loss(self, output: ModelOutput, batch: Batch) -> torch.Tensor:
+        if not self.coral:
+            return super().loss(output, batch)
+        target = batch.targets[self.name]
+        logits = output.heads[self.name].float()
+        boundaries = torch.arange(logits.shape[1], device=logits.device)
+        passed = (target.values[:, None] > boundaries[None, :]).float()
+        losses = functional.binary_cross_entropy_with_logits(logits, passed, reduction="none")
+        return masked_mean(losses.sum(dim=1), target.mask)
+
+    def hypotheses(self, output: ModelOutput) -> dict[str, list[str]]:
+        if not self.coral:
+            return super().hypotheses(output)
+        levels = (output.heads[self.name].float() > 0).sum(dim=1).tolist()
+        return {self.table: [self.classes[level] for level in levels]}
+
+    def score(self, refs: Sequence[str], hyps: Sequence[str]) -> dict[str, float]:
+        scores = super().score(refs, hyps)
+        scores["MAE"] = mean_absolute_error([int(r) for r in refs], [int(h) for h in hyps])
+        return scores

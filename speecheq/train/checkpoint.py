@@ -1,0 +1,127 @@
+"""Model files and training checkpoints, both written atomically and read with ``weights_only``.
+
+A **model file** (``model.pt``) is self-describing: the config, each task's inventory (the
+emotion class map, the token list, ...), the CMVN mode and global statistics, the feature
+options (``conf/feats.conf`` text) and the weights, so ``predict`` and ``infer`` need nothing
+else. A **checkpoint** (``checkpoint.pt``) holds what resuming a run needs.
+"""
+
+from __future__ import annotations
+
+import pickle
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from speecheq.errors import SpeechEQError
+from speecheq.fileio import atomic_write
+from speecheq.models import SpeechEQModel
+from speecheq.tasks import TASKS, Task
+from speecheq.train.config import TrainConfig, config_from_dict
+from speecheq.train.data import Cmvn
+
+MODEL_FORMAT = "speecheq-model-1"
+
+
+def build_tasks(config: TrainConfig, inventories: Mapping[str, Mapping[str, Any]]) -> list[Task]:
+    """The enabled tasks of ``config``, in config order, with their inventories."""
+    return [TASKS[name](options, inventories[name]) for name, options in config.tasks.items()]
+
+
+def build_model(feature_dim: int, config: TrainConfig, tasks: Sequence[Task]) -> SpeechEQModel:
+    """The network for ``tasks``: the shared encoder and one head per task."""
+    dims = SpeechEQModel.dims(config.model)
+    heads = {task.name: task.build_head(dims) for task in tasks}
+    return SpeechEQModel(feature_dim, config.model, heads)
+
+
+@dataclass
+class TrainedModel:
+    """A loaded model file: the network in eval mode and what it needs to read features."""
+
+    model: SpeechEQModel
+    tasks: list[Task]
+    config: TrainConfig
+    cmvn: Cmvn
+    feature_dim: int
+    feats_conf: str | None
+    """The text of the training data's ``conf/feats.conf`` (None if it had none)."""
+    epoch: int
+    scores: dict[str, float]
+    """The validation scores of the saved epoch."""
+
+    def task(self, name: str) -> Task | None:
+        return next((task for task in self.tasks if task.name == name), None)
+
+
+def save_torch(payload: Mapping[str, Any], path: Path) -> None:
+    """``torch.save`` to a temporary file renamed over ``path``."""
+    with atomic_write(path, "wb") as out:
+        torch.save(dict(payload), out)
+
+
+def load_torch(path: Path, what: str) -> dict[str, Any]:
+    """``torch.load(weights_only=True)`` with one-sentence errors naming ``path``."""
+    if not path.is_file():
+        raise SpeechEQError(f"{path}: {what} not found")
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+    except (RuntimeError, pickle.UnpicklingError, EOFError, ValueError) as err:
+        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise SpeechEQError(f"{path}: cannot read this {what} ({first})") from None
+    if not isinstance(payload, dict):
+        raise SpeechEQError(f"{path}: not a speecheq {what}")
+    return payload
+
+
+def model_payload(
+    model: SpeechEQModel,
+    tasks: Sequence[Task],
+    config: TrainConfig,
+    cmvn: Cmvn,
+    feature_dim: int,
+    feats_conf: str | None,
+    epoch: int,
+    scores: Mapping[str, float],
+) -> dict[str, Any]:
+    """The content of a model file (plain data and tensors only)."""
+    global_stats = None if cmvn.global_stats is None else torch.from_numpy(cmvn.global_stats)
+    return {
+        "format": MODEL_FORMAT,
+        "config": config.to_dict(),
+        "inventories": {task.name: task.inventory for task in tasks},
+        "cmvn": {"mode": cmvn.mode, "global_stats": global_stats},
+        "feature_dim": feature_dim,
+        "feats_conf": feats_conf,
+        "epoch": epoch,
+        "scores": dict(scores),
+        "state_dict": {key: value.detach().cpu() for key, value in model.state_dict().items()},
+    }
+
+
+def load_model(path: str | Path, device: torch.device | str = "cpu") -> TrainedModel:
+    """Read a model file written by ``speecheq train``; the network is in eval mode."""
+    path = Path(path)
+    payload = load_torch(path, "model file")
+    if payload.get("format") != MODEL_FORMAT:
+        raise SpeechEQError(f"{path}: not a speecheq model file (format '{payload.get('format')}')")
+    config = config_from_dict(payload["config"], str(path))
+    tasks = build_tasks(config, payload["inventories"])
+    model = build_model(payload["feature_dim"], config, tasks)
+    model.load_state_dict(payload["state_dict"])
+    stats = payload["cmvn"]["global_stats"]
+    cmvn = Cmvn(payload["cmvn"]["mode"], None if stats is None else np.asarray(stats.numpy()))
+    return TrainedModel(
+        model.to(device).eval(),
+        tasks,
+        config,
+        cmvn,
+        payload["feature_dim"],
+        payload["feats_conf"],
+        payload["epoch"],
+        payload["scores"],
+    )

@@ -1,0 +1,187 @@
+"""Training data: per-utterance features (CMVN applied) and targets, and collation into batches.
+
+A data directory is read once, up front: its features index (``feats.scp``), lengths
+(``utt2num_frames``) and every enabled task's targets, so a bad label or token is reported
+before training starts. Features are read from their archives when a batch is built.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import kaldiio
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from speecheq.data.datadir import DataDir
+from speecheq.errors import SpeechEQError
+from speecheq.features.cmvn import mean_std, speaker_stats, sum_stats, utterance_stats
+from speecheq.tasks import Batch, Task
+
+CmvnStats = np.ndarray
+"""Kaldi CMVN statistics, ``2 x (dim + 1)`` float64 (see :mod:`speecheq.features.cmvn`)."""
+
+
+def _speaker_stats(path: Path, data: DataDir) -> dict[str, CmvnStats]:
+    if not data.has("cmvn.scp"):
+        raise SpeechEQError(
+            f"{path}: cmvn.scp is missing, which per-speaker or global CMVN needs "
+            f"(compute features with 'speecheq feats {path}')"
+        )
+    return speaker_stats(data)
+
+
+@dataclass(frozen=True)
+class Cmvn:
+    """Cepstral mean and variance normalisation in one of the modes of ``features.cmvn``.
+
+    ``global``: the statistics of all training speakers summed (kept in the model file);
+    ``speaker``: each speaker's own statistics (from the data directory being read);
+    ``utterance``: each utterance's own; ``none``: the features unchanged.
+    """
+
+    mode: str
+    global_stats: CmvnStats | None = None
+    speaker_stats: Mapping[str, CmvnStats] = field(default_factory=dict)
+
+    @classmethod
+    def from_training(cls, mode: str, path: Path, data: DataDir) -> Cmvn:
+        """CMVN for the training set ``data``: global stats are the sum of its speakers'."""
+        if mode not in ("global", "speaker"):
+            return cls(mode)
+        stats = _speaker_stats(path, data)
+        return cls(mode, sum_stats(stats.values()), stats)
+
+    def for_data(self, path: Path, data: DataDir) -> Cmvn:
+        """The same normalisation for another data directory (its own speakers' stats)."""
+        if self.mode != "speaker":
+            return self
+        return Cmvn(self.mode, self.global_stats, _speaker_stats(path, data))
+
+    def __call__(self, feats: np.ndarray, speaker: str | None, utt: str) -> np.ndarray:
+        """Normalise one utterance's features (``speaker`` is needed in ``speaker`` mode)."""
+        if self.mode == "none":
+            return feats
+        if self.mode == "global":
+            stats = self.global_stats
+        elif self.mode == "speaker":
+            stats = self.speaker_stats.get(speaker or "")
+            if stats is None:
+                raise SpeechEQError(f"utterance '{utt}': speaker '{speaker}' has no CMVN stats")
+        else:
+            stats = utterance_stats(feats)
+        assert stats is not None
+        if stats.shape[1] != feats.shape[1] + 1:
+            raise SpeechEQError(
+                f"utterance '{utt}': CMVN stats of dimension {stats.shape[1] - 1} do not fit "
+                f"features of dimension {feats.shape[1]}"
+            )
+        mean, std = mean_std(stats)
+        return ((feats - mean) / std).astype(np.float32)
+
+
+@dataclass(frozen=True)
+class Utterance:
+    """One utterance to read: its features' location, length, speaker and task targets."""
+
+    utt: str
+    feats: str
+    """Its ``feats.scp`` value (``archive:offset``)."""
+    num_frames: int
+    speaker: str | None
+    targets: dict[str, Any]
+
+
+def load_utterances(
+    path: Path, data: DataDir, tasks: Sequence[Task], *, with_targets: bool = True
+) -> list[Utterance]:
+    """Every utterance of ``data`` with its features index, length and (optionally) targets."""
+    feats, num_frames = data.get("feats.scp"), data.get("utt2num_frames")
+    if not feats:
+        raise SpeechEQError(
+            f"{path}: feats.scp is missing or empty (compute features with 'speecheq feats {path}')"
+        )
+    if not num_frames:
+        raise SpeechEQError(f"{path}: utt2num_frames is missing (it is written with feats.scp)")
+    targets: dict[str, dict[str, Any]] = {utt: {} for utt in data.utts}
+    for task in tasks if with_targets else ():
+        for utt, value in task.references(data).items():
+            where = f"{path}: utterance '{utt}' ({task.name})"
+            targets[utt][task.name] = task.encode(value, where)
+    utterances = []
+    for utt in data.utts:
+        for name, table in (("feats.scp", feats), ("utt2num_frames", num_frames)):
+            if utt not in table:
+                raise SpeechEQError(f"{path}/{name}: utterance '{utt}' is missing")
+        utterances.append(
+            Utterance(utt, feats[utt], int(num_frames[utt]), data.utt2spk.get(utt), targets[utt])
+        )
+    return utterances
+
+
+@dataclass(frozen=True)
+class Example:
+    """One utterance as read: its normalised features and its targets."""
+
+    utt: str
+    feats: np.ndarray
+    targets: dict[str, Any]
+
+
+class FeatureDataset(Dataset):
+    """Utterances of one data directory, read and normalised on access."""
+
+    def __init__(self, utterances: Sequence[Utterance], cmvn: Cmvn, feature_dim: int) -> None:
+        self.utterances = list(utterances)
+        self.cmvn = cmvn
+        self.feature_dim = feature_dim
+
+    def __len__(self) -> int:
+        return len(self.utterances)
+
+    @property
+    def lengths(self) -> list[int]:
+        return [u.num_frames for u in self.utterances]
+
+    def __getitem__(self, index: int) -> Example:
+        entry = self.utterances[index]
+        feats = read_features(entry.feats, entry.utt)
+        if feats.shape[1] != self.feature_dim:
+            raise SpeechEQError(
+                f"utterance '{entry.utt}': features of dimension {feats.shape[1]}, "
+                f"expected {self.feature_dim}"
+            )
+        return Example(entry.utt, self.cmvn(feats, entry.speaker, entry.utt), entry.targets)
+
+
+def read_features(spec: str, utt: str) -> np.ndarray:
+    """The ``(frames, dim)`` float32 matrix a ``feats.scp`` value points at."""
+    try:
+        feats = np.asarray(kaldiio.load_mat(spec), dtype=np.float32)
+    except Exception as err:  # kaldiio raises many kinds for a missing or corrupt archive
+        raise SpeechEQError(f"utterance '{utt}': cannot read features '{spec}' ({err})") from None
+    if feats.ndim != 2 or len(feats) == 0:
+        raise SpeechEQError(f"utterance '{utt}': features '{spec}' are not a non-empty matrix")
+    return feats
+
+
+class Collator:
+    """Pads a list of examples into a :class:`~speecheq.tasks.Batch` with each task's targets."""
+
+    def __init__(self, tasks: Sequence[Task]) -> None:
+        self.tasks = list(tasks)
+
+    def __call__(self, examples: Sequence[Example]) -> Batch:
+        lengths = torch.tensor([len(e.feats) for e in examples], dtype=torch.long)
+        feats = torch.zeros(len(examples), int(lengths.max()), examples[0].feats.shape[1])
+        for row, example in enumerate(examples):
+            feats[row, : len(example.feats)] = torch.from_numpy(example.feats)
+        targets = {
+            task.name: task.collate([e.targets.get(task.name) for e in examples])
+            for task in self.tasks
+        }
+        return Batch(tuple(e.utt for e in examples), feats, lengths, targets)

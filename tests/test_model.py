@@ -1,0 +1,196 @@
+"""The model and the tasks: encoders, pooling, loss masking, CTC decoding, CORAL, the registry."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import pytest
+import torch
+
+from speecheq.data.datadir import DataDir
+from speecheq.errors import SpeechEQError
+from speecheq.labels import ClassMap
+from speecheq.models import Encoded, ModelOutput, SpeechEQModel
+from speecheq.tasks import TASKS, Batch, Task, TaskContext, TaskOptions, masked_mean
+from speecheq.tasks.emotion import EmotionOptions, EmotionTask
+from speecheq.tasks.intensity import IntensityOptions, IntensityTask
+from speecheq.tasks.phone import greedy_ctc, read_token_list
+from speecheq.train.checkpoint import build_model
+from speecheq.train.data import Collator, Example
+from tests.synthetic import PHONES, one_thread, tiny, write_lang  # noqa: F401
+
+TINY = tiny().model
+
+
+def make_tasks(names: tuple[str, ...], tmp_path: Path) -> list[Task]:
+    context = TaskContext(
+        ClassMap.build(["neutral", "happy", "angry", "sad"]), write_lang(tmp_path)
+    )
+    empty = DataDir({})
+    return [
+        TASKS[name](
+            TASKS[name].options_type(),
+            TASKS[name].take_inventory(TASKS[name].options_type(), empty, context),
+        )
+        for name in names
+    ]
+
+
+def tiny_model(tasks: list[Task], encoder: str = "conformer") -> SpeechEQModel:
+    torch.manual_seed(0)
+    return build_model(12, tiny(model={"encoder": encoder}), tasks).eval()
+
+
+@pytest.mark.parametrize("encoder", ["conformer", "blstm"])
+def test_encoder_shapes_and_subsampled_lengths(encoder: str, tmp_path: Path) -> None:
+    model = tiny_model(make_tasks(("emotion", "phone"), tmp_path), encoder)
+    feats = torch.randn(3, 50, 12)
+    output = model(feats, torch.tensor([50, 31, 4]))
+    assert output.encoded.frames.shape == (3, 11, 32)
+    assert output.encoded.lengths.tolist() == [11, 7, 1]  # 4x subsampling, at least 1 frame
+    assert output.heads["emotion"].shape == (3, 4)
+    assert output.heads["phone"].shape == (3, 11, 2 + len(PHONES))
+    short = model(torch.randn(1, 3, 12), torch.tensor([3]))  # shorter than the front end needs
+    assert short.encoded.lengths.tolist() == [1]
+
+
+@pytest.mark.parametrize("encoder", ["conformer", "blstm"])
+def test_utterances_do_not_influence_each_other(encoder: str, tmp_path: Path) -> None:
+    """No statistic is shared across a batch: an utterance's output is the same in any batch
+    of utterances of its length (GroupNorm, not BatchNorm, in the Conformer)."""
+    model = tiny_model(make_tasks(("emotion",), tmp_path), encoder)
+    torch.manual_seed(1)
+    feats = torch.randn(3, 40, 12)
+    lengths = torch.tensor([40, 40, 40])
+    with torch.no_grad():
+        together = model(feats, lengths).heads["emotion"]
+        alone = model(feats[1:2], lengths[1:2]).heads["emotion"]
+    torch.testing.assert_close(together[1:2], alone)
+
+
+def test_a_missing_label_adds_nothing_to_the_loss_or_its_gradient(tmp_path: Path) -> None:
+    tasks = make_tasks(("emotion", "gender"), tmp_path)
+    emotion = tasks[0]
+    model = tiny_model(tasks)
+    torch.manual_seed(2)
+    feats = [torch.randn(30, 12).numpy() for _ in range(3)]
+    labels = [{"emotion": 2, "gender": 0}, {"gender": 1}, {"emotion": 0, "gender": 1}]
+    batch = Collator(tasks)(
+        [Example(f"u{i}", f, t) for i, (f, t) in enumerate(zip(feats, labels, strict=True))]
+    )
+    assert batch.targets["emotion"].mask.tolist() == [True, False, True]
+
+    inputs = batch.feats.clone().requires_grad_(True)
+    output = model(inputs, batch.lengths)
+    loss = emotion.loss(output, batch)
+    loss.backward()
+    assert torch.count_nonzero(inputs.grad[1]) == 0  # the unlabeled utterance gets no gradient
+    assert torch.count_nonzero(inputs.grad[0]) > 0
+
+    logits = output.heads["emotion"].detach()
+    expected = torch.nn.functional.cross_entropy(logits[[0, 2]], torch.tensor([2, 0]))
+    torch.testing.assert_close(loss.detach(), expected)
+
+    # Whatever value stands in for the missing label, nothing changes.
+    other = dataclasses.replace(batch.targets["emotion"], values=torch.tensor([2, 3, 0]))
+    changed = dataclasses.replace(batch, targets={**batch.targets, "emotion": other})
+    torch.testing.assert_close(emotion.loss(output, changed).detach(), loss.detach())
+
+
+def test_masked_mean_ignores_non_finite_masked_values_and_stays_in_the_graph() -> None:
+    values = torch.tensor([1.0, float("nan"), 3.0], requires_grad=True)
+    mean = masked_mean(values, torch.tensor([True, False, True]))
+    mean.backward()
+    assert mean.item() == 2.0
+    assert values.grad.tolist() == [0.5, 0.0, 0.5]
+    nothing = masked_mean(values * 2, torch.tensor([False, False, False]))
+    assert nothing.item() == 0.0 and nothing.requires_grad
+
+
+def test_greedy_ctc_merges_repeats_drops_blanks_and_respects_lengths() -> None:
+    # frame-wise best tokens: 1 1 0 1 2 2 0 | 3 (the last frame is padding for utterance 0)
+    best = torch.tensor([[1, 1, 0, 1, 2, 2, 0, 3], [0, 0, 2, 0, 0, 0, 0, 0]])
+    log_probs = torch.nn.functional.one_hot(best, 4).float().log()
+    assert greedy_ctc(log_probs, torch.tensor([7, 8])) == [[1, 1, 2], [2]]
+
+
+def test_phone_task_reads_tokens_and_rejects_unknown_ones(tmp_path: Path) -> None:
+    (phone,) = make_tasks(("phone",), tmp_path)
+    assert phone.tokens[:2] == ["<blank>", "<unk>"]
+    assert phone.encode("a k a", "here") == [2, 7, 2]
+    with pytest.raises(SpeechEQError, match="here: token 'zh' is not in tokens.txt"):
+        phone.encode("a zh", "here")
+    (tmp_path / "bad").mkdir()
+    (tmp_path / "bad" / "tokens.txt").write_text("<unk> 0\na 1\n")
+    with pytest.raises(SpeechEQError, match="token 0 must be '<blank>'"):
+        read_token_list(tmp_path / "bad" / "tokens.txt")
+
+
+def test_phone_loss_decreases_towards_the_references(tmp_path: Path) -> None:
+    (phone,) = make_tasks(("phone",), tmp_path)
+    frames = torch.zeros(1, 8, 4)
+    encoded = Encoded(frames, torch.tensor([8]), torch.zeros(1, 32))
+    batch_like = Batch(("u",), frames, torch.tensor([8]), {"phone": phone.collate([[2, 3]])})
+    good = torch.full((1, 8, len(phone.tokens)), -10.0)
+    good[0, :4, 2], good[0, 4:, 3] = 0.0, 0.0  # a a a a i i i i
+    uniform = torch.zeros(1, 8, len(phone.tokens))
+    loss_good = phone.loss(ModelOutput(encoded, {"phone": good}), batch_like)
+    loss_uniform = phone.loss(ModelOutput(encoded, {"phone": uniform}), batch_like)
+    assert loss_good < 0.1 < loss_uniform
+    assert phone.hypotheses(ModelOutput(encoded, {"phone": good}))["tokens"] == ["a i"]
+
+
+def test_coral_decodes_by_boundaries_passed_and_costs_more_further_away(tmp_path: Path) -> None:
+    task = IntensityTask(IntensityOptions(), {"classes": ["0", "1", "2", "3"]})
+    encoded = Encoded(torch.zeros(2, 1, 32), torch.tensor([1, 1]), torch.zeros(2, 32))
+    logits = torch.tensor([[5.0, 5.0, -5.0], [-5.0, -5.0, -5.0]])
+    output = ModelOutput(encoded, {"intensity": logits})
+    assert task.hypotheses(output) == {"utt2intensity": ["2", "0"]}
+    costs = []
+    for level in range(4):
+        target = task.collate([level, None])
+        batch_like = Batch(
+            ("u", "v"), torch.zeros(2, 1, 4), torch.tensor([1, 1]), {"intensity": target}
+        )
+        costs.append(float(task.loss(output, batch_like)))
+    assert costs[2] < costs[1] < costs[0] and costs[2] < costs[3]
+    ce = IntensityTask(IntensityOptions(loss="ce"), {"classes": ["0", "1", "2", "3"]})
+    assert ce.build_head(SpeechEQModel.dims(TINY))(encoded).shape == (2, 4)
+
+
+def test_emotion_maps_merges_drops_and_balances(tmp_path: Path) -> None:
+    data = DataDir(
+        {
+            "wav.scp": {u: "x.wav" for u in ("s-1", "s-2", "s-3", "s-4", "s-5")},
+            "utt2spk": {u: "s" for u in ("s-1", "s-2", "s-3", "s-4", "s-5")},
+            "utt2emo": {
+                "s-1": "happy",
+                "s-2": "excited",
+                "s-3": "sad",
+                "s-4": "frustrated",
+                "s-5": "happy",
+            },
+        }
+    )
+    context = TaskContext(ClassMap.build(["happy", "sad"], {"excited": "happy"}), None)
+    options = EmotionOptions(class_weights="balanced")
+    task = EmotionTask(options, EmotionTask.take_inventory(options, data, context))
+    assert task.references(data) == {"s-1": "happy", "s-2": "happy", "s-3": "sad", "s-5": "happy"}
+    assert task.class_weights == pytest.approx([4 / (2 * 3), 4 / (2 * 1)])
+
+
+def test_every_registered_task_keeps_the_contract(tmp_path: Path) -> None:
+    for name, task_type in TASKS.items():
+        assert task_type.name == name
+        assert issubclass(task_type.options_type, TaskOptions)
+        assert dataclasses.is_dataclass(task_type.options_type)
+        assert task_type.table and task_type.source and task_type.primary_metric
+    tasks = make_tasks(tuple(TASKS), tmp_path)
+    model = tiny_model(tasks)
+    unlabeled = [Example(u, torch.randn(n, 12).numpy(), {}) for u, n in (("a", 30), ("b", 20))]
+    batch = Collator(tasks)(unlabeled)
+    output = model(batch.feats, batch.lengths)
+    for task in tasks:
+        assert len(task.hypotheses(output)[task.table]) == 2
+        assert task.loss(output, batch).item() == 0.0  # no labels: nothing to learn

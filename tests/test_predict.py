@@ -1,0 +1,172 @@
+"""Prediction into decode directories, and inference on raw audio files."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import kaldiio
+import numpy as np
+import pytest
+import torch
+from typer.testing import CliRunner
+
+from speecheq.audio import read_audio
+from speecheq.cli.main import app
+from speecheq.data.datadir import DataDir
+from speecheq.errors import SpeechEQError
+from speecheq.features import FeatureConfig, compute_features
+from speecheq.features.cmvn import utterance_stats
+from speecheq.fileio import read_table, write_table
+from speecheq.infer import audio_files, infer
+from speecheq.predict import predict
+from speecheq.scoring.decode_dir import read_decode_dir
+from speecheq.train.trainer import train
+from tests.conftest import make_datadir
+from tests.synthetic import one_thread, tiny, write_feature_set, write_lang  # noqa: F401
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """(model file, root): a tiny four-task model whose class map merges excited into happy."""
+    torch.set_num_threads(1)
+    root = tmp_path_factory.mktemp("predict")
+    train_dir = write_feature_set(root / "train", per_class=3)
+    lang_dir = write_lang(root / "lang")
+    config = tiny(labels={"merge": {"excited": "happy"}}, optim={"epochs": 1})
+    train(config, train_dir, train_dir, root / "exp", lang_dir)
+    return root / "exp" / "model.pt", root
+
+
+def test_predict_writes_the_decode_directory(trained: tuple[Path, Path]) -> None:
+    model, root = trained
+    test_dir = write_feature_set(
+        root / "test",
+        speakers={"spk7": "m", "spk8": "f"},
+        emotions=("neutral", "excited", "frustrated", "sad"),
+        per_class=2,
+        seed=7,
+    )
+    utt2emo = read_table(test_dir / "utt2emo")
+    unlabeled = sorted(utt2emo)[0]
+    del utt2emo[unlabeled]
+    write_table(test_dir / "utt2emo", utt2emo)
+    out = root / "decode"
+    (out / "hyp").mkdir(parents=True)
+    (out / "hyp" / "utt2nat").write_text("stale acted\n")
+
+    summaries = predict(model, test_dir, out, device="cpu")
+
+    utts = DataDir.load(test_dir).utts
+    assert (out / "classes").read_text().split() == ["neutral", "happy", "angry", "sad"]
+    assert sorted(p.name for p in (out / "hyp").iterdir()) == [
+        "tokens",
+        "utt2emo",
+        "utt2emo.post",
+        "utt2gender",
+        "utt2intensity",
+    ]
+    for name in ("utt2emo", "utt2emo.post", "utt2gender", "utt2intensity"):
+        assert sorted(read_table(out / "hyp" / name)) == utts
+    posteriors = read_table(out / "hyp" / "utt2emo.post")
+    assert all(abs(sum(map(float, p.split())) - 1) < 1e-3 for p in posteriors.values())
+    assert set(read_table(out / "hyp" / "utt2emo").values()) <= {"neutral", "happy", "angry", "sad"}
+
+    ref = read_table(out / "ref" / "utt2emo")
+    assert unlabeled not in ref
+    assert not any("frustrated" in utt for utt in ref)  # dropped by the class map
+    assert all(ref[u] == "happy" for u in ref if "excited" in u)  # merged
+    assert read_table(out / "ref" / "utt2gender") == {
+        u: "m" if u.startswith("spk7") else "f" for u in utts
+    }
+    assert read_table(out / "ref" / "tokens") == read_table(test_dir / "tokens")
+    assert read_table(out / "ref" / "utt2intensity") == read_table(test_dir / "utt2intensity")
+
+    decoded = read_decode_dir(out)  # what 'speecheq score' reads
+    assert set(decoded.pairs) == {"category", "intensity", "gender", "tokens"}
+    assert len(decoded.pairs["category"].utts) == len(ref)
+    by_task = {s.task: s for s in summaries}
+    assert by_task["emotion"].hypotheses == len(utts)
+    assert by_task["emotion"].references == len(ref)
+    assert set(by_task["emotion"].scores) == {"WA", "UA"}
+
+
+def test_predict_command_and_its_errors(trained: tuple[Path, Path], tmp_path: Path) -> None:
+    model, root = trained
+    result = CliRunner().invoke(
+        app, ["predict", str(model), str(root / "train"), str(tmp_path / "out"), "--device", "cpu"]
+    )
+    assert result.exit_code == 0, result.output
+    assert "utt2emo" in result.output and "UA" in result.output
+    with pytest.raises(SpeechEQError, match="not-a-model.pt: model file not found"):
+        predict(tmp_path / "not-a-model.pt", root / "train", tmp_path / "out")
+    (tmp_path / "junk.pt").write_bytes(b"not a torch file")
+    with pytest.raises(SpeechEQError, match="junk.pt: cannot read this model file"):
+        predict(tmp_path / "junk.pt", root / "train", tmp_path / "out")
+
+
+FEATURES = FeatureConfig(num_mel_bins=40)
+
+
+def write_wav_features(root: Path) -> Path:
+    """A data directory of real WAV tones with stage-2 features (of :data:`FEATURES`)."""
+    data = make_datadir(root, emotions=("neutral", "happy", "angry", "sad"), per_emotion=2)
+    path = root / "data"
+    feats = {}
+    for utt in data.utts:
+        samples, rate = read_audio(data.get("wav.scp")[utt], utt)
+        feats[utt] = compute_features(samples, rate, FEATURES)
+    with kaldiio.WriteHelper(f"ark,scp:{root}/feats.ark,{root}/feats.scp") as writer:
+        for utt in sorted(feats):
+            writer(utt, feats[utt])
+    with kaldiio.WriteHelper(f"ark,scp:{root}/cmvn.ark,{root}/cmvn.scp") as writer:
+        for spk, utts in data.spk2utt.items():
+            writer(spk, utterance_stats(np.concatenate([feats[u] for u in utts])))
+    data.tables["feats.scp"] = read_table(root / "feats.scp")
+    data.tables["cmvn.scp"] = read_table(root / "cmvn.scp")
+    data.tables["utt2num_frames"] = {utt: str(len(m)) for utt, m in feats.items()}
+    data.conf["feats.conf"] = FEATURES.to_conf()
+    data.save(path)
+    return path
+
+
+def test_infer_on_wav_files_matches_predict_on_their_features(tmp_path: Path) -> None:
+    data_dir = write_wav_features(tmp_path)
+    config = tiny(tasks={"emotion": {}, "gender": {}}, optim={"epochs": 1})
+    train(config, data_dir, data_dir, tmp_path / "exp")
+    model = tmp_path / "exp" / "model.pt"
+    predict(model, data_dir, tmp_path / "decode", device="cpu")
+
+    files = audio_files([tmp_path / "wav"])
+    assert len(files) == 32
+    results = infer(model, files, device="cpu")
+    wav2utt = {v: k for k, v in read_table(data_dir / "wav.scp").items()}
+    posteriors = read_table(tmp_path / "decode" / "hyp" / "utt2emo.post")
+    genders = read_table(tmp_path / "decode" / "hyp" / "utt2gender")
+    for result in results:
+        utt = wav2utt[result.path]
+        expected = [float(p) for p in posteriors[utt].split()]
+        assert list(result.posteriors.values()) == pytest.approx(expected, abs=1e-4)
+        assert result.values["gender"] == genders[utt]
+
+    cli = CliRunner().invoke(
+        app,
+        [
+            *("infer", str(model), str(files[0]), str(tmp_path / "wav"), "--device", "cpu"),
+            *("--json", str(tmp_path / "out.json"), "--csv", str(tmp_path / "out.csv")),
+        ],
+    )
+    assert cli.exit_code == 0, cli.output
+    records = json.loads((tmp_path / "out.json").read_text())
+    assert len(records) == 33 and set(records[0]) == {"path", "emotion", "gender", "posteriors"}
+    rows = list(csv.DictReader((tmp_path / "out.csv").open()))
+    assert rows[0]["path"] == str(files[0]) and "p_neutral" in rows[0]
+
+
+def test_infer_errors(tmp_path: Path) -> None:
+    with pytest.raises(SpeechEQError, match="missing.wav: no such file or folder"):
+        audio_files([tmp_path / "missing.wav"])
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(SpeechEQError, match="empty: no audio files"):
+        audio_files([tmp_path / "empty"])

@@ -1,0 +1,368 @@
+"""Training: config checking, batching, overfitting, resuming, DDP, errors, extension points."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import re
+import socket
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, ClassVar
+
+import pytest
+import torch
+from torch import multiprocessing, nn
+from typer.testing import CliRunner
+
+from speecheq.cli.main import app
+from speecheq.data.datadir import DataDir
+from speecheq.errors import SpeechEQError
+from speecheq.fileio import read_table, write_table
+from speecheq.models import Dims, ModelOutput, SpeechEQModel, UtteranceLinear
+from speecheq.tasks import TASKS, Batch, Phase, Target, Task
+from speecheq.tasks.emotion import EmotionTask
+from speecheq.train import trainer
+from speecheq.train.checkpoint import load_model
+from speecheq.train.config import TrainConfig, config_from_dict, load_config
+from speecheq.train.sampler import BucketBatchSampler
+from speecheq.train.trainer import train
+from tests.synthetic import one_thread, tiny, write_feature_set, write_lang  # noqa: F401
+
+HERE = Path(__file__).resolve().parent
+
+
+@pytest.fixture(scope="module")
+def sets(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, Path]:
+    """(train, valid, lang): 2 training speakers, 2 other valid speakers, 4 emotions."""
+    root = tmp_path_factory.mktemp("sets")
+    train_dir = write_feature_set(root / "train", per_class=4)
+    valid_dir = write_feature_set(
+        root / "valid", speakers={"spk3": "f", "spk4": "m"}, per_class=2, seed=1
+    )
+    return train_dir, valid_dir, write_lang(root / "lang")
+
+
+# --- config ---------------------------------------------------------------------------------
+
+
+def test_the_example_config_is_the_defaults() -> None:
+    assert load_config(HERE / "conf" / "train.yaml") == TrainConfig()
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        (
+            "model:\n  dmodel: 3\n",
+            "unknown key 'model.dmodel' (valid keys: encoder, d_model, num_layers",
+        ),
+        ("optim:\n  lr: fast\n", "'optim.lr' must be a number, got 'fast'"),
+        ("seed: 1.5\n", "'seed' must be an integer, got 1.5"),
+        ("features:\n  cmvn: cepstral\n", "'features.cmvn' must be one of global, speaker"),
+        ("tasks:\n  emotoin: {}\n", "unknown task 'tasks.emotoin' (known: emotion, intensity"),
+        ("tasks:\n  emotion:\n    smoothing: 0.1\n", "unknown key 'tasks.emotion.smoothing'"),
+        ("labels:\n  classes: [happy, joy]\n", "unknown emotion category 'joy'"),
+        ("model:\n  d_model: 30\n  num_heads: 4\n", "d_model must be a multiple of model.num"),
+        ("optim: [1, 2]\n", "'optim' must be a mapping of keys"),
+        ("model:\n  d_model: 32\n    num_layers: 2\n", "train.yaml:3: not valid YAML"),
+    ],
+)
+def test_config_errors_name_the_file_and_the_key(text: str, message: str, tmp_path: Path) -> None:
+    path = tmp_path / "train.yaml"
+    path.write_text(text)
+    with pytest.raises(SpeechEQError, match="train.yaml") as error:
+        load_config(path)
+    assert message in str(error.value)
+
+
+def test_config_reads_numbers_yaml_leaves_as_strings_and_switches_tasks(tmp_path: Path) -> None:
+    path = tmp_path / "train.yaml"
+    path.write_text("optim:\n  lr: 1e-3\ntasks:\n  emotion: {weight: 2}\n  phone:\n")
+    config = load_config(path)
+    assert config.optim.lr == 0.001
+    assert list(config.tasks) == ["emotion", "phone"] and config.tasks["emotion"].weight == 2.0
+    switched = config.with_tasks(["gender", "emotion"])
+    assert list(switched.tasks) == ["gender", "emotion"]
+    assert switched.tasks["emotion"].weight == 2.0  # options kept from the config
+    with pytest.raises(SpeechEQError, match="--tasks: unknown task 'speaker'"):
+        config.with_tasks(["speaker"])
+    assert config_from_dict(config.to_dict(), "again") == config
+
+
+# --- batching -------------------------------------------------------------------------------
+
+
+def test_bucket_sampler_keeps_the_budget_and_covers_every_utterance_once() -> None:
+    lengths = [
+        int(n) for n in torch.randint(20, 200, (300,), generator=torch.Generator().manual_seed(0))
+    ]
+    sampler = BucketBatchSampler(lengths, 1000, shuffle=True, seed=3, length_noise=0.1)
+    for epoch in (0, 1):
+        batches = sampler.batches(epoch)
+        assert sorted(i for b in batches for i in b) == list(range(300))
+        assert all(len(b) * max(lengths[i] for i in b) <= 1000 for b in batches)
+        padding = sum(len(b) * max(lengths[i] for i in b) for b in batches) / sum(lengths)
+        assert padding < 1.15
+    assert sampler.batches(0) == sampler.batches(0)
+    assert sampler.batches(0) != sampler.batches(1)
+    ranks = [
+        BucketBatchSampler(lengths, 1000, shuffle=True, seed=3, rank=r, world_size=2).batches(0)
+        for r in (0, 1)
+    ]
+    assert len(ranks[0]) == len(ranks[1])
+    assert not {i for b in ranks[0] for i in b} & {i for b in ranks[1] for i in b}
+
+
+# --- training -------------------------------------------------------------------------------
+
+
+def test_a_small_model_overfits_twenty_utterances(tmp_path: Path) -> None:
+    data = write_feature_set(tmp_path / "data", per_class=3, frames=(30, 60))
+    config = tiny(
+        tasks={"emotion": {}, "gender": {}},
+        optim={"epochs": 20, "lr": 5e-3},
+        batching={"max_frames": 2000},
+    )
+    result = train(config, data, data, tmp_path / "exp", device="cpu")
+    best = result.history[result.best_epoch - 1]
+    assert best["valid_emotion_WA"] >= 0.95 and best["valid_gender_WA"] >= 0.95
+    assert result.history[-1]["train_loss"] < 0.5 * result.history[0]["train_loss"]
+
+
+def test_exp_dir_holds_a_self_describing_model_and_metrics(
+    sets: tuple[Path, Path, Path], tmp_path: Path
+) -> None:
+    train_dir, valid_dir, lang_dir = sets
+    result = train(tiny(optim={"epochs": 2}), train_dir, valid_dir, tmp_path / "exp", lang_dir)
+    payload = torch.load(tmp_path / "exp" / "model.pt", weights_only=True)
+    assert payload["inventories"]["emotion"]["classes"] == ["neutral", "happy", "angry", "sad"]
+    assert payload["inventories"]["phone"]["tokens"][:3] == ["<blank>", "<unk>", "a"]
+    assert payload["cmvn"]["mode"] == "global" and payload["cmvn"]["global_stats"].shape == (2, 21)
+    assert payload["feats_conf"] == "--num-mel-bins=20\n"
+    assert payload["epoch"] == result.best_epoch
+    rows = (tmp_path / "exp" / "metrics.csv").read_text().splitlines()
+    assert len(rows) == 3 and "valid_emotion_UA" in rows[0] and "train_phone_loss" in rows[0]
+    loaded = load_model(tmp_path / "exp" / "model.pt")
+    assert [task.name for task in loaded.tasks] == ["emotion", "intensity", "phone", "gender"]
+
+
+class Interrupted(Exception):
+    pass
+
+
+def test_resume_ends_exactly_as_an_uninterrupted_run(
+    sets: tuple[Path, Path, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With dropout, SpecAugment and every task on: stop after epoch 2 of 3, resume."""
+    train_dir, valid_dir, lang_dir = sets
+    config = tiny(
+        model={"dropout": 0.1},
+        features={"specaugment": {"freq_masks": 1, "freq_width": 4, "time_masks": 1}},
+    )
+    whole = train(config, train_dir, valid_dir, tmp_path / "whole", lang_dir)
+
+    save = trainer.save_torch
+
+    def save_then_stop(payload: dict, path: Path) -> None:
+        save(payload, path)
+        if path.name == "checkpoint.pt" and payload["epoch"] == 2:
+            raise Interrupted
+
+    monkeypatch.setattr(trainer, "save_torch", save_then_stop)
+    with pytest.raises(Interrupted):
+        train(config, train_dir, valid_dir, tmp_path / "parts", lang_dir)
+    monkeypatch.undo()
+    resumed = train(config, train_dir, valid_dir, tmp_path / "parts", lang_dir, resume=True)
+
+    for key, value in whole.model.state_dict().items():
+        assert torch.equal(value, resumed.model.state_dict()[key]), key
+    losses = [{k: v for k, v in row.items() if "loss" in k} for row in whole.history]
+    assert losses == [{k: v for k, v in row.items() if "loss" in k} for row in resumed.history]
+    assert resumed.best_epoch == whole.best_epoch
+    # Resuming a finished run does nothing more; another config cannot resume it.
+    again = train(config, train_dir, valid_dir, tmp_path / "parts", lang_dir, resume=True)
+    assert len(again.history) == 3
+    other = dataclasses.replace(config, optim=dataclasses.replace(config.optim, lr=1e-3))
+    with pytest.raises(SpeechEQError, match="config differs .*'optim.lr'"):
+        train(other, train_dir, valid_dir, tmp_path / "parts", lang_dir, resume=True)
+    with pytest.raises(SpeechEQError, match="no checkpoint to resume from"):
+        train(config, train_dir, valid_dir, tmp_path / "none", lang_dir, resume=True)
+
+
+def _ddp_worker(rank: int, port: int, dirs: tuple[Path, Path, Path, Path]) -> None:
+    os.environ.update(
+        MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank), WORLD_SIZE="2"
+    )
+    torch.set_num_threads(1)
+    train_dir, valid_dir, lang_dir, exp_dir = dirs
+    result = train(tiny(optim={"epochs": 2}), train_dir, valid_dir, exp_dir, lang_dir, device="cpu")
+    torch.save(result.model.state_dict(), exp_dir.parent / f"rank{rank}.pt")
+
+
+@pytest.mark.slow
+def test_ddp_on_two_cpu_processes_trains_and_ranks_agree(
+    sets: tuple[Path, Path, Path], tmp_path: Path
+) -> None:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    dirs = (*sets, tmp_path / "exp")
+    multiprocessing.spawn(_ddp_worker, args=(port, dirs), nprocs=2)
+    states = [torch.load(tmp_path / f"rank{rank}.pt") for rank in (0, 1)]
+    for key, value in states[0].items():
+        assert torch.equal(value, states[1][key]), key
+    assert (tmp_path / "exp" / "model.pt").is_file()
+    assert len((tmp_path / "exp" / "metrics.csv").read_text().splitlines()) == 3
+
+
+# --- errors ---------------------------------------------------------------------------------
+
+
+def copy_set(source: Path, target: Path) -> Path:
+    DataDir.load(source).save(target)
+    return target
+
+
+def test_user_errors_are_one_sentence(sets: tuple[Path, Path, Path], tmp_path: Path) -> None:
+    train_dir, valid_dir, lang_dir = sets
+    config = tiny(optim={"epochs": 1})
+
+    no_feats = copy_set(train_dir, tmp_path / "no_feats")
+    (no_feats / "feats.scp").unlink()
+    with pytest.raises(SpeechEQError, match="no_feats: feats.scp is missing"):
+        train(config, no_feats, valid_dir, tmp_path / "exp", lang_dir)
+
+    no_intensity = copy_set(train_dir, tmp_path / "no_intensity")
+    (no_intensity / "utt2intensity").unlink()
+    with pytest.raises(
+        SpeechEQError, match="no utterance has a label for the enabled task 'intensity'"
+    ):
+        train(config, no_intensity, valid_dir, tmp_path / "exp", lang_dir)
+
+    bad_token = copy_set(train_dir, tmp_path / "bad_token")
+    tokens = read_table(bad_token / "tokens")
+    first = sorted(tokens)[0]
+    tokens[first] = "a zh"
+    write_table(bad_token / "tokens", tokens)
+    with pytest.raises(SpeechEQError, match=f"utterance '{first}' .*token 'zh' is not in"):
+        train(config, bad_token, valid_dir, tmp_path / "exp", lang_dir)
+
+    with pytest.raises(SpeechEQError, match="the phone task needs a lang directory"):
+        train(config, train_dir, valid_dir, tmp_path / "exp")
+
+
+def test_a_non_finite_loss_stops_and_keeps_the_last_checkpoint(
+    sets: tuple[Path, Path, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    train_dir, valid_dir, lang_dir = sets
+    loss = EmotionTask.loss
+    calls = {"n": 0}
+
+    def diverging(self: EmotionTask, output: ModelOutput, batch: Batch) -> torch.Tensor:
+        calls["n"] += 1
+        value = loss(self, output, batch)
+        return value * float("nan") if calls["n"] > 12 else value
+
+    monkeypatch.setattr(EmotionTask, "loss", diverging)
+    config = tiny(tasks={"emotion": {}}, optim={"epochs": 5})
+    with pytest.raises(SpeechEQError, match="the loss is not finite") as error:
+        train(config, train_dir, valid_dir, tmp_path / "exp", lang_dir)
+    stopped, kept = re.search(
+        r"^epoch (\d+),.* checkpoint of epoch (\d+) is kept", str(error.value)
+    ).groups()
+    assert int(kept) == int(stopped) - 1
+    checkpoint = torch.load(tmp_path / "exp" / "checkpoint.pt", weights_only=True)
+    assert checkpoint["epoch"] == int(kept)
+
+
+def test_train_command(sets: tuple[Path, Path, Path], tmp_path: Path) -> None:
+    train_dir, valid_dir, _ = sets
+    (tmp_path / "train.yaml").write_text(
+        "model: {d_model: 32, num_layers: 1, num_heads: 2, ffn_dim: 64, subsampling_channels: 8}\n"
+        "optim: {epochs: 1}\n"
+    )
+    args = ["train", "--config", str(tmp_path / "train.yaml"), "--train-dir", str(train_dir)]
+    args += ["--valid-dir", str(valid_dir), "--exp-dir", str(tmp_path / "exp")]
+    result = CliRunner().invoke(app, [*args, "--tasks", "emotion,gender", "--device", "cpu"])
+    assert result.exit_code == 0, result.output
+    assert "emotion_UA" in result.output
+    assert [t.name for t in load_model(tmp_path / "exp" / "model.pt").tasks] == [
+        "emotion",
+        "gender",
+    ]
+
+
+# --- extension points -----------------------------------------------------------------------
+
+
+class Critic(Task):
+    """A label-free toy task: a critic on the embedding trained in its own phase, fed by
+    unlabeled utterances too (the shape of an adversarial autoencoder's discriminator)."""
+
+    name = "critic"
+    source = "nothing"
+    table = "utt2critic"
+    primary_metric = "none"
+    uses_unlabeled = True
+    seen: ClassVar[set[str]] = set()
+    initial_bias: ClassVar[float] = 0.0
+
+    def references(self, data: DataDir) -> dict[str, str]:
+        return {}
+
+    def encode(self, value: str, where: str) -> Any:
+        raise AssertionError("a label-free task encodes nothing")
+
+    def collate(self, targets: Sequence[Any | None]) -> Target:
+        return Target(torch.zeros(len(targets)), torch.zeros(len(targets), dtype=torch.bool))
+
+    def build_head(self, dims: Dims) -> nn.Module:
+        return UtteranceLinear(dims, 1)
+
+    def loss(self, output: ModelOutput, batch: Batch) -> torch.Tensor:
+        Critic.seen.update(batch.utts)
+        return output.heads[self.name].square().mean()
+
+    def hypotheses(self, output: ModelOutput) -> dict[str, list[str]]:
+        return {self.table: ["x"] * len(output.heads[self.name])}
+
+    def score(self, refs: Sequence[str], hyps: Sequence[str]) -> dict[str, float]:
+        return {}
+
+    def phases(self, model: SpeechEQModel) -> list[Phase]:
+        critic = nn.Linear(model.embedding[0].out_features, 1)
+        Critic.initial_bias = critic.bias.item()
+
+        def loss(model: SpeechEQModel, batch: Batch) -> torch.Tensor:
+            embedding = model.encode(batch.feats, batch.lengths).embedding.detach()
+            return (critic(embedding) - 1).square().mean()
+
+        return [Phase("critic", loss, list(critic.parameters()), critic)]
+
+
+def test_a_task_with_its_own_phase_and_unlabeled_data_fits_in(
+    sets: tuple[Path, Path, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    train_dir, valid_dir, _ = sets
+    monkeypatch.setitem(TASKS, "critic", Critic)
+    unlabeled = write_feature_set(
+        tmp_path / "unlabeled", speakers={"spk9": "f"}, per_class=1, seed=5
+    )
+    config = tiny(tasks={"emotion": {}, "critic": {"weight": 0.1}}, optim={"epochs": 2})
+    with pytest.raises(SpeechEQError, match="no enabled task learns from it"):
+        train(
+            tiny(tasks={"emotion": {}}),
+            train_dir,
+            valid_dir,
+            tmp_path / "x",
+            None,
+            unlabeled_dir=unlabeled,
+        )
+    Critic.seen = set()
+    train(config, train_dir, valid_dir, tmp_path / "exp", unlabeled_dir=unlabeled)
+    assert {u for u in Critic.seen if u.startswith("spk9")} == set(DataDir.load(unlabeled).utts)
+    checkpoint = torch.load(tmp_path / "exp" / "checkpoint.pt", weights_only=True)
+    state = checkpoint["phases"]["critic"]
+    assert state["optimizer"]["state"]  # its optimizer stepped
+    assert state["modules"]["bias"].item() > Critic.initial_bias  # pulled towards the target 1
