@@ -6,7 +6,7 @@ import sys
 
 import typer
 
-from speecheq.cli import data, feats, lexicon, prepare, score, train
+from speecheq.cli import data, feats, lexicon, prepare, score, synth, train
 from speecheq.console import status_console
 from speecheq.errors import SpeechEQError
 
@@ -26,6 +26,7 @@ app.command("score")(score.score_command)
 app.command("train")(train.train_command)
 app.command("predict")(train.predict_command)
 app.command("infer")(train.infer_command)
+app.command("synth")(synth.synth_command)
 
 
 def main() -> None:
