@@ -22,7 +22,7 @@ from speecheq.errors import SpeechEQError
 from speecheq.features import FeatureConfig, compute_features
 from speecheq.fileio import atomic_write
 from speecheq.train.checkpoint import load_model
-from speecheq.train.data import Cmvn
+from speecheq.train.data import Cmvn, Collator, Example
 from speecheq.train.distributed import choose_device
 
 AUDIO_SUFFIXES = (".wav", ".flac")
@@ -74,6 +74,7 @@ def infer(
     feature_config = FeatureConfig.parse(trained.feats_conf, f"{model_path} (feats.conf)")
     cmvn = trained.cmvn if trained.cmvn.mode in ("global", "none") else Cmvn("utterance")
     emotion = trained.task("emotion")
+    collate = Collator(trained.tasks)
     results = []
     for path in files:
         samples, rate = read_audio(str(path))
@@ -83,9 +84,10 @@ def infer(
                 f"'{path}': features of dimension {feats.shape[1]}, the model expects "
                 f"{trained.feature_dim}"
             )
-        normalised = torch.from_numpy(cmvn(feats, None, str(path)))[None].to(target)
+        example = Example(str(path), cmvn(feats, None, str(path)), {})
+        batch = collate([example]).to(target)
         with torch.inference_mode():
-            output = trained.model(normalised, torch.tensor([len(feats)], device=target))
+            output = trained.model(batch.feats, batch.lengths)
             values = {task.name: task.hypotheses(output)[task.table][0] for task in trained.tasks}
             posteriors = {}
             if emotion is not None:

@@ -57,8 +57,8 @@ def test_encoder_shapes_and_subsampled_lengths(encoder: str, tmp_path: Path) -> 
 
 @pytest.mark.parametrize("encoder", ["conformer", "blstm"])
 def test_utterances_do_not_influence_each_other(encoder: str, tmp_path: Path) -> None:
-    """No statistic is shared across a batch: an utterance's output is the same in any batch
-    of utterances of its length (GroupNorm, not BatchNorm, in the Conformer)."""
+    """In evaluation no statistic is shared across a batch: an utterance's output is the same
+    in any batch of utterances of its length (BatchNorm uses its running statistics)."""
     model = tiny_model(make_tasks(("emotion",), tmp_path), encoder)
     torch.manual_seed(1)
     feats = torch.randn(3, 40, 12)
@@ -81,16 +81,23 @@ def test_a_missing_label_adds_nothing_to_the_loss_or_its_gradient(tmp_path: Path
     )
     assert batch.targets["emotion"].mask.tolist() == [True, False, True]
 
-    inputs = batch.feats.clone().requires_grad_(True)
-    output = model(inputs, batch.lengths)
+    # In training mode (BatchNorm on batch statistics): no gradient reaches its logits.
+    output = model.train()(batch.feats, batch.lengths)
+    output.heads["emotion"].retain_grad()
     loss = emotion.loss(output, batch)
     loss.backward()
-    assert torch.count_nonzero(inputs.grad[1]) == 0  # the unlabeled utterance gets no gradient
-    assert torch.count_nonzero(inputs.grad[0]) > 0
-
+    assert torch.count_nonzero(output.heads["emotion"].grad[1]) == 0
     logits = output.heads["emotion"].detach()
     expected = torch.nn.functional.cross_entropy(logits[[0, 2]], torch.tensor([2, 0]))
     torch.testing.assert_close(loss.detach(), expected)
+
+    # In evaluation mode utterances are independent: none reaches its features either.
+    inputs = batch.feats.clone().requires_grad_(True)
+    output = model.eval()(inputs, batch.lengths)
+    loss = emotion.loss(output, batch)
+    loss.backward()
+    assert torch.count_nonzero(inputs.grad[1]) == 0
+    assert torch.count_nonzero(inputs.grad[0]) > 0
 
     # Whatever value stands in for the missing label, nothing changes.
     other = dataclasses.replace(batch.targets["emotion"], values=torch.tensor([2, 3, 0]))

@@ -119,15 +119,11 @@ def test_bucket_sampler_keeps_the_budget_and_covers_every_utterance_once() -> No
 
 def test_a_small_model_overfits_twenty_utterances(tmp_path: Path) -> None:
     data = write_feature_set(tmp_path / "data", per_class=3, frames=(30, 60))
-    config = tiny(
-        tasks={"emotion": {}, "gender": {}},
-        optim={"epochs": 20, "lr": 5e-3},
-        batching={"max_frames": 2000},
-    )
+    config = tiny(tasks={"emotion": {}, "gender": {}}, optim={"epochs": 20})
     result = train(config, data, data, tmp_path / "exp", device="cpu")
-    best = result.history[result.best_epoch - 1]
-    assert best["valid_emotion_WA"] >= 0.95 and best["valid_gender_WA"] >= 0.95
-    assert result.history[-1]["train_loss"] < 0.5 * result.history[0]["train_loss"]
+    last = result.history[-1]
+    assert last["valid_emotion_WA"] >= 0.95 and last["valid_gender_WA"] >= 0.95
+    assert last["train_loss"] < 0.5 * result.history[0]["train_loss"]
 
 
 def test_exp_dir_holds_a_self_describing_model_and_metrics(

@@ -1,8 +1,11 @@
 """The shared encoder: a convolutional front end (4x time subsampling), then Conformer or BiLSTM.
 
-GroupNorm replaces BatchNorm in the Conformer's convolution modules, so that no statistic is
-shared between the utterances of a batch: an utterance's output does not depend on which other
-utterances it is batched with, and DDP ranks need no synchronised batch statistics.
+The Conformer keeps torchaudio's BatchNorm in its convolution modules. GroupNorm (per
+utterance over channels and time) or a per-frame LayerNorm would keep the utterances of a batch
+independent in training too, but both normalise away utterance-level level and spectral-tilt
+cues that emotion depends on, and on CASIA they slowed learning several-fold. In evaluation
+BatchNorm uses its running statistics, so decoding does not depend on batch composition; under
+DDP each rank normalises with its own batch statistics (the usual practice).
 """
 
 from __future__ import annotations
@@ -67,14 +70,19 @@ class ConformerEncoder(nn.Module):
             num_layers=config.num_layers,
             depthwise_conv_kernel_size=config.conv_kernel,
             dropout=config.dropout,
-            use_group_norm=True,
         )
 
     def forward(
         self, feats: torch.Tensor, lengths: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor]:
         hidden, lengths = self.subsampling(feats, lengths)
-        return self.conformer(self.dropout(hidden), lengths)
+        # The layers are run here, not by Conformer.forward, whose padding mask is only as wide
+        # as the longest utterance: batches may be padded further (see train.data.Collator).
+        padding = padding_mask(lengths, hidden.shape[1])
+        hidden = self.dropout(hidden).transpose(0, 1)
+        for layer in self.conformer.conformer_layers:
+            hidden = layer(hidden, padding)
+        return hidden.transpose(0, 1), lengths
 
 
 class BiLSTMEncoder(nn.Module):

@@ -25,7 +25,7 @@ from speecheq.models import ModelConfig
 from speecheq.tasks import TASKS, TaskOptions
 
 CMVN_MODES = ("global", "speaker", "utterance", "none")
-DEFAULT_TASKS: dict[str, float] = {"emotion": 1.0, "intensity": 0.5, "phone": 0.3, "gender": 0.3}
+DEFAULT_TASKS: dict[str, float] = {"emotion": 1.0, "intensity": 0.5, "phone": 0.1, "gender": 0.3}
 """The tasks trained by default, with their weights (SpeechEQ: emotion + intensity + aux)."""
 
 
@@ -78,9 +78,9 @@ class OptimConfig:
     """AdamW with a linear warm-up then a cosine decay to ``final_lr_ratio * lr``."""
 
     epochs: int = 15
-    lr: float = 2e-3
+    lr: float = 1e-3
     weight_decay: float = 0.01
-    warmup_steps: int = 100
+    warmup_steps: int = 50
     final_lr_ratio: float = 0.05
     clip_norm: float = 5.0
     """Gradient clipping: the largest total gradient norm."""
@@ -100,7 +100,7 @@ class OptimConfig:
 class BatchingConfig:
     """Batches of utterances of similar length, bucketed from ``utt2num_frames``."""
 
-    max_frames: int = 8000
+    max_frames: int = 3000
     """Padded frames per batch (utterances x longest one); a longer utterance goes alone."""
     length_noise: float = 0.1
     """Relative noise on the lengths when bucketing, so batches differ from epoch to epoch."""

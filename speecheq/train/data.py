@@ -169,6 +169,12 @@ def read_features(spec: str, utt: str) -> np.ndarray:
     return feats
 
 
+PAD_MULTIPLE = 16
+"""Batches are zero-padded to a multiple of this many frames. Fewer distinct tensor shapes keep
+the CPU allocator's memory from creeping up through a run (by a few hundred MB on CASIA-sized
+training), for about 3% more frames."""
+
+
 class Collator:
     """Pads a list of examples into a :class:`~speecheq.tasks.Batch` with each task's targets."""
 
@@ -177,7 +183,8 @@ class Collator:
 
     def __call__(self, examples: Sequence[Example]) -> Batch:
         lengths = torch.tensor([len(e.feats) for e in examples], dtype=torch.long)
-        feats = torch.zeros(len(examples), int(lengths.max()), examples[0].feats.shape[1])
+        frames = -(-int(lengths.max()) // PAD_MULTIPLE) * PAD_MULTIPLE
+        feats = torch.zeros(len(examples), frames, examples[0].feats.shape[1])
         for row, example in enumerate(examples):
             feats[row, : len(example.feats)] = torch.from_numpy(example.feats)
         targets = {

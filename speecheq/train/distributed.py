@@ -65,6 +65,15 @@ class Runtime:
                     dist.all_reduce(parameter.grad)
                     parameter.grad /= self.world_size
 
+    def average_buffers(self, module: nn.Module) -> None:
+        """Average the floating-point buffers (BatchNorm running statistics) over ranks, so
+        that every rank holds the same model and its statistics reflect every rank's data."""
+        if self.distributed:
+            for buffer in module.buffers():
+                if buffer.is_floating_point():
+                    dist.all_reduce(buffer)
+                    buffer /= self.world_size
+
     def barrier(self) -> None:
         if self.distributed:
             dist.barrier()

@@ -1,9 +1,10 @@
 """Stage 4: train the multitask model, validate every epoch, keep the best (``speecheq train``).
 
 One loop serves a CPU, one GPU (mixed precision) and many processes under ``torchrun`` (DDP:
-each rank takes its share of the batches; only rank 0 validates, writes files and shows
-progress). Each training step minimises the weighted sum of the enabled tasks' masked losses
-with AdamW (warm-up, then cosine decay; gradient clipping), then runs the tasks' extra phases
+each rank takes its share of the batches, BatchNorm statistics are averaged over the ranks
+after every epoch, and only rank 0 validates, writes files and shows progress). Each training
+step minimises the weighted sum of the enabled tasks' masked losses with AdamW (warm-up, then
+cosine decay; gradient clipping), then runs the tasks' extra phases
 (:class:`speecheq.tasks.Phase`), if any.
 
 The experiment directory gets ``checkpoint.pt`` after every epoch (see :func:`train`),
@@ -283,7 +284,9 @@ class _Trainer:
         network: nn.Module = self.model
         if self.rt.distributed:
             device_ids = [self.rt.device] if self.rt.device.type == "cuda" else None
-            network = DistributedDataParallel(self.model, device_ids=device_ids)
+            network = DistributedDataParallel(
+                self.model, device_ids=device_ids, broadcast_buffers=False
+            )
         train_loader = self._loader(self.data.train, self.sampler)
         valid_sampler = BucketBatchSampler(
             self.data.valid.lengths, self.config.batching.max_frames, shuffle=False
@@ -293,6 +296,7 @@ class _Trainer:
             _seed(self.config.seed, epoch, self.rt.rank)
             self.sampler.set_epoch(epoch)
             times = self._train_epoch(network, train_loader, epoch)
+            self.rt.average_buffers(self.model)
             if self.rt.is_main:
                 self._end_epoch(epoch, times, valid_loader)
             self.rt.barrier()
