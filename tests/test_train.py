@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, ClassVar
 
+import numpy as np
 import pytest
 import torch
 from torch import multiprocessing, nn
@@ -25,6 +26,7 @@ from speecheq.tasks.emotion import EmotionTask
 from speecheq.train import trainer
 from speecheq.train.checkpoint import load_model
 from speecheq.train.config import TrainConfig, config_from_dict, load_config
+from speecheq.train.data import Cmvn, read_features
 from speecheq.train.sampler import BucketBatchSampler
 from speecheq.train.trainer import train
 from tests.synthetic import one_thread, tiny, write_feature_set, write_lang  # noqa: F401
@@ -112,6 +114,28 @@ def test_bucket_sampler_keeps_the_budget_and_covers_every_utterance_once() -> No
     ]
     assert len(ranks[0]) == len(ranks[1])
     assert not {i for b in ranks[0] for i in b} & {i for b in ranks[1] for i in b}
+
+
+def test_cmvn_modes_normalise_over_their_scope(sets: tuple[Path, Path, Path]) -> None:
+    train_dir = sets[0]
+    data = DataDir.load(train_dir)
+    feats = {u: read_features(data.get("feats.scp")[u], u) for u in data.utts}
+    speaker = data.speakers[0]
+    own = [u for u in data.utts if data.utt2spk[u] == speaker]
+
+    def normalised(mode: str, utts: list[str]) -> np.ndarray:
+        cmvn = Cmvn.from_training(mode, train_dir, data)
+        return np.concatenate([cmvn(feats[u], data.utt2spk[u], u) for u in utts])
+
+    for mode, utts in (("global", data.utts), ("speaker", own), ("utterance", own[:1])):
+        result = normalised(mode, utts)
+        assert np.abs(result.mean(axis=0)).max() < 1e-3, mode
+        assert np.abs(result.std(axis=0) - 1).max() < 1e-3, mode
+    assert np.array_equal(normalised("none", own[:1]), feats[own[0]])
+    no_stats = copy_set(train_dir, train_dir.parent / "no_stats")
+    (no_stats / "cmvn.scp").unlink()
+    with pytest.raises(SpeechEQError, match="no_stats: cmvn.scp is missing"):
+        Cmvn.from_training("global", no_stats, DataDir.load(no_stats))
 
 
 # --- training -------------------------------------------------------------------------------
@@ -246,6 +270,10 @@ def test_user_errors_are_one_sentence(sets: tuple[Path, Path, Path], tmp_path: P
 
     with pytest.raises(SpeechEQError, match="the phone task needs a lang directory"):
         train(config, train_dir, valid_dir, tmp_path / "exp")
+
+    if not torch.cuda.is_available():
+        with pytest.raises(SpeechEQError, match="no CUDA device is available"):
+            train(config, train_dir, valid_dir, tmp_path / "exp", lang_dir, device="cuda")
 
 
 def test_a_non_finite_loss_stops_and_keeps_the_last_checkpoint(
