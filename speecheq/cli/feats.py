@@ -8,7 +8,6 @@ from typing import Annotated
 import typer
 
 from speecheq.console import print_table
-from speecheq.features import FeatureConfig, make_feats
 
 
 def feats_command(
@@ -42,6 +41,8 @@ def feats_command(
     compute-and-process-kaldi-pitch-feats, but not bit-identical to it). An interrupted run is
     finished by running the same command again: complete jobs are reused.
     """
+    from speecheq.features import FeatureConfig, make_feats
+
     config = FeatureConfig.from_conf(conf) if conf is not None else FeatureConfig()
     report = make_feats(data_dir, config, nj=nj, skip_bad=skip_bad)
     if report.skipped:

@@ -8,7 +8,6 @@ from typing import Annotated
 import typer
 
 from speecheq.console import print_table, progress_bar
-from speecheq.synth.corpus import generate_corpus
 
 
 def synth_command(
@@ -25,6 +24,8 @@ def synth_command(
     `metadata.tsv`, balanced over speakers, languages, styles, emotions and intensities; the
     same seed gives byte-identical files. Prepare it with `speecheq prepare mini`.
     """
+    from speecheq.synth.corpus import generate_corpus
+
     with progress_bar("synthesising", total=num_utts) as advance:
         report = generate_corpus(out_dir, num_utts=num_utts, seed=seed, nj=nj, progress=advance)
     rows: list[tuple[str, str, object]] = [

@@ -8,11 +8,6 @@ from typing import Annotated
 import typer
 
 from speecheq.console import print_table, progress_bar
-from speecheq.infer import audio_files, infer, write_csv, write_json
-from speecheq.predict import predict
-from speecheq.tasks import TASKS
-from speecheq.train.config import load_config
-from speecheq.train.trainer import train
 
 DeviceOption = Annotated[str, typer.Option(help="auto (CUDA when present, else CPU), cpu or cuda.")]
 
@@ -28,8 +23,8 @@ def train_command(
     tasks: Annotated[
         str | None,
         typer.Option(
-            help="Comma-separated tasks to train (default: those of the config's 'tasks'); "
-            f"known: {', '.join(TASKS)}."
+            help="Comma-separated tasks to train, e.g. emotion,intensity,phone,gender "
+            "(default: those of the config's 'tasks')."
         ),
     ] = None,
     resume: Annotated[
@@ -44,6 +39,9 @@ def train_command(
     model file for 'speecheq predict' and 'speecheq infer'. Under torchrun, each process
     trains on its share of the batches (DDP).
     """
+    from speecheq.train.config import load_config
+    from speecheq.train.trainer import train
+
     train_config = load_config(config)
     if tasks is not None:
         train_config = train_config.with_tasks([name for name in tasks.split(",") if name])
@@ -69,6 +67,8 @@ def predict_command(
     Writes OUT_DIR/classes, OUT_DIR/hyp/<table> (utt2emo, utt2emo.post, utt2intensity,
     utt2gender, tokens, ...) and OUT_DIR/ref/<table>, then prints a quick score per task.
     """
+    from speecheq.predict import predict
+
     summaries = predict(model, data_dir, out_dir, device=device)
     rows = [
         (
@@ -98,6 +98,8 @@ def infer_command(
 
     Features are computed as in stage 2, with the options stored in the model file.
     """
+    from speecheq.infer import audio_files, infer, write_csv, write_json
+
     files = audio_files(inputs)
     with progress_bar("inferring", len(files)) as advance:
         results = infer(model, files, device=device, advance=advance)

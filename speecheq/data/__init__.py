@@ -1,0 +1,1 @@
+"""Kaldi-style data directories and the operations on them."""
