@@ -124,6 +124,8 @@ def split_folds(
 ) -> list[Fold]:
     """Folds of a protocol. Speaker-independent ones hold out each test group of speakers whole.
 
+    Folds are named ``fold1``, ``fold2``, ... (zero-padded from 10 folds on, so they sort).
+
     ``by="speaker"``: leave one speaker out, or, with ``num_folds``, speakers dealt round-robin
     (in sorted order) into that many groups. ``by="group"``: leave one ``utt2group`` value out
     (e.g. an IEMOCAP session); every speaker must belong to one group. ``by="partition"``: the
@@ -136,6 +138,7 @@ def split_folds(
     if by == "partition":
         return [_partition_fold(data)]
     groups = _speaker_groups(data, by, num_folds)
+    width = len(str(len(groups)))
     folds = []
     for index, (group_name, test_speakers) in enumerate(groups, start=1):
         test_utts = [utt for utt in data.utts if data.utt2spk[utt] in test_speakers]
@@ -146,7 +149,7 @@ def split_folds(
             raise SpeechEQError(f"fold {index} ({group_name}) leaves no training utterances")
         folds.append(
             Fold(
-                f"fold{index}",
+                f"fold{index:0{width}d}",
                 data.subset(train_utts),
                 data.subset(valid_utts),
                 data.subset(test_utts),
