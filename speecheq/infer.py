@@ -2,7 +2,8 @@
 
 Features are computed on the fly with the feature options the model was trained with (the
 ``conf/feats.conf`` text it carries), by the same function as stage 2. CMVN follows the model:
-``global`` uses the training statistics stored in the model; ``speaker`` and ``utterance`` use
+``global`` and ``corpus`` use the training statistics stored in the model (a lone file has no
+corpus, and per-corpus CMVN falls back to them); ``speaker`` and ``utterance`` use
 each file's own statistics (a lone file has no known speaker, so its own statistics stand in
 for its speaker's); ``none`` uses none.
 """
@@ -72,7 +73,7 @@ def infer(
             "conf/feats.conf), so features of raw audio cannot be computed to match"
         )
     feature_config = FeatureConfig.parse(trained.feats_conf, f"{model_path} (feats.conf)")
-    cmvn = trained.cmvn if trained.cmvn.mode in ("global", "none") else Cmvn("utterance")
+    cmvn = trained.cmvn if trained.cmvn.mode in ("global", "corpus", "none") else Cmvn("utterance")
     emotion = trained.task("emotion")
     collate = Collator(trained.tasks)
     results = []

@@ -80,15 +80,29 @@ def subset_command(
     per_class: Annotated[
         int | None, typer.Option(help="Keep the first N utterances of each emotion class.")
     ] = None,
+    where: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="TABLE=VALUE: keep the utterances with this value in this table, e.g. "
+            "utt2lang=en or spk2gender=f (repeat for several conditions).",
+        ),
+    ] = None,
 ) -> None:
-    """Keep the utterances selected by speakers, an utterance list and/or N per class."""
+    """Keep the utterances selected by speakers, an utterance list, table values and/or N per
+    class (an utterance must pass every selection given)."""
     chosen_speakers: list[str] | None = None
     if speakers is not None:
         chosen_speakers = [s for s in speakers.split(",") if s]
     if speaker_list is not None:
         chosen_speakers = (chosen_speakers or []) + _read_ids(speaker_list)
     utts = _read_ids(utt_list) if utt_list is not None else None
-    data = subset(DataDir.load(src), speakers=chosen_speakers, utts=utts, per_class=per_class)
+    data = subset(
+        DataDir.load(src),
+        speakers=chosen_speakers,
+        utts=utts,
+        per_class=per_class,
+        where=_parse_where(where or []),
+    )
     data.save(dst)
     print_table(f"{dst}", ["what", "value", "utterances"], describe(data))
 
@@ -150,6 +164,17 @@ def split_command(
     print_table(
         f"{dst}: {len(folds)} folds", ["fold", "test speakers", "train", "valid", "test"], rows
     )
+
+
+def _parse_where(conditions: list[str]) -> dict[str, str]:
+    where: dict[str, str] = {}
+    for condition in conditions:
+        table, sep, value = condition.partition("=")
+        if not sep or not table or not value:
+            raise SpeechEQError(f"--where '{condition}': expected TABLE=VALUE, e.g. utt2lang=en")
+        if where.setdefault(table, value) != value:
+            raise SpeechEQError(f"--where gives two values for {table}, so nothing could match")
+    return where
 
 
 def _read_ids(path: Path) -> list[str]:

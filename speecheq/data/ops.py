@@ -5,11 +5,11 @@ from __future__ import annotations
 import random
 import shutil
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from speecheq.data.datadir import DataDir
+from speecheq.data.datadir import SPK_TABLES, UTT_TABLES, DataDir
 from speecheq.errors import SpeechEQError
 
 
@@ -19,14 +19,20 @@ def subset(
     speakers: Iterable[str] | None = None,
     utts: Iterable[str] | None = None,
     per_class: int | None = None,
+    where: Mapping[str, str] | None = None,
 ) -> DataDir:
-    """The utterances selected by speaker list, utterance list and/or first N per emotion class.
+    """The utterances selected by speaker list, utterance list, table values and/or first N per
+    emotion class.
 
-    Selections combine (an utterance must pass each one given). ``per_class`` keeps the first
-    ``per_class`` utterances (in id order) of each class in ``utt2emo``; utterances without an
-    emotion label are not kept by it.
+    Selections combine (an utterance must pass each one given). ``where`` maps a table to the
+    value an utterance must have in it (e.g. ``{"utt2lang": "en"}``; a per-speaker table such as
+    ``spk2gender`` applies through the utterance's speaker); an utterance without a line in the
+    table is not kept. ``per_class`` keeps the first ``per_class`` utterances (in id order) of
+    each class in ``utt2emo``; utterances without an emotion label are not kept by it.
     """
     keep = set(data.utts)
+    for table, value in (where or {}).items():
+        keep &= _utts_where(data, table, value)
     if speakers is not None:
         wanted = set(speakers)
         unknown = wanted - set(data.speakers)
@@ -52,6 +58,37 @@ def subset(
                 chosen.add(utt)
         keep = chosen
     return data.subset(keep)
+
+
+def _utts_where(data: DataDir, table: str, value: str) -> set[str]:
+    """The utterances whose line in ``table`` has the value ``value``."""
+    if table not in (*UTT_TABLES, *SPK_TABLES):
+        known = ", ".join(name for name in (*UTT_TABLES, *SPK_TABLES) if data.has(name))
+        raise SpeechEQError(f"unknown table '{table}' in a selection (this directory has: {known})")
+    if not data.has(table):
+        raise SpeechEQError(f"the data directory has no {table} to select '{table}={value}' from")
+    values = data.get(table)
+    if table in SPK_TABLES:
+        return {utt for utt, spk in data.utt2spk.items() if values.get(spk) == value}
+    return {utt for utt, found in values.items() if found == value}
+
+
+def speaker_corpora(data: DataDir, where: str = "utt2corpus") -> dict[str, str]:
+    """Speaker -> the corpus (``utt2corpus``) of its utterances, for the speakers that have one.
+
+    A speaker with utterances of several corpora is an error naming ``where``: per-corpus
+    statistics and folds take whole speakers.
+    """
+    corpus_of: dict[str, str] = {}
+    for utt, corpus in sorted(data.get("utt2corpus").items()):
+        speaker = data.utt2spk[utt]
+        if corpus_of.setdefault(speaker, corpus) != corpus:
+            raise SpeechEQError(
+                f"{where}: speaker '{speaker}' has utterances of corpora '{corpus_of[speaker]}' "
+                f"and '{corpus}' (utterance '{utt}'); combine corpora with --prefix to keep "
+                "their speakers apart"
+            )
+    return corpus_of
 
 
 def combine(sources: Sequence[DataDir], names: Sequence[str], prefix: bool = False) -> DataDir:
@@ -143,7 +180,7 @@ def split_folds(
     for index, (group_name, test_speakers) in enumerate(groups, start=1):
         test_utts = [utt for utt in data.utts if data.utt2spk[utt] in test_speakers]
         rest = [utt for utt in data.utts if data.utt2spk[utt] not in test_speakers]
-        valid_utts = _draw_valid(data, rest, valid_fraction, seed)
+        valid_utts = draw_valid(data, rest, valid_fraction, seed)
         train_utts = sorted(set(rest) - valid_utts)
         if not train_utts:
             raise SpeechEQError(f"fold {index} ({group_name}) leaves no training utterances")
@@ -197,7 +234,8 @@ def _speaker_groups(data: DataDir, by: str, num_folds: int | None) -> list[tuple
     raise SpeechEQError(f"unknown split '{by}' (known: speaker, group, partition)")
 
 
-def _draw_valid(data: DataDir, utts: list[str], fraction: float, seed: int) -> set[str]:
+def draw_valid(data: DataDir, utts: Sequence[str], fraction: float, seed: int) -> set[str]:
+    """``fraction`` of ``utts`` for validation, drawn per (speaker, emotion class) with ``seed``."""
     if not 0 <= fraction < 1:
         raise SpeechEQError(f"the valid fraction must be in [0, 1), got {fraction}")
     utt2emo = data.get("utt2emo")

@@ -23,6 +23,7 @@ TASK_FILES: dict[str, str] = {
     "intensity": "utt2intensity",
     "gender": "utt2gender",
     "naturalness": "utt2nat",
+    "corpus": "utt2corpus",
     "dimensional": "utt2avd",
     "tokens": "tokens",
 }
@@ -127,9 +128,16 @@ def _parsers(classes: tuple[str, ...], classes_path: Path) -> dict[str, Parser]:
         "intensity": check_intensity,
         "gender": check_gender,
         "naturalness": check_naturalness,
+        "corpus": _parse_name,
         "dimensional": _parse_avd,
         "tokens": lambda value, where: tuple(value.split()),
     }
+
+
+def _parse_name(value: str, where: str) -> str:
+    if len(value.split()) != 1:
+        raise SpeechEQError(f"{where}: expected one name, got '{value}'")
+    return value
 
 
 def _parse_avd(value: str, where: str) -> tuple[float, ...]:

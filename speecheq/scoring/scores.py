@@ -121,7 +121,7 @@ def score_fold(decoded: Decoded) -> FoldScores:
         ref, hyp = pairs["intensity"].ref, pairs["intensity"].hyp
         values["intensity acc"] = metrics.weighted_accuracy(ref, hyp)
         values["intensity MAE"] = metrics.mean_absolute_error(ref, hyp)
-    for task in ("gender", "naturalness"):
+    for task in ("gender", "naturalness", "corpus"):
         if task in pairs:
             ref, hyp = pairs[task].ref, pairs[task].hyp
             values[f"{task} acc"] = metrics.weighted_accuracy(ref, hyp)

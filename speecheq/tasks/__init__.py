@@ -4,13 +4,16 @@ Adding a task is a new module with a :class:`Task` subclass and one entry in :da
 """
 
 from speecheq.tasks.base import Batch, Phase, Target, Task, TaskContext, TaskOptions, masked_mean
+from speecheq.tasks.corpus import CorpusTask
 from speecheq.tasks.emotion import EmotionTask
 from speecheq.tasks.gender import GenderTask
 from speecheq.tasks.intensity import IntensityTask
+from speecheq.tasks.naturalness import NaturalnessTask
 from speecheq.tasks.phone import PhoneTask
 
 TASKS: dict[str, type[Task]] = {
-    task.name: task for task in (EmotionTask, IntensityTask, PhoneTask, GenderTask)
+    task.name: task
+    for task in (EmotionTask, IntensityTask, PhoneTask, GenderTask, NaturalnessTask, CorpusTask)
 }
 """Task name -> task class, in the order tasks are reported."""
 

@@ -24,7 +24,7 @@ from speecheq.labels import ClassMap
 from speecheq.models import ModelConfig
 from speecheq.tasks import TASKS, TaskOptions
 
-CMVN_MODES = ("global", "speaker", "utterance", "none")
+CMVN_MODES = ("global", "speaker", "corpus", "utterance", "none")
 DEFAULT_TASKS: dict[str, float] = {"emotion": 1.0, "intensity": 0.5, "phone": 0.1, "gender": 0.3}
 """The tasks trained by default, with their weights (SpeechEQ: emotion + intensity + aux)."""
 
@@ -67,9 +67,10 @@ class SpecAugmentConfig:
 
 @dataclass(frozen=True)
 class FeaturesConfig:
-    cmvn: Literal["global", "speaker", "utterance", "none"] = "global"
+    cmvn: Literal["global", "speaker", "corpus", "utterance", "none"] = "global"
     """``global``: the training speakers' stats summed; ``speaker``: each speaker's own;
-    ``utterance``: each utterance's own; ``none``: features as stored."""
+    ``corpus``: each corpus's speakers' stats summed (``utt2corpus``; global where an utterance
+    has no corpus); ``utterance``: each utterance's own; ``none``: features as stored."""
     specaugment: SpecAugmentConfig = field(default_factory=SpecAugmentConfig)
 
 
@@ -104,6 +105,9 @@ class BatchingConfig:
     """Padded frames per batch (utterances x longest one); a longer utterance goes alone."""
     length_noise: float = 0.1
     """Relative noise on the lengths when bucketing, so batches differ from epoch to epoch."""
+    balance: Literal["none", "corpus"] = "none"
+    """``corpus``: every epoch draws as many utterances from each corpus (``utt2corpus``) as the
+    largest one has, oversampling the smaller ones; ``none``: each utterance once an epoch."""
 
     def __post_init__(self) -> None:
         if self.max_frames < 1 or not 0 <= self.length_noise < 1:

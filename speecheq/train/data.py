@@ -18,6 +18,7 @@ import torch
 from torch.utils.data import Dataset
 
 from speecheq.data.datadir import DataDir
+from speecheq.data.ops import speaker_corpora
 from speecheq.errors import SpeechEQError
 from speecheq.features.cmvn import mean_std, speaker_stats, sum_stats, utterance_stats
 from speecheq.tasks import Batch, Task
@@ -29,7 +30,7 @@ CmvnStats = np.ndarray
 def _speaker_stats(path: Path, data: DataDir) -> dict[str, CmvnStats]:
     if not data.has("cmvn.scp"):
         raise SpeechEQError(
-            f"{path}: cmvn.scp is missing, which per-speaker or global CMVN needs "
+            f"{path}: cmvn.scp is missing, which per-speaker, per-corpus or global CMVN needs "
             f"(compute features with 'speecheq feats {path}')"
         )
     return speaker_stats(data)
@@ -41,26 +42,46 @@ class Cmvn:
 
     ``global``: the statistics of all training speakers summed (kept in the model file);
     ``speaker``: each speaker's own statistics (from the data directory being read);
+    ``corpus``: the statistics of each corpus's speakers summed, from the data directory being
+    read (so a test corpus is normalised by its own statistics, a test fold by those of its
+    speakers); an utterance without a ``utt2corpus`` line gets the global statistics;
     ``utterance``: each utterance's own; ``none``: the features unchanged.
     """
 
     mode: str
     global_stats: CmvnStats | None = None
     speaker_stats: Mapping[str, CmvnStats] = field(default_factory=dict)
+    corpus_of: Mapping[str, str] = field(default_factory=dict)
+    """Utterance -> its corpus (``corpus`` mode)."""
+    corpus_stats: Mapping[str, CmvnStats] = field(default_factory=dict)
 
     @classmethod
     def from_training(cls, mode: str, path: Path, data: DataDir) -> Cmvn:
         """CMVN for the training set ``data``: global stats are the sum of its speakers'."""
-        if mode not in ("global", "speaker"):
+        if mode not in ("global", "speaker", "corpus"):
             return cls(mode)
         stats = _speaker_stats(path, data)
-        return cls(mode, sum_stats(stats.values()), stats)
+        return cls(mode, sum_stats(stats.values()))._with_stats(path, data, stats)
 
     def for_data(self, path: Path, data: DataDir) -> Cmvn:
         """The same normalisation for another data directory (its own speakers' stats)."""
-        if self.mode != "speaker":
+        if self.mode not in ("speaker", "corpus"):
             return self
-        return Cmvn(self.mode, self.global_stats, _speaker_stats(path, data))
+        return self._with_stats(path, data, _speaker_stats(path, data))
+
+    def _with_stats(self, path: Path, data: DataDir, stats: Mapping[str, CmvnStats]) -> Cmvn:
+        if self.mode == "speaker":
+            return Cmvn(self.mode, self.global_stats, stats)
+        if self.mode != "corpus":
+            return self
+        members: dict[str, list[CmvnStats]] = {}
+        for speaker, corpus in speaker_corpora(data, f"{path}/utt2corpus").items():
+            if speaker not in stats:
+                raise SpeechEQError(f"{path}/cmvn.scp: speaker '{speaker}' has no CMVN stats")
+            members.setdefault(corpus, []).append(stats[speaker])
+        corpus_stats = {corpus: sum_stats(group) for corpus, group in members.items()}
+        corpus_of = dict(data.get("utt2corpus"))
+        return Cmvn(self.mode, self.global_stats, corpus_of=corpus_of, corpus_stats=corpus_stats)
 
     def __call__(self, feats: np.ndarray, speaker: str | None, utt: str) -> np.ndarray:
         """Normalise one utterance's features (``speaker`` is needed in ``speaker`` mode)."""
@@ -72,6 +93,9 @@ class Cmvn:
             stats = self.speaker_stats.get(speaker or "")
             if stats is None:
                 raise SpeechEQError(f"utterance '{utt}': speaker '{speaker}' has no CMVN stats")
+        elif self.mode == "corpus":
+            corpus = self.corpus_of.get(utt)
+            stats = self.global_stats if corpus is None else self.corpus_stats[corpus]
         else:
             stats = utterance_stats(feats)
         assert stats is not None
@@ -94,6 +118,8 @@ class Utterance:
     num_frames: int
     speaker: str | None
     targets: dict[str, Any]
+    corpus: str | None = None
+    """Its ``utt2corpus`` value (for sampling balanced across corpora)."""
 
 
 def load_utterances(
@@ -107,6 +133,7 @@ def load_utterances(
         )
     if not num_frames:
         raise SpeechEQError(f"{path}: utt2num_frames is missing (it is written with feats.scp)")
+    corpora = data.get("utt2corpus")
     targets: dict[str, dict[str, Any]] = {utt: {} for utt in data.utts}
     for task in tasks if with_targets else ():
         for utt, value in task.references(data).items():
@@ -118,7 +145,14 @@ def load_utterances(
             if utt not in table:
                 raise SpeechEQError(f"{path}/{name}: utterance '{utt}' is missing")
         utterances.append(
-            Utterance(utt, feats[utt], int(num_frames[utt]), data.utt2spk.get(utt), targets[utt])
+            Utterance(
+                utt,
+                feats[utt],
+                int(num_frames[utt]),
+                data.utt2spk.get(utt),
+                targets[utt],
+                corpora.get(utt),
+            )
         )
     return utterances
 

@@ -28,6 +28,24 @@ def bucket_batches(
     return batches
 
 
+def balanced_draw(groups: Sequence[str], rng: np.random.Generator) -> np.ndarray:
+    """Indices with as many members of every group as the largest group has.
+
+    A group of ``n`` utterances that must give ``m >= n`` contributes ``m // n`` copies of each
+    utterance and ``m % n`` more drawn without replacement.
+    """
+    members: dict[str, list[int]] = {}
+    for index, group in enumerate(groups):
+        members.setdefault(group, []).append(index)
+    target = max(len(indices) for indices in members.values())
+    drawn = []
+    for group in sorted(members):
+        indices = np.asarray(members[group])
+        copies, extra = divmod(target, len(indices))
+        drawn.extend([np.tile(indices, copies), rng.choice(indices, extra, replace=False)])
+    return np.concatenate(drawn)
+
+
 class BucketBatchSampler(Sampler[list[int]]):
     """Batches of utterances of similar length, each rank taking its share.
 
@@ -38,6 +56,11 @@ class BucketBatchSampler(Sampler[list[int]]):
     repeatable. Without ``shuffle``, batches follow the true lengths. Rank ``r`` of ``w`` takes
     batches ``r, r + w, ...``, and every rank the same number of them (the last few batches of an
     epoch, fewer than ``w``, are left out, a different few each epoch).
+
+    With ``groups`` (one label per utterance, e.g. its corpus) and ``shuffle``, each epoch first
+    draws as many utterances from every group as the largest group has: each utterance of a
+    smaller group once per full pass over it, the remainder drawn without replacement, all from
+    the same (seed, epoch) generator.
     """
 
     def __init__(
@@ -50,8 +73,12 @@ class BucketBatchSampler(Sampler[list[int]]):
         length_noise: float = 0.0,
         rank: int = 0,
         world_size: int = 1,
+        groups: Sequence[str] | None = None,
     ) -> None:
+        if groups is not None and len(groups) != len(lengths):
+            raise ValueError("one group per utterance is required")
         self.lengths = list(lengths)
+        self.groups = None if groups is None else list(groups)
         self.max_frames = max_frames
         self.shuffle = shuffle
         self.seed = seed
@@ -68,8 +95,11 @@ class BucketBatchSampler(Sampler[list[int]]):
         lengths = np.asarray(self.lengths, dtype=np.float64)
         if self.shuffle:
             rng = np.random.default_rng([self.seed, epoch])
-            noise = rng.uniform(1 - self.length_noise, 1 + self.length_noise, len(lengths))
-            order = np.argsort(lengths * noise, kind="stable")
+            drawn = np.arange(len(lengths))
+            if self.groups is not None:
+                drawn = balanced_draw(self.groups, rng)
+            noise = rng.uniform(1 - self.length_noise, 1 + self.length_noise, len(drawn))
+            order = drawn[np.argsort(lengths[drawn] * noise, kind="stable")]
             plan = bucket_batches(order.tolist(), self.lengths, self.max_frames)
             plan = [plan[i] for i in rng.permutation(len(plan))]
         else:

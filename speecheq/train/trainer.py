@@ -239,6 +239,9 @@ class _Trainer:
             length_noise=config.batching.length_noise,
             rank=rt.rank,
             world_size=rt.world_size,
+            groups=[u.corpus or "" for part in data.train.datasets for u in part.utterances]
+            if config.batching.balance == "corpus"
+            else None,
         )
         steps = [len(self.sampler.batches(epoch)) for epoch in range(optim.epochs)]
         if min(steps) == 0:

@@ -1,0 +1,125 @@
+"""Corpus-adversarial training: a corpus classifier behind a gradient-reversal layer.
+
+The head classifies the utterance embedding into the training corpora (``utt2corpus``), as in
+domain-adversarial training (Ganin et al. 2016): its own weights learn to tell the corpora
+apart, while the gradient that reaches the shared encoder is reversed and scaled by the
+reversal strength, so the encoder learns an embedding from which the corpus is hard to tell.
+The strength can ramp up from 0 over the first ``ramp_steps`` training steps
+(``2 / (1 + exp(-10 p)) - 1``, ``p`` the share of the ramp done), so that the embedding is
+first shaped by the other tasks.
+
+Its score is the corpus accuracy: the lower, the more corpus-invariant the embedding (chance is
+one over the number of corpora). Utterances of a corpus the model was not trained on have no
+reference.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch import nn
+
+from speecheq.console import warn
+from speecheq.data.datadir import DataDir
+from speecheq.models import Dims, Encoded
+from speecheq.tasks.base import TaskContext, TaskOptions
+from speecheq.tasks.classification import ClassificationTask
+
+
+@dataclass(frozen=True)
+class CorpusOptions(TaskOptions):
+    reversal: float = 1.0
+    """How strongly the reversed gradient pushes the encoder (lambda of Ganin et al.)."""
+    ramp_steps: int = 0
+    """Training steps over which the reversal strength ramps up from 0 (0: full from the start)."""
+    hidden_dim: int = 64
+    """Hidden width of the two-layer corpus classifier."""
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.reversal < 0 or self.ramp_steps < 0 or self.hidden_dim < 1:
+            raise ValueError(
+                "tasks.corpus.reversal and ramp_steps must not be negative, hidden_dim positive"
+            )
+
+
+class _ReverseGradient(torch.autograd.Function):
+    """Identity forward; the gradient multiplied by ``-strength`` backward."""
+
+    @staticmethod
+    def forward(ctx: Any, inputs: torch.Tensor, strength: float) -> torch.Tensor:
+        ctx.strength = strength
+        return inputs.view_as(inputs)
+
+    @staticmethod
+    def backward(ctx: Any, grad: torch.Tensor) -> tuple[torch.Tensor, None]:
+        return -ctx.strength * grad, None
+
+
+def reverse_gradient(inputs: torch.Tensor, strength: float) -> torch.Tensor:
+    """``inputs`` unchanged, with its gradient reversed and scaled by ``strength``."""
+    return _ReverseGradient.apply(inputs, strength)
+
+
+class CorpusHead(nn.Module):
+    """Gradient reversal, then a two-layer classifier on the utterance embedding.
+
+    The ``steps`` buffer counts the training forward passes (it is saved with the weights, so a
+    resumed run continues the ramp where it was).
+    """
+
+    def __init__(self, dims: Dims, corpora: int, options: CorpusOptions) -> None:
+        super().__init__()
+        self.options = options
+        self.classifier = nn.Sequential(
+            nn.Linear(dims.embedding_dim, options.hidden_dim),
+            nn.ReLU(),
+            nn.Linear(options.hidden_dim, corpora),
+        )
+        self.register_buffer("steps", torch.zeros((), dtype=torch.long))
+
+    def strength(self) -> float:
+        """The reversal strength at the current step."""
+        ramp = self.options.ramp_steps
+        if ramp == 0:
+            return self.options.reversal
+        progress = min(1.0, int(self.steps) / ramp)
+        return self.options.reversal * (2 / (1 + math.exp(-10 * progress)) - 1)
+
+    def forward(self, encoded: Encoded) -> torch.Tensor:
+        if self.training and torch.is_grad_enabled():
+            self.steps += 1
+        return self.classifier(reverse_gradient(encoded.embedding, self.strength()))
+
+
+class CorpusTask(ClassificationTask):
+    """The corpus of each utterance (``utt2corpus``), learned adversarially; see the module."""
+
+    name = "corpus"
+    source = "utt2corpus"
+    table = "utt2corpus"
+    options_type = CorpusOptions
+    maximize = False
+
+    @classmethod
+    def take_inventory(
+        cls, options: TaskOptions, train: DataDir, context: TaskContext
+    ) -> dict[str, Any]:
+        corpora = sorted(set(train.get("utt2corpus").values()))
+        if len(corpora) == 1:
+            warn(
+                f"training set: every utterance is of corpus '{corpora[0]}' (utt2corpus), so "
+                "the corpus-adversarial task has nothing to tell apart and does nothing"
+            )
+        return {"classes": corpora}
+
+    def references(self, data: DataDir) -> dict[str, str]:
+        known = set(self.classes)
+        return {utt: name for utt, name in data.get("utt2corpus").items() if name in known}
+
+    def build_head(self, dims: Dims) -> nn.Module:
+        assert isinstance(self.options, CorpusOptions)
+        return CorpusHead(dims, len(self.classes), self.options)
