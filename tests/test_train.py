@@ -87,8 +87,8 @@ def test_config_reads_numbers_yaml_leaves_as_strings_and_switches_tasks(tmp_path
     switched = config.with_tasks(["gender", "emotion"])
     assert list(switched.tasks) == ["gender", "emotion"]
     assert switched.tasks["emotion"].weight == 2.0  # options kept from the config
-    with pytest.raises(SpeechEQError, match="--tasks: unknown task 'speaker'"):
-        config.with_tasks(["speaker"])
+    with pytest.raises(SpeechEQError, match="--tasks: unknown task 'speakers'"):
+        config.with_tasks(["speakers"])
     assert config_from_dict(config.to_dict(), "again") == config
 
 

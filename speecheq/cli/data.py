@@ -9,7 +9,14 @@ import typer
 
 from speecheq.console import console, print_table
 from speecheq.data.datadir import DataDir, fix, validate
-from speecheq.data.ops import combine, describe, save_folds, split_folds, subset
+from speecheq.data.ops import (
+    combine,
+    describe,
+    label_fraction,
+    save_folds,
+    split_folds,
+    subset,
+)
 from speecheq.errors import SpeechEQError
 
 app = typer.Typer(
@@ -87,9 +94,30 @@ def subset_command(
             "utt2lang=en or spk2gender=f (repeat for several conditions).",
         ),
     ] = None,
+    label_fraction_: Annotated[
+        float | None,
+        typer.Option(
+            "--label-fraction",
+            help="Of the selected utterances, keep those of this share of the emotion-labeled "
+            "ones, drawn per speaker and class (nested: for one seed a smaller share's "
+            "utterances are among a larger one's).",
+        ),
+    ] = None,
+    seed: Annotated[int, typer.Option(help="Seed of the --label-fraction draw.")] = 0,
+    unlabeled_out: Annotated[
+        Path | None,
+        typer.Option(
+            help="With --label-fraction: write the other utterances here, without their "
+            "emotion labels (utt2emo, utt2intensity, utt2avd), for 'speecheq train "
+            "--unlabeled-dir'."
+        ),
+    ] = None,
 ) -> None:
     """Keep the utterances selected by speakers, an utterance list, table values and/or N per
-    class (an utterance must pass every selection given)."""
+    class (an utterance must pass every selection given), then optionally a share of them
+    with their emotion labels (--label-fraction)."""
+    if unlabeled_out is not None and label_fraction_ is None:
+        raise SpeechEQError("--unlabeled-out needs --label-fraction")
     chosen_speakers: list[str] | None = None
     if speakers is not None:
         chosen_speakers = [s for s in speakers.split(",") if s]
@@ -103,6 +131,11 @@ def subset_command(
         per_class=per_class,
         where=_parse_where(where or []),
     )
+    if label_fraction_ is not None:
+        data, withheld = label_fraction(data, label_fraction_, seed)
+        if unlabeled_out is not None:
+            withheld.save(unlabeled_out)
+            print_table(f"{unlabeled_out}", ["what", "value", "utterances"], describe(withheld))
     data.save(dst)
     print_table(f"{dst}", ["what", "value", "utterances"], describe(data))
 

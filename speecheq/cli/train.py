@@ -30,6 +30,13 @@ def train_command(
     resume: Annotated[
         bool, typer.Option("--resume", help="Continue from EXP_DIR/checkpoint.pt.")
     ] = False,
+    unlabeled_dir: Annotated[
+        list[Path] | None,
+        typer.Option(
+            help="A data directory of unlabeled speech (after stage 2) for the tasks that learn "
+            "from it (aae); its labels, if any, are not used. Repeat for several."
+        ),
+    ] = None,
     device: DeviceOption = "auto",
 ) -> None:
     """Train the multitask SpeechEQ model (stage 4).
@@ -38,6 +45,9 @@ def train_command(
     validation score (emotion UA by default) is kept as EXP_DIR/model.pt, a self-contained
     model file for 'speecheq predict' and 'speecheq infer'. Under torchrun, each process
     trains on its share of the batches (DDP).
+
+    With --unlabeled-dir, each epoch mixes batching.unlabeled_ratio unlabeled utterances per
+    training utterance into the batches; they add nothing to the supervised losses.
     """
     from speecheq.train.config import load_config
     from speecheq.train.trainer import train
@@ -53,6 +63,7 @@ def train_command(
         lang_dir,
         resume=resume,
         device=device,
+        unlabeled_dir=unlabeled_dir,
     )
 
 

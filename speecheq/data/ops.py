@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import random
 import shutil
 from collections import defaultdict
@@ -58,6 +59,41 @@ def subset(
                 chosen.add(utt)
         keep = chosen
     return data.subset(keep)
+
+
+EMOTION_TABLES: tuple[str, ...] = ("utt2emo", "utt2intensity", "utt2avd")
+"""The emotion annotations that :func:`label_fraction` keeps for some utterances only."""
+
+
+def label_fraction(data: DataDir, fraction: float, seed: int = 0) -> tuple[DataDir, DataDir]:
+    """Keep the emotion labels of ``fraction`` of the utterances: ``(labeled, withheld)``.
+
+    The utterances with an emotion label (a line in one of :data:`EMOTION_TABLES`) are drawn
+    per stratum, a (speaker, ``utt2emo`` class) pair: each stratum's utterances are shuffled by
+    a generator seeded with (``seed``, speaker, class) only, and the first ``fraction * n`` of
+    its ``n`` (rounded half up, at least one) are kept. So the draw is stratified, the same for
+    the same seed, and nested: for one seed, the utterances of a smaller fraction are among
+    those of a larger one. ``labeled`` holds the kept utterances with all their tables;
+    ``withheld`` the others (those that had no emotion label too) without the emotion tables,
+    as unlabeled speech for ``speecheq train --unlabeled-dir``.
+    """
+    if not 0 < fraction <= 1:
+        raise SpeechEQError(f"the label fraction must be in (0, 1], got {fraction}")
+    utt2emo = data.get("utt2emo")
+    strata: dict[tuple[str, str], list[str]] = defaultdict(list)
+    for utt in sorted(set().union(*(data.get(table) for table in EMOTION_TABLES))):
+        strata[(data.utt2spk[utt], utt2emo.get(utt, ""))].append(utt)
+    if not strata:
+        raise SpeechEQError(
+            f"no utterance has an emotion label ({', '.join(EMOTION_TABLES)}) to keep a share of"
+        )
+    kept: set[str] = set()
+    for (speaker, category), members in strata.items():
+        random.Random(f"{seed} {speaker} {category}").shuffle(members)
+        kept.update(members[: max(1, math.floor(fraction * len(members) + 0.5))])
+    withheld = data.subset(set(data.utts) - kept)
+    tables = {name: t for name, t in withheld.tables.items() if name not in EMOTION_TABLES}
+    return data.subset(kept), DataDir(tables, withheld.conf)
 
 
 def _utts_where(data: DataDir, table: str, value: str) -> set[str]:

@@ -108,10 +108,15 @@ class BatchingConfig:
     balance: Literal["none", "corpus"] = "none"
     """``corpus``: every epoch draws as many utterances from each corpus (``utt2corpus``) as the
     largest one has, oversampling the smaller ones; ``none``: each utterance once an epoch."""
+    unlabeled_ratio: float = 1.0
+    """Unlabeled utterances (``--unlabeled-dir``) mixed into each epoch per training utterance;
+    they are dealt in turn from shuffles of their pool, so all are used over the epochs."""
 
     def __post_init__(self) -> None:
         if self.max_frames < 1 or not 0 <= self.length_noise < 1:
             raise ValueError("batching.max_frames must be positive, length_noise in [0, 1)")
+        if self.unlabeled_ratio <= 0:
+            raise ValueError("batching.unlabeled_ratio must be positive")
 
 
 def _default_tasks() -> dict[str, TaskOptions]:

@@ -50,6 +50,7 @@ from speecheq.train.data import Cmvn, Collator, FeatureDataset, load_utterances,
 from speecheq.train.distributed import Runtime, runtime
 from speecheq.train.evaluate import decode, score_tasks
 from speecheq.train.sampler import BucketBatchSampler
+from speecheq.train.unlabeled import MixedBatchSampler
 
 CHECKPOINT = "checkpoint.pt"
 MODEL = "model.pt"
@@ -114,13 +115,15 @@ def train(
     *,
     resume: bool = False,
     device: str = "auto",
-    unlabeled_dir: str | Path | None = None,
+    unlabeled_dir: str | Path | Sequence[str | Path] | None = None,
 ) -> TrainResult:
     """Train ``config``'s tasks on ``train_dir``, validating on ``valid_dir``, into ``exp_dir``.
 
     - Utterances that have no label for any enabled task are left out of the batches (they
-      would add nothing), except when a task uses unlabeled data: then ``unlabeled_dir``'s
-      utterances join the batches too, with every label masked.
+      would add nothing), except when a task uses unlabeled data: then the utterances of
+      ``unlabeled_dir`` (one data directory or several) join the batches too, with every label
+      masked (any labels those directories hold are not read), ``batching.unlabeled_ratio`` of
+      them per training utterance each epoch (see :mod:`speecheq.train.unlabeled`).
     - ``model.pt`` is the epoch with the best validation score: the primary metric (emotion
       UA, say) of the first task in the config that the valid set can score; with none, the
       last epoch.
@@ -134,13 +137,19 @@ def train(
       checkpoint of the last completed epoch is kept.
     """
     train_dir, valid_dir, exp_dir = Path(train_dir), Path(valid_dir), Path(exp_dir)
+    if unlabeled_dir is None:
+        unlabeled_dirs = []
+    elif isinstance(unlabeled_dir, str | Path):
+        unlabeled_dirs = [Path(unlabeled_dir)]
+    else:
+        unlabeled_dirs = [Path(path) for path in unlabeled_dir]
     with runtime(device, config.optim.amp) as rt:
         data = _prepare_data(
             config,
             train_dir,
             valid_dir,
             Path(lang_dir) if lang_dir is not None else None,
-            Path(unlabeled_dir) if unlabeled_dir is not None else None,
+            unlabeled_dirs,
         )
         return _Trainer(config, data, exp_dir, rt).run(resume)
 
@@ -150,7 +159,7 @@ def _prepare_data(
     train_dir: Path,
     valid_dir: Path,
     lang_dir: Path | None,
-    unlabeled_dir: Path | None,
+    unlabeled_dirs: Sequence[Path],
 ) -> _Data:
     train_data, valid_data = DataDir.load(train_dir), DataDir.load(valid_dir)
     context = TaskContext(config.labels.class_map(), lang_dir)
@@ -172,12 +181,20 @@ def _prepare_data(
     feature_dim = read_features(utterances[0].feats, utterances[0].utt).shape[1]
     cmvn = Cmvn.from_training(config.features.cmvn, train_dir, train_data)
     parts = [FeatureDataset(utterances, cmvn, feature_dim)]
-    if unlabeled_dir is not None:
+    owners = {u.utt: (0, train_dir) for u in utterances}
+    for index, unlabeled_dir in enumerate(unlabeled_dirs, start=1):
         if not uses_unlabeled:
             raise SpeechEQError(
                 f"{unlabeled_dir}: unlabeled data was given, but no enabled task learns from it"
             )
         unlabeled = DataDir.load(unlabeled_dir)
+        for utt in unlabeled.utts:
+            owner, path = owners.setdefault(utt, (index, unlabeled_dir))
+            if owner != index:
+                raise SpeechEQError(
+                    f"{unlabeled_dir}: utterance '{utt}' is also in {path}; an utterance may be "
+                    "given only once"
+                )
         parts.append(
             FeatureDataset(
                 load_utterances(unlabeled_dir, unlabeled, tasks, with_targets=False),
@@ -231,18 +248,7 @@ class _Trainer:
         self.model = build_model(data.feature_dim, config, self.tasks).to(rt.device)
         self.weights = torch.tensor([t.options.weight for t in self.tasks], device=rt.device)
         self.augment = SpecAugment(config.features.specaugment)
-        self.sampler = BucketBatchSampler(
-            [length for part in data.train.datasets for length in part.lengths],
-            config.batching.max_frames,
-            shuffle=True,
-            seed=config.seed,
-            length_noise=config.batching.length_noise,
-            rank=rt.rank,
-            world_size=rt.world_size,
-            groups=[u.corpus or "" for part in data.train.datasets for u in part.utterances]
-            if config.batching.balance == "corpus"
-            else None,
-        )
+        self.sampler = self._sampler()
         steps = [len(self.sampler.batches(epoch)) for epoch in range(optim.epochs)]
         if min(steps) == 0:
             raise SpeechEQError(
@@ -258,9 +264,40 @@ class _Trainer:
                 optimizer, scheduler = self._optimizer(phase.parameters)
                 scaler = torch.amp.GradScaler(rt.device.type, enabled=rt.grad_scaling)
                 self.phases.append(_PhaseState(phase, optimizer, scheduler, scaler))
+        self.loss_names = [
+            "loss",
+            *(task.name for task in self.tasks),
+            *(state.phase.name for state in self.phases),
+        ]
+        """What :meth:`_step` reports: the total, each task's loss, each phase's loss."""
         self.history: list[dict[str, float]] = []
         self.best = _Best()
         self.tensorboard: Any = None
+
+    def _sampler(self) -> BucketBatchSampler:
+        """The training batches: the training set, and the unlabeled sets mixed in at
+        ``batching.unlabeled_ratio`` when there are any."""
+        batching, rt = self.config.batching, self.rt
+        labeled, *unlabeled = self.data.train.datasets
+        groups = None
+        if batching.balance == "corpus":
+            groups = [u.corpus or "" for part in self.data.train.datasets for u in part.utterances]
+        options: dict[str, Any] = {
+            "seed": self.config.seed,
+            "length_noise": batching.length_noise,
+            "rank": rt.rank,
+            "world_size": rt.world_size,
+            "groups": groups,
+        }
+        if not unlabeled:
+            return BucketBatchSampler(labeled.lengths, batching.max_frames, shuffle=True, **options)
+        return MixedBatchSampler(
+            labeled.lengths,
+            [length for part in unlabeled for length in part.lengths],
+            batching.unlabeled_ratio,
+            batching.max_frames,
+            **options,
+        )
 
     def _optimizer(self, parameters: Any) -> tuple[torch.optim.Optimizer, LambdaLR]:
         optim = self.config.optim
@@ -314,7 +351,7 @@ class _Trainer:
         for state in self.phases:
             state.phase.modules.train()
         times = _EpochTimes()
-        sums = torch.zeros(len(self.tasks) + 1, dtype=torch.float64)
+        sums = torch.zeros(len(self.loss_names), dtype=torch.float64)
         steps = 0
         began = time.perf_counter()
         with self._progress(epoch, len(loader)) as advance:
@@ -330,17 +367,18 @@ class _Trainer:
                 times.step += time.perf_counter() - stepped
                 sums += losses
                 steps += 1
-                advance(self._loss_text(sums / steps))
+                advance(self._loss_text(sums / steps, self.loss_names))
         times.total = time.perf_counter() - began
         means = (sums / max(steps, 1)).tolist()
-        times.losses = {"train_loss": means[0]} | {
-            f"train_{task.name}_loss": value
-            for task, value in zip(self.tasks, means[1:], strict=True)
+        times.losses = {
+            "train_loss" if name == "loss" else f"train_{name}_loss": value
+            for name, value in zip(self.loss_names, means, strict=True)
         }
         return times
 
     def _step(self, network: nn.Module, batch: Batch, epoch: int, step: int) -> torch.Tensor:
-        """One optimizer step (then the extra phases); returns [total, per-task] mean losses."""
+        """One optimizer step, then the extra phases; returns the losses of :attr:`loss_names`
+        (averaged over ranks)."""
         batch = batch.to(self.rt.device)
         batch = dataclasses.replace(batch, feats=self.augment(batch.feats))
         with self.rt.autocast():
@@ -352,28 +390,36 @@ class _Trainer:
         self.scaler.unscale_(self.optimizer)
         grad_norm = nn.utils.clip_grad_norm_(self.model.parameters(), self.config.optim.clip_norm)
         reported = self.rt.all_reduce_mean(torch.cat([total[None], losses]).detach().float())
-        self._check_finite(reported, grad_norm, epoch, step)
+        self._check_finite(reported, grad_norm, epoch, step, self.loss_names)
         self.scaler.step(self.optimizer)
         self.scaler.update()
         self.scheduler.step()
-        for state in self.phases:
-            self._phase_step(state, batch)
-        return reported.cpu().double()
+        phase_losses = [self._phase_step(state, batch, epoch, step) for state in self.phases]
+        return torch.cat([reported, *phase_losses]).cpu().double()
 
-    def _phase_step(self, state: _PhaseState, batch: Batch) -> None:
+    def _phase_step(self, state: _PhaseState, batch: Batch, epoch: int, step: int) -> torch.Tensor:
+        """One step of an extra phase; returns its loss (averaged over ranks), shape ``(1,)``."""
         state.optimizer.zero_grad(set_to_none=True)
         with self.rt.autocast():
             loss = state.phase.loss(self.model, batch)
         state.scaler.scale(loss).backward()
         self.rt.average_gradients(state.phase.parameters)
         state.scaler.unscale_(state.optimizer)
-        nn.utils.clip_grad_norm_(state.phase.parameters, self.config.optim.clip_norm)
+        grad_norm = nn.utils.clip_grad_norm_(state.phase.parameters, self.config.optim.clip_norm)
+        reported = self.rt.all_reduce_mean(loss.detach().float()[None])
+        self._check_finite(reported, grad_norm, epoch, step, [state.phase.name])
         state.scaler.step(state.optimizer)
         state.scaler.update()
         state.scheduler.step()
+        return reported
 
     def _check_finite(
-        self, losses: torch.Tensor, grad_norm: torch.Tensor, epoch: int, step: int
+        self,
+        losses: torch.Tensor,
+        grad_norm: torch.Tensor,
+        epoch: int,
+        step: int,
+        names: Sequence[str],
     ) -> None:
         # With fp16 an infinite gradient is an overflow the scaler handles (it skips the step).
         finite_grad = self.rt.grad_scaling or bool(torch.isfinite(grad_norm))
@@ -387,12 +433,12 @@ class _Trainer:
         )
         raise SpeechEQError(
             f"epoch {epoch + 1}, step {step + 1}: the {what} is not finite "
-            f"({self._loss_text(losses.cpu().double())}); training stopped and {kept} "
+            f"({self._loss_text(losses.cpu().double(), names)}); training stopped and {kept} "
             "(a lower optim.lr or optim.clip_norm may help)"
         )
 
-    def _loss_text(self, losses: torch.Tensor) -> str:
-        names = ["loss", *(task.name for task in self.tasks)]
+    @staticmethod
+    def _loss_text(losses: torch.Tensor, names: Sequence[str]) -> str:
         return " ".join(
             f"{name} {value:.3f}" for name, value in zip(names, losses.tolist(), strict=True)
         )

@@ -1,0 +1,221 @@
+"""The semi-supervised adversarial autoencoder (AAE) of Makhzani et al. (2016) on the shared
+encoder, as Latif et al. (2020) use it to learn emotion from unlabeled speech.
+
+An utterance's latent code is ``[y, z]``:
+
+- ``y``, the categorical part, is the **emotion task's** class posteriors (the softmax of its
+  head), so the AAE shapes the emotion classifier itself; this task needs the emotion task.
+- ``z``, the continuous style part, is this task's head: a linear map of the utterance embedding
+  (decoded into ``hyp/utt2style``).
+
+A decoder reconstructs, from ``[y, z]``, the utterance-level statistics of the normalised input
+features: the mean and the standard deviation of each feature dimension over the frames. Not
+the frames: the code is one vector per utterance, and a frame sequence of the right length and
+timing cannot come out of it without a sequence decoder told the timing, which would then carry
+most of the information itself; the statistics are what a fixed-size code can hold, they are
+cheap, and they keep the level, spectral-tilt and variability cues emotion depends on. Two
+discriminators tell the codes from samples of the priors: ``z`` from N(0, I), ``y`` from a
+uniform categorical (one-hot) distribution. Decoder and discriminators are training-only
+modules: kept in checkpoints, not in the model file.
+
+Every batch (labeled and unlabeled utterances alike: :attr:`AAETask.uses_unlabeled`) goes
+through the alternating phases of Makhzani et al.:
+
+1. **supervised and generator** (the trainer's shared step): the emotion task's cross-entropy on
+   the labeled utterances (and the other tasks' losses), plus this task's loss: the encoder as
+   the generator, its codes scored as prior samples by the discriminators (the non-saturating
+   GAN loss), weighted by ``weight``;
+2. **reconstruction** (phase ``aae_reconstruction``): encoder, emotion and style heads and
+   decoder, on the squared error of the reconstructed statistics;
+3. **discriminators** (phase ``aae_discriminators``): codes of the encoder as it now is against
+   prior samples. The next batch's generator step plays against them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch import nn
+from torch.nn import functional
+
+from speecheq.data.datadir import DataDir
+from speecheq.errors import SpeechEQError
+from speecheq.models import Dims, ModelOutput, SpeechEQModel, UtteranceLinear
+from speecheq.tasks.base import Batch, Phase, Target, Task, TaskContext, TaskOptions
+
+
+@dataclass(frozen=True)
+class AAEOptions(TaskOptions):
+    weight: float = 0.1
+    """The weight of the generator loss in the shared step (beside the supervised losses)."""
+    style_dim: int = 8
+    """Width of the continuous style code ``z``."""
+    hidden_dim: int = 128
+    """Hidden width of the decoder and the discriminators (two hidden layers each)."""
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.style_dim < 1 or self.hidden_dim < 1:
+            raise ValueError("tasks.aae.style_dim and tasks.aae.hidden_dim must be positive")
+
+
+NEEDS_EMOTION = (
+    "the aae task needs the emotion task (its categorical code is the emotion head's output): "
+    "train both, e.g. --tasks emotion,aae"
+)
+
+
+def mlp(inputs: int, hidden: int, outputs: int) -> nn.Sequential:
+    """Two hidden LeakyReLU layers."""
+    return nn.Sequential(
+        nn.Linear(inputs, hidden),
+        nn.LeakyReLU(0.2),
+        nn.Linear(hidden, hidden),
+        nn.LeakyReLU(0.2),
+        nn.Linear(hidden, outputs),
+    )
+
+
+class AAENetworks(nn.Module):
+    """The training-only modules: the decoder and the two discriminators."""
+
+    def __init__(self, classes: int, style_dim: int, hidden_dim: int, feature_dim: int) -> None:
+        super().__init__()
+        self.decoder = mlp(classes + style_dim, hidden_dim, 2 * feature_dim)
+        self.categorical = mlp(classes, hidden_dim, 1)
+        self.style = mlp(style_dim, hidden_dim, 1)
+
+
+def feature_statistics(feats: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+    """``(batch, 2 * dim)``: the mean, then the standard deviation, of each feature dimension
+    over each utterance's valid frames."""
+    feats = feats.float()
+    valid = (torch.arange(feats.shape[1], device=feats.device)[None, :] < lengths[:, None]).float()
+    count = lengths.clamp(min=1).float()[:, None]
+    mean = (feats * valid[..., None]).sum(dim=1) / count
+    square = (feats.square() * valid[..., None]).sum(dim=1) / count
+    std = (square - mean.square()).clamp(min=1e-6).sqrt()
+    return torch.cat([mean, std], dim=-1)
+
+
+def _prior_loss(discriminator: nn.Module, code: torch.Tensor, label: float) -> torch.Tensor:
+    """The binary cross-entropy of ``discriminator`` calling ``code`` a prior sample (1) or an
+    encoder's code (0), averaged over the batch."""
+    logits = discriminator(code).float().squeeze(-1)
+    return functional.binary_cross_entropy_with_logits(logits, torch.full_like(logits, label))
+
+
+class AAETask(Task):
+    """The adversarial autoencoder's style head, generator loss and training phases."""
+
+    name = "aae"
+    source = "feats.scp"
+    table = "utt2style"
+    options_type = AAEOptions
+    primary_metric = "none"
+    uses_unlabeled = True
+
+    def __init__(self, options: TaskOptions, inventory: dict[str, Any]) -> None:
+        super().__init__(options, inventory)
+        self.networks: AAENetworks | None = None
+        """Set by :meth:`phases` (the trainer calls it before the first step)."""
+
+    @classmethod
+    def take_inventory(
+        cls, options: TaskOptions, train: DataDir, context: TaskContext
+    ) -> dict[str, Any]:
+        return {"classes": list(context.class_map.classes), "feature_dim": _feature_dim(train)}
+
+    @property
+    def aae_options(self) -> AAEOptions:
+        assert isinstance(self.options, AAEOptions)
+        return self.options
+
+    def references(self, data: DataDir) -> dict[str, str]:
+        return {}
+
+    def encode(self, value: str, where: str) -> Any:
+        raise SpeechEQError(f"{where}: the aae task has no labels to encode")
+
+    def collate(self, targets: Sequence[Any | None]) -> Target:
+        return Target(torch.zeros(len(targets)), torch.zeros(len(targets), dtype=torch.bool))
+
+    def build_head(self, dims: Dims) -> nn.Module:
+        return UtteranceLinear(dims, self.aae_options.style_dim)
+
+    def codes(self, output: ModelOutput) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(y, z)``: the emotion posteriors and the style code of each utterance."""
+        if "emotion" not in output.heads:
+            raise SpeechEQError(NEEDS_EMOTION)
+        posteriors = torch.softmax(output.heads["emotion"].float(), dim=-1)
+        return posteriors, output.heads[self.name].float()
+
+    def loss(self, output: ModelOutput, batch: Batch) -> torch.Tensor:
+        """The generator loss: the discriminators' cross-entropy of calling the codes priors."""
+        assert self.networks is not None, "the aae task's phases must be built before training"
+        y, z = self.codes(output)
+        return _prior_loss(self.networks.categorical, y, 1.0) + _prior_loss(
+            self.networks.style, z, 1.0
+        )
+
+    def hypotheses(self, output: ModelOutput) -> dict[str, list[str]]:
+        styles = output.heads[self.name].float().tolist()
+        return {self.table: [" ".join(f"{x:.4f}" for x in row) for row in styles]}
+
+    def score(self, refs: Sequence[str], hyps: Sequence[str]) -> dict[str, float]:
+        return {}
+
+    def phases(self, model: SpeechEQModel) -> list[Phase]:
+        if "emotion" not in model.heads:
+            raise SpeechEQError(NEEDS_EMOTION)
+        options = self.aae_options
+        classes = len(self.inventory["classes"])
+        self.networks = networks = AAENetworks(
+            classes, options.style_dim, options.hidden_dim, self.inventory["feature_dim"]
+        )
+        encoder_side = [p for n, p in model.named_parameters() if not n.startswith("heads.")]
+        encoder_side += [*model.heads["emotion"].parameters(), *model.heads[self.name].parameters()]
+
+        def reconstruction(model: SpeechEQModel, batch: Batch) -> torch.Tensor:
+            y, z = self.codes(model(batch.feats, batch.lengths))
+            decoded = networks.decoder(torch.cat([y, z], dim=-1)).float()
+            return functional.mse_loss(decoded, feature_statistics(batch.feats, batch.lengths))
+
+        def discriminators(model: SpeechEQModel, batch: Batch) -> torch.Tensor:
+            with torch.no_grad():
+                y, z = self.codes(model(batch.feats, batch.lengths))
+            prior_y = functional.one_hot(
+                torch.randint(classes, (len(y),), device=y.device), classes
+            ).float()
+            prior_z = torch.randn_like(z)
+            return (
+                _prior_loss(networks.categorical, prior_y, 1.0)
+                + _prior_loss(networks.categorical, y, 0.0)
+                + _prior_loss(networks.style, prior_z, 1.0)
+                + _prior_loss(networks.style, z, 0.0)
+            )
+
+        decoder = [*networks.decoder.parameters()]
+        critics = [*networks.categorical.parameters(), *networks.style.parameters()]
+        # The networks are checkpointed once, with the first phase.
+        return [
+            Phase("aae_reconstruction", reconstruction, encoder_side + decoder, networks),
+            Phase("aae_discriminators", discriminators, critics),
+        ]
+
+
+def _feature_dim(train: DataDir) -> int:
+    """The width of the training set's features (the decoder reconstructs their statistics)."""
+    from speecheq.train.data import read_features  # speecheq.train imports the task registry
+
+    feats = train.get("feats.scp")
+    if not feats:
+        raise SpeechEQError(
+            "the aae task reconstructs the features, but the training set has no feats.scp "
+            "(compute features with 'speecheq feats')"
+        )
+    utt = min(feats)
+    return int(read_features(feats[utt], utt).shape[1])
