@@ -1,4 +1,7 @@
-"""SpecAugment-style masking of a batch of features (torchaudio's frequency and time masks)."""
+"""Training-time augmentation of a batch of features: feature-axis warping and SpecAugment.
+
+Applied after CMVN, so a masked value is the mean.
+"""
 
 from __future__ import annotations
 
@@ -9,12 +12,31 @@ from torchaudio.transforms import FrequencyMasking, TimeMasking
 from speecheq.train.config import SpecAugmentConfig
 
 
+def warp_features(feats: torch.Tensor, factors: torch.Tensor) -> torch.Tensor:
+    """Stretch the feature axis of each utterance by its factor (linear interpolation).
+
+    ``feats`` ``(batch, frames, dim)``, ``factors`` ``(batch,)``: output bin ``k`` reads input
+    position ``k / factor`` (the last bin where that falls beyond the axis), so a factor above 1
+    moves spectral structure (formants, harmonics) up, as a shorter vocal tract would.
+    """
+    batch, frames, dim = feats.shape
+    positions = torch.arange(dim, device=feats.device, dtype=feats.dtype)[None, :]
+    positions = (positions / factors[:, None].to(feats.dtype)).clamp(max=dim - 1)
+    lower = positions.floor().long()
+    upper = (lower + 1).clamp(max=dim - 1)
+    fraction = (positions - lower.to(feats.dtype))[:, None, :]
+    lower = lower[:, None, :].expand(batch, frames, dim)
+    upper = upper[:, None, :].expand(batch, frames, dim)
+    return feats.gather(2, lower) * (1 - fraction) + feats.gather(2, upper) * fraction
+
+
 class SpecAugment(nn.Module):
-    """``freq_masks`` frequency bands and ``time_masks`` time spans set to zero, drawn per
-    utterance. Applied after CMVN, so a masked value is the mean."""
+    """Per utterance: a feature-axis warp (``warp``), then ``freq_masks`` frequency bands and
+    ``time_masks`` time spans set to zero (torchaudio's masks)."""
 
     def __init__(self, config: SpecAugmentConfig) -> None:
         super().__init__()
+        self.warp = config.warp
         self.masks: list[nn.Module] = []
         if config.freq_width:
             self.masks += [FrequencyMasking(config.freq_width, iid_masks=True)] * config.freq_masks
@@ -22,7 +44,10 @@ class SpecAugment(nn.Module):
             self.masks += [TimeMasking(config.time_width, iid_masks=True)] * config.time_masks
 
     def forward(self, feats: torch.Tensor) -> torch.Tensor:
-        """``(batch, frames, dim)`` -> the same, masked."""
+        """``(batch, frames, dim)`` -> the same, warped and masked."""
+        if self.warp:
+            draws = torch.rand(feats.shape[0], device=feats.device)
+            feats = warp_features(feats, 1 + (2 * draws - 1) * self.warp)
         if not self.masks:
             return feats
         spec = feats.transpose(1, 2).unsqueeze(1)  # (batch, channel, freq, time)

@@ -59,10 +59,15 @@ class SpecAugmentConfig:
     time_masks: int = 2
     time_width: int = 12
     """Widest time mask, in frames."""
+    warp: float = 0.0
+    """Largest relative stretch of the feature axis, drawn per utterance from [1 - warp,
+    1 + warp]: a VTLP-like change of apparent vocal-tract length (0 turns it off)."""
 
     def __post_init__(self) -> None:
         if min(self.freq_masks, self.freq_width, self.time_masks, self.time_width) < 0:
             raise ValueError("features.specaugment values must not be negative")
+        if not 0 <= self.warp < 0.5:
+            raise ValueError("features.specaugment.warp must be in [0, 0.5)")
 
 
 @dataclass(frozen=True)
