@@ -206,11 +206,11 @@ def test_training_with_unlabeled_data_and_the_aae_phases(
     assert used == extra  # 2 epochs x 0.5 x 24 training utterances = 24 >= 16 unlabeled ones
     assert all(masks[utt] == {False} for utt in used)
     assert all(masks[utt] == {True} for utt in trained)
-    for key in ("train_aae_loss", "train_aae_reconstruction_loss", "train_aae_discriminators_loss"):
+    for key in ("train_aae_loss", "train_aae_decoder_loss", "train_aae_discriminators_loss"):
         assert np.isfinite(result.history[-1][key])
 
     checkpoint = torch.load(tmp_path / "exp" / "checkpoint.pt", weights_only=True)
-    networks = checkpoint["phases"]["aae_reconstruction"]["modules"]
+    networks = checkpoint["phases"]["aae_decoder"]["modules"]
     assert {key.split(".")[0] for key in networks} == {"decoder", "categorical", "style"}
     assert checkpoint["phases"]["aae_discriminators"]["optimizer"]["state"]
     model = torch.load(tmp_path / "exp" / "model.pt", weights_only=True)
@@ -260,6 +260,17 @@ def test_unlabeled_data_errors_and_the_train_command(
         train(tiny(tasks={"gender": {}, "aae": {}}), train_dir, valid_dir, tmp_path / "x")
     with pytest.raises(SpeechEQError, match="utterance 'spk1-angry-00' is also in"):
         train(tiny(tasks=SEMI), train_dir, valid_dir, tmp_path / "x", unlabeled_dir=train_dir)
+    other = DataDir.load(more)
+    other.conf["feats.conf"] = "--num-mel-bins=40\n"
+    other.save(tmp_path / "other")
+    with pytest.raises(SpeechEQError, match="other: its features were computed with other opt"):
+        train(
+            tiny(tasks=SEMI),
+            train_dir,
+            valid_dir,
+            tmp_path / "x",
+            unlabeled_dir=[unlabeled, tmp_path / "other"],
+        )
     with pytest.raises(SpeechEQError, match="batching.unlabeled_ratio must be positive"):
         tiny(batching={"unlabeled_ratio": 0})
     (tmp_path / "train.yaml").write_text(
@@ -271,4 +282,4 @@ def test_unlabeled_data_errors_and_the_train_command(
     args += ["emotion,aae", "--unlabeled-dir", str(unlabeled), "--unlabeled-dir", str(more)]
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 0, result.output
-    assert "aae_reconstruction" in (tmp_path / "exp" / "metrics.csv").read_text()
+    assert "aae_decoder" in (tmp_path / "exp" / "metrics.csv").read_text()

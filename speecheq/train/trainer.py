@@ -188,6 +188,11 @@ def _prepare_data(
                 f"{unlabeled_dir}: unlabeled data was given, but no enabled task learns from it"
             )
         unlabeled = DataDir.load(unlabeled_dir)
+        if unlabeled.conf.get("feats.conf", "") != train_data.conf.get("feats.conf", ""):
+            raise SpeechEQError(
+                f"{unlabeled_dir}: its features were computed with other options than those of "
+                f"{train_dir} (conf/feats.conf differs)"
+            )
         for utt in unlabeled.utts:
             owner, path = owners.setdefault(utt, (index, unlabeled_dir))
             if owner != index:
