@@ -16,6 +16,7 @@ from speecheq.crosscorpus.matrix import load_cell
 from speecheq.crosscorpus.plan import (
     WHOLE,
     ExperimentData,
+    Plan,
     TrainingSet,
     check_speaker_independence,
     deal_speakers,
@@ -143,7 +144,7 @@ def test_no_test_speaker_is_ever_in_training_or_validation(three: DataDir) -> No
         check_speaker_independence("x", leaked)
 
 
-def test_plan_errors(three: DataDir) -> None:
+def test_plan_errors_and_plan_files(three: DataDir, tmp_path: Path) -> None:
     with pytest.raises(SpeechEQError, match="no utt2corpus"):
         make_plan(corpus("a", {"s1": "f", "s2": "m"}, EMOTIONS))
     with pytest.raises(SpeechEQError, match="corpus d is not in utt2corpus"):
@@ -154,6 +155,12 @@ def test_plan_errors(three: DataDir) -> None:
     assert make_plan(lone, train_sets=["a+b"]).experiments[-1].tests == ("c", "d")
     with pytest.raises(SpeechEQError, match="unknown emotion category 'joy'"):
         make_plan(three, classes=["joy", "sad"])
+    plan = make_plan(three, train_sets=["pooled"])
+    plan.save(tmp_path)
+    assert Plan.load(tmp_path) == plan
+    (tmp_path / "plan.json").write_text("{}")
+    with pytest.raises(SpeechEQError, match="plan.json: not a plan of 'speecheq cross plan'"):
+        Plan.load(tmp_path)
 
 
 def _tiny_corpus(root: Path, speakers: dict[str, str], seed: int) -> DataDir:

@@ -33,8 +33,9 @@ def train_command(
     unlabeled_dir: Annotated[
         list[Path] | None,
         typer.Option(
+            metavar="<path>",
             help="A data directory of unlabeled speech (after stage 2) for the tasks that learn "
-            "from it (aae); its labels, if any, are not used. Repeat for several."
+            "from it (aae); its labels, if any, are not used. Repeat for several.",
         ),
     ] = None,
     device: DeviceOption = "auto",

@@ -24,6 +24,7 @@ from torch import nn
 
 from speecheq.console import warn
 from speecheq.data.datadir import DataDir
+from speecheq.errors import SpeechEQError
 from speecheq.models import Dims, Encoded
 from speecheq.tasks.base import TaskContext, TaskOptions
 from speecheq.tasks.classification import ClassificationTask
@@ -109,6 +110,11 @@ class CorpusTask(ClassificationTask):
         cls, options: TaskOptions, train: DataDir, context: TaskContext
     ) -> dict[str, Any]:
         corpora = sorted(set(train.get("utt2corpus").values()))
+        if not corpora:
+            raise SpeechEQError(
+                "the corpus-adversarial task needs utt2corpus in the training set "
+                "(written by 'speecheq data combine')"
+            )
         if len(corpora) == 1:
             warn(
                 f"training set: every utterance is of corpus '{corpora[0]}' (utt2corpus), so "
