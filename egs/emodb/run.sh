@@ -1,0 +1,7 @@
+#!/usr/bin/env bash
+# Berlin Database of Emotional Speech (EmoDB): 10 speakers, 7 emotions, 535 German utterances.
+# Protocol: leave one speaker out (10 folds).
+# Usage: ./run.sh --corpus-dir DIR [options of ../TEMPLATE/ser.sh, e.g. --stage 4 --tasks emotion]
+set -euo pipefail
+recipe=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+exec "$recipe/../TEMPLATE/ser.sh" --recipe-dir "$recipe" --corpus emodb --split-by speaker "$@"
