@@ -5,13 +5,16 @@ from __future__ import annotations
 import os
 import re
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
 from speecheq.corpora import corpus_names
+from speecheq.data.datadir import DataDir
 from speecheq.labels import ClassMap
 from speecheq.train.config import load_config
+from tests.synthetic import write_feature_set
 
 EGS = Path(__file__).resolve().parents[1] / "egs"
 RECIPES = sorted(
@@ -56,3 +59,35 @@ def test_recipe_options() -> None:
     no_corpus = run_recipe("--stop-stage", "1")
     assert no_corpus.returncode != 0
     assert "--corpus-dir is required" in no_corpus.stderr
+
+
+def learning_curve(tmp_path: Path, source: Path, target: Path) -> subprocess.CompletedProcess[str]:
+    script = EGS / "TEMPLATE" / "learning_curve.py"
+    env = {
+        **os.environ,
+        "COLUMNS": "200",
+        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+    }
+    command = [sys.executable, str(script), "--source", str(source), "--target", str(target)]
+    command += ["--out", str(tmp_path / "out"), "--num-folds", "2", "--fractions", "0.5,1"]
+    return subprocess.run(
+        [*command, "--plan"], capture_output=True, text=True, env=env, check=False
+    )
+
+
+def test_learning_curve_plan(tmp_path: Path) -> None:
+    four = {"a1": "f", "a2": "m", "a3": "f", "a4": "m"}
+    source = write_feature_set(tmp_path / "source", speakers=four, per_class=2)
+    target = write_feature_set(tmp_path / "target", speakers={"b1": "f", "b2": "m"}, seed=1)
+    planned = learning_curve(tmp_path, source, target)
+    assert planned.returncode == 0, planned.stderr
+    assert "withheld + target half" in planned.stdout  # the semi-supervised run at 50%
+    assert "│     24 │" in planned.stdout  # 12 epochs at 100% of the labels, 24 at 50%
+    for fold in ("fold1", "fold2"):
+        assert not set(DataDir.load(tmp_path / f"out/data/source/{fold}/test").speakers) & set(
+            DataDir.load(tmp_path / f"out/data/source/{fold}/train").speakers
+        )
+    overlapping = write_feature_set(tmp_path / "overlap", speakers={"a2": "m", "a3": "f"})
+    leaking = learning_curve(tmp_path / "leak", source, overlapping)  # trains on a target speaker
+    assert leaking.returncode != 0
+    assert "tests speakers that source fold" in leaking.stderr

@@ -4,6 +4,6 @@ set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 "$root/tools/setup.sh"
 cd "$root"
-tools/venv/bin/ruff check speecheq tests tools
-tools/venv/bin/ruff format --check --quiet speecheq tests tools
+tools/venv/bin/ruff check speecheq tests tools egs
+tools/venv/bin/ruff format --check --quiet speecheq tests tools egs
 tools/venv/bin/python -m pytest "$@"
