@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import csv
+import json
+import subprocess
+import sys
 from collections import Counter
 from pathlib import Path
 
@@ -76,3 +80,39 @@ def test_esd_reads_a_real_transcript(tmp_path: Path, capsys: pytest.CaptureFixtu
     assert len(data.get("text")) == len(data.utts) == 250
     assert data.get("text")["0001_000001"] == "打远一看，它们的确很是美丽，"
     assert set(data.get("utt2lang").values()) == {"zh"}
+
+
+def test_short_multitask_training_on_real_casia(tmp_path: Path) -> None:
+    """Stages 1-5 on a subset of real CASIA: one speaker trains, another validates and tests."""
+    corpus = corpus_dir("casia")
+    speecheq = str(Path(sys.executable).parent / "speecheq")
+
+    def run(*words: object) -> None:
+        done = subprocess.run([speecheq, *map(str, words)], capture_output=True, text=True)
+        assert done.returncode == 0, done.stderr[-2000:]
+
+    run("prepare", "casia", "--corpus-dir", corpus, tmp_path / "all")
+    run("lexicon", tmp_path / "all", tmp_path / "lang")
+    for part, speaker in (("train", "liuchanhg"), ("valid", "wangzhe")):
+        run("data", "subset", tmp_path / "all", tmp_path / part, "--speakers", speaker)
+        run("data", "subset", tmp_path / part, tmp_path / part, "--per-class", 8)
+        run("feats", tmp_path / part, "--nj", 1)
+    config = tmp_path / "train.yaml"
+    config.write_text(
+        "labels: {classes: [neutral, happy, angry, sad, fear, surprise]}\n"
+        "model: {d_model: 48, num_layers: 1, num_heads: 2, ffn_dim: 96}\n"
+        "optim: {epochs: 3, warmup_steps: 3}\n"
+        "tasks: {emotion: {weight: 1.0}, phone: {weight: 0.1}, gender: {weight: 0.3}}\n",
+        encoding="utf-8",
+    )
+    exp = tmp_path / "exp"
+    run("train", "--config", config, "--train-dir", tmp_path / "train", "--valid-dir",
+        tmp_path / "valid", "--exp-dir", exp, "--lang-dir", tmp_path / "lang")  # fmt: skip
+    metrics = list(csv.DictReader((exp / "metrics.csv").open(encoding="utf-8")))
+    assert len(metrics) == 3
+    assert float(metrics[-1]["train_loss"]) < float(metrics[0]["train_loss"])
+    run("predict", exp / "model.pt", tmp_path / "valid", exp / "decode")
+    run("score", exp / "decode", "--out-dir", exp / "scores")
+    scores = json.loads((exp / "scores" / "scores.json").read_text(encoding="utf-8"))
+    assert scores["folds"][0]["utterances"] == 48
+    assert {"category UA", "gender acc", "tokens TER"} <= set(scores["mean"])

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -91,3 +93,39 @@ def test_learning_curve_plan(tmp_path: Path) -> None:
     leaking = learning_curve(tmp_path / "leak", source, overlapping)  # trains on a target speaker
     assert leaking.returncode != 0
     assert "tests speakers that source fold" in leaking.stderr
+
+
+TINY_CONFIG = """
+labels: {classes: [neutral, happy, angry, sad, fear]}
+model: {d_model: 32, num_layers: 1, num_heads: 2, ffn_dim: 64, subsampling_channels: 8,
+        attention_dim: 16, embedding_dim: 32}
+optim: {epochs: 2, warmup_steps: 2}
+"""
+
+
+def test_mini_recipe_end_to_end(tmp_path: Path) -> None:
+    """Stages 1-5 of the mini recipe on a small synthetic corpus, from a copy of the recipe."""
+    root = tmp_path / "speecheq"
+    for recipe in ("mini", "TEMPLATE"):
+        shutil.copytree(EGS / recipe, root / "egs" / recipe, symlinks=True, ignore=ignore_outputs)
+    (root / "tools").symlink_to(EGS.parent / "tools")  # the installed environment
+    (root / "pyproject.toml").symlink_to(EGS.parent / "pyproject.toml")
+    corpus = tmp_path / "corpus"
+    synth = [str(Path(sys.executable).parent / "speecheq"), "synth", str(corpus)]
+    subprocess.run([*synth, "--num-utts", "48", "--nj", "1"], check=True, capture_output=True)
+    config = tmp_path / "tiny.yaml"
+    config.write_text(TINY_CONFIG, encoding="utf-8")
+    run = [str(root / "egs" / "mini" / "run.sh"), "--corpus-dir", str(corpus), "--nj", "1"]
+    done = subprocess.run(
+        [*run, "--train-config", str(config)], capture_output=True, text=True, check=False
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "mean ± std" in done.stdout and "pooled" in done.stdout  # the report is printed
+    report = json.loads((root / "egs/mini/exp/tiny/scores/scores.json").read_text())
+    assert len(report["folds"]) == 2
+    for task in ("category UA", "intensity acc", "gender acc", "tokens TER"):
+        assert 0.0 <= report["pooled"]["metrics"][task] <= 1.0
+
+
+def ignore_outputs(folder: str, names: list[str]) -> list[str]:
+    return [name for name in names if name in ("data", "exp")]

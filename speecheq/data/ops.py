@@ -271,7 +271,11 @@ def _speaker_groups(data: DataDir, by: str, num_folds: int | None) -> list[tuple
 
 
 def draw_valid(data: DataDir, utts: Sequence[str], fraction: float, seed: int) -> set[str]:
-    """``fraction`` of ``utts`` for validation, drawn per (speaker, emotion class) with ``seed``."""
+    """``fraction`` of ``utts`` for validation, drawn per (speaker, emotion class) with ``seed``.
+
+    Where every stratum is too small to give an utterance, the draw is made over all of ``utts``
+    instead, so a positive fraction never leaves the valid set empty.
+    """
     if not 0 <= fraction < 1:
         raise SpeechEQError(f"the valid fraction must be in [0, 1), got {fraction}")
     utt2emo = data.get("utt2emo")
@@ -284,6 +288,8 @@ def draw_valid(data: DataDir, utts: Sequence[str], fraction: float, seed: int) -
         members = sorted(strata[key])
         rng.shuffle(members)
         chosen.update(members[: round(len(members) * fraction)])
+    if not chosen and fraction > 0 and len(utts) > 1:
+        chosen.update(rng.sample(sorted(utts), max(1, round(len(utts) * fraction))))
     return chosen
 
 
