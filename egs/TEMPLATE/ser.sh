@@ -28,6 +28,7 @@ train_config=conf/train.yaml
 tasks=               # comma-separated tasks to train ("" = those of the config)
 tag=                 # experiment name under exp/ ("" = from the config name and the tasks)
 device=auto          # auto, cpu or cuda
+resume=true          # stage 4: continue a fold's training from its checkpoint.pt (false: afresh)
 
 help_message="Usage: $0 --corpus NAME --corpus-dir DIR [options]
 Options (default in brackets):
@@ -39,7 +40,8 @@ Options (default in brackets):
   --split-by speaker|group|partition [$split_by]; --num-folds K; --valid-fraction F [$valid_fraction]
   --folds 'fold1 fold2'      only these folds [all]
   --train-config FILE        [$train_config]; --tasks emotion,intensity,phone,gender [config's]
-  --tag NAME                 experiment name under exp/; --device auto|cpu|cuda [$device]"
+  --tag NAME                 experiment name under exp/; --device auto|cpu|cuda [$device]
+  --resume true|false        continue each fold's training from its checkpoint [$resume]"
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 . "$here/../../tools/parse_options.sh"
@@ -110,10 +112,14 @@ if [ "$stage" -le 4 ] && [ "$stop_stage" -ge 4 ]; then
   speecheq data split data/all data/folds --by "$split_by" ${num_folds:+--num-folds "$num_folds"} \
     --valid-fraction "$valid_fraction"
   for fold in $(list_folds); do
-    log 4 "training $expdir/$fold"
+    resume_option=()
+    if [ "$resume" = true ] && [ -f "$expdir/$fold/checkpoint.pt" ]; then
+      resume_option=(--resume)  # a finished fold has no epoch left to train
+    fi
+    log 4 "training $expdir/$fold ${resume_option[*]}"
     speecheq train --config "$train_config" --train-dir "data/folds/$fold/train" \
       --valid-dir "data/folds/$fold/valid" --exp-dir "$expdir/$fold" --lang-dir data/lang \
-      --device "$device" ${tasks:+--tasks "$tasks"}
+      --device "$device" ${tasks:+--tasks "$tasks"} "${resume_option[@]}"
   done
   log 4 "done in $((SECONDS - start)) s"
 fi
