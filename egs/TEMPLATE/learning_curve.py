@@ -33,8 +33,8 @@ Run it from a recipe folder after stages 1-2 (features), with the recipe's PATH 
    (mode, fraction, test); then the table of UA and WA (mean ± std over folds, in %) in
    ``OUT/results.md``.
 
-A run whose ``metrics.csv`` already has all its epochs is not trained again, so the script can
-be run again after an interruption (an unfinished run resumes from its checkpoint).
+A run with a checkpoint is resumed (``speecheq train --resume``), so the script can be run
+again after an interruption: a finished run has no epoch left to train.
 """
 
 from __future__ import annotations
@@ -272,7 +272,7 @@ def train(
     exp: Path,
     args: argparse.Namespace,
 ) -> None:
-    """Train ``run`` into ``exp`` (its own config beside it), unless it is done."""
+    """Train ``run`` into ``exp`` (its own config beside it), resuming from its checkpoint."""
     config = json.loads(json.dumps(base))
     config.setdefault("optim", {})["epochs"] = scaled_epochs(epochs, run.fraction)
     unlabeled = unlabeled_dirs(run, data)
@@ -283,12 +283,9 @@ def train(
         batching["max_frames"] = round(frames * (1 + args.unlabeled_ratio))
     if args.classes:
         config.setdefault("labels", {})["classes"] = args.classes.split(",")
-    metrics = exp / "metrics.csv"
-    wanted = config["optim"]["epochs"]
-    if metrics.is_file() and len(metrics.read_text().splitlines()) - 1 >= wanted:
-        return
     with atomic_write(exp / "train.yaml") as out:
         yaml.safe_dump(config, out, sort_keys=False)
+    # a finished run resumes with no epoch left to train; an unfinished one continues
     options = ["--resume"] if (exp / "checkpoint.pt").is_file() else []
     for path in unlabeled:
         options += ["--unlabeled-dir", path]
