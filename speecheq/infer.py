@@ -19,12 +19,13 @@ from pathlib import Path
 import torch
 
 from speecheq.audio import read_audio
+from speecheq.dataio.cmvn import Cmvn
+from speecheq.dataio.dataset import Collator, Example
+from speecheq.device import choose_device
 from speecheq.errors import SpeechEQError
 from speecheq.features import FeatureConfig, compute_features
 from speecheq.fileio import atomic_write
-from speecheq.train.checkpoint import load_model
-from speecheq.train.data import Cmvn, Collator, Example
-from speecheq.train.distributed import choose_device
+from speecheq.modelfile import load_model
 
 AUDIO_SUFFIXES = (".wav", ".flac")
 

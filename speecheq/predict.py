@@ -21,12 +21,12 @@ from torch.utils.data import DataLoader
 
 from speecheq.console import progress_bar
 from speecheq.data.datadir import DataDir
+from speecheq.dataio.dataset import Collator, FeatureDataset, load_utterances
+from speecheq.dataio.sampler import BucketBatchSampler
+from speecheq.decode import decode, score_tasks
+from speecheq.device import choose_device
 from speecheq.fileio import atomic_write, write_table
-from speecheq.train.checkpoint import load_model
-from speecheq.train.data import Collator, FeatureDataset, load_utterances
-from speecheq.train.distributed import Runtime, choose_device
-from speecheq.train.evaluate import decode, score_tasks
-from speecheq.train.sampler import BucketBatchSampler
+from speecheq.modelfile import load_model
 
 
 @dataclass(frozen=True)
@@ -45,8 +45,8 @@ def predict(
 ) -> list[TaskSummary]:
     """Decode every utterance of ``data_dir`` (features from stage 2) into ``out_dir``."""
     data_dir, out_dir = Path(data_dir), Path(out_dir)
-    runtime = Runtime(choose_device(device))
-    trained = load_model(model_path, runtime.device)
+    target = choose_device(device)
+    trained = load_model(model_path, target)
     data = DataDir.load(data_dir)
     dataset = FeatureDataset(
         load_utterances(data_dir, data, trained.tasks, with_targets=False),
@@ -56,7 +56,7 @@ def predict(
     sampler = BucketBatchSampler(dataset.lengths, trained.config.batching.max_frames, shuffle=False)
     loader = DataLoader(dataset, batch_sampler=sampler, collate_fn=Collator(trained.tasks))
     with progress_bar(f"decoding {data_dir}", len(dataset)) as advance:
-        decoded = decode(trained.model, loader, trained.tasks, runtime, advance)
+        decoded = decode(trained.model, loader, trained.tasks, target, advance=advance)
     references = {task.name: task.references(data) for task in trained.tasks}
     written: dict[str, set[str]] = {"hyp": set(), "ref": set()}
     for table, values in decoded.tables.items():

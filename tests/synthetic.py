@@ -16,9 +16,9 @@ import numpy as np
 import pytest
 import torch
 
+from speecheq.config import TrainConfig, config_from_dict
 from speecheq.data.datadir import DataDir
 from speecheq.fileio import read_table, write_table
-from speecheq.train.config import TrainConfig, config_from_dict
 
 PHONES = ("a", "i", "u", "e", "o", "k", "s", "t")
 

@@ -13,18 +13,18 @@ from typer.testing import CliRunner
 
 from speecheq.cli.main import app
 from speecheq.data.datadir import DataDir
+from speecheq.dataio.dataset import Collator, Example
+from speecheq.dataio.sampler import MixedBatchSampler
 from speecheq.errors import SpeechEQError
 from speecheq.fileio import read_table, write_table
+from speecheq.modelfile import build_tasks
 from speecheq.models import Dims, Encoded, ModelOutput
 from speecheq.predict import predict
 from speecheq.tasks import TASKS, Batch, TaskContext
 from speecheq.tasks.aae import AAEOptions, AAETask, feature_statistics
 from speecheq.tasks.emotion import EmotionOptions, EmotionTask
 from speecheq.train import trainer
-from speecheq.train.checkpoint import build_tasks
-from speecheq.train.data import Collator, Example
 from speecheq.train.trainer import train
-from speecheq.train.unlabeled import MixedBatchSampler
 from tests.synthetic import one_thread, tiny, write_feature_set  # noqa: F401
 
 CLASSES = ["neutral", "happy", "angry", "sad"]
@@ -126,7 +126,7 @@ def test_unlabeled_utterances_add_no_supervised_loss(tmp_path: Path) -> None:
     config = tiny(
         tasks={name: {} for name in ("emotion", "gender", "speaker", "dimensional", "intensity")}
     )
-    context = TaskContext(config.labels.class_map(), None)
+    context = TaskContext(config.labels.class_map(), None, 20)
     inventories = {n: TASKS[n].take_inventory(o, data, context) for n, o in config.tasks.items()}
     tasks = build_tasks(config, inventories)
     batch = labeled_batch(tasks, {"a": True, "b": False, "c": True, "d": False})

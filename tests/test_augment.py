@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import torch
 
+from speecheq.config import SpecAugmentConfig
 from speecheq.train.augment import SpecAugment, warp_features
-from speecheq.train.config import SpecAugmentConfig
 
 
 def test_warp_moves_a_spectral_peak_by_its_factor() -> None:

@@ -13,8 +13,12 @@ from torch.nn import functional
 from typer.testing import CliRunner
 
 from speecheq.cli.main import app
+from speecheq.config import config_from_dict
 from speecheq.data.datadir import DataDir
 from speecheq.data.ops import combine, subset
+from speecheq.dataio.cmvn import Cmvn
+from speecheq.dataio.dataset import read_features
+from speecheq.dataio.sampler import BucketBatchSampler, balanced_draw
 from speecheq.errors import SpeechEQError
 from speecheq.labels import ClassMap
 from speecheq.models import Dims, Encoded, ModelOutput
@@ -23,13 +27,10 @@ from speecheq.scoring.scores import score_fold
 from speecheq.tasks import TASKS, Batch, TaskContext
 from speecheq.tasks.corpus import CorpusOptions, CorpusTask
 from speecheq.tasks.naturalness import NaturalnessTask, single_class_problem
-from speecheq.train.config import config_from_dict
-from speecheq.train.data import Cmvn, read_features
-from speecheq.train.sampler import BucketBatchSampler, balanced_draw
 from tests.synthetic import one_thread, write_feature_set  # noqa: F401
 
 DIMS = Dims(frame_dim=8, embedding_dim=6)
-CONTEXT = TaskContext(ClassMap.build(["neutral", "happy"]), None)
+CONTEXT = TaskContext(ClassMap.build(["neutral", "happy"]), None, 8)
 
 
 def _table_data(tables: dict[str, dict[str, str]]) -> DataDir:

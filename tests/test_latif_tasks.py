@@ -13,6 +13,7 @@ import torch
 from typer.testing import CliRunner
 
 from speecheq.cli.main import app
+from speecheq.config import config_from_dict
 from speecheq.data.datadir import DataDir
 from speecheq.data.ops import EMOTION_TABLES, label_fraction
 from speecheq.errors import SpeechEQError
@@ -21,7 +22,6 @@ from speecheq.metrics import concordance_cc
 from speecheq.predict import predict
 from speecheq.tasks.dimensional import DimensionalOptions, DimensionalTask, concordance_loss
 from speecheq.tasks.speaker import SpeakerOptions, SpeakerTask, aam_logits
-from speecheq.train.config import config_from_dict
 from speecheq.train.trainer import train
 from tests.synthetic import one_thread, tiny, write_feature_set  # noqa: F401
 

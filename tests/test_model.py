@@ -10,15 +10,15 @@ import pytest
 import torch
 
 from speecheq.data.datadir import DataDir
+from speecheq.dataio.dataset import Collator, Example
 from speecheq.errors import SpeechEQError
 from speecheq.labels import ClassMap
+from speecheq.modelfile import build_model
 from speecheq.models import Encoded, ModelOutput, SpeechEQModel
 from speecheq.tasks import TASKS, Batch, Task, TaskContext, TaskOptions, masked_mean
 from speecheq.tasks.emotion import EmotionOptions, EmotionTask
 from speecheq.tasks.intensity import IntensityOptions, IntensityTask
 from speecheq.tasks.phone import greedy_ctc, read_token_list
-from speecheq.train.checkpoint import build_model
-from speecheq.train.data import Collator, Example
 from tests.synthetic import PHONES, one_thread, tiny, write_feature_set, write_lang  # noqa: F401
 
 TINY = tiny().model
@@ -26,7 +26,7 @@ TINY = tiny().model
 
 def make_tasks(names: tuple[str, ...], tmp_path: Path) -> list[Task]:
     context = TaskContext(
-        ClassMap.build(["neutral", "happy", "angry", "sad"]), write_lang(tmp_path)
+        ClassMap.build(["neutral", "happy", "angry", "sad"]), write_lang(tmp_path), 12
     )
     train = DataDir.load(write_feature_set(tmp_path / "train", dim=12, per_class=1))
     train.tables["utt2corpus"] = {utt: "a" if "spk1" in utt else "b" for utt in train.utts}
@@ -182,7 +182,7 @@ def test_emotion_maps_merges_drops_and_balances(tmp_path: Path) -> None:
             },
         }
     )
-    context = TaskContext(ClassMap.build(["happy", "sad"], {"excited": "happy"}), None)
+    context = TaskContext(ClassMap.build(["happy", "sad"], {"excited": "happy"}), None, 8)
     options = EmotionOptions(class_weights="balanced")
     task = EmotionTask(options, EmotionTask.take_inventory(options, data, context))
     assert task.references(data) == {"s-1": "happy", "s-2": "happy", "s-3": "sad", "s-5": "happy"}

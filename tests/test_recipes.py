@@ -12,10 +12,10 @@ from pathlib import Path
 
 import pytest
 
+from speecheq.config import load_config
 from speecheq.corpora import corpus_names
 from speecheq.data.datadir import DataDir
 from speecheq.labels import ClassMap
-from speecheq.train.config import load_config
 from tests.synthetic import write_feature_set
 
 EGS = Path(__file__).resolve().parents[1] / "egs"

@@ -17,17 +17,18 @@ from torch import multiprocessing, nn
 from typer.testing import CliRunner
 
 from speecheq.cli.main import app
+from speecheq.config import TrainConfig, config_from_dict, load_config
 from speecheq.data.datadir import DataDir
+from speecheq.dataio.cmvn import Cmvn
+from speecheq.dataio.dataset import read_features
+from speecheq.dataio.sampler import BucketBatchSampler
 from speecheq.errors import SpeechEQError
 from speecheq.fileio import read_table, write_table
+from speecheq.modelfile import load_model
 from speecheq.models import Dims, ModelOutput, SpeechEQModel, UtteranceLinear
 from speecheq.tasks import TASKS, Batch, Phase, Target, Task
 from speecheq.tasks.emotion import EmotionTask
 from speecheq.train import trainer
-from speecheq.train.checkpoint import load_model
-from speecheq.train.config import TrainConfig, config_from_dict, load_config
-from speecheq.train.data import Cmvn, read_features
-from speecheq.train.sampler import BucketBatchSampler
 from speecheq.train.trainer import train
 from tests.synthetic import one_thread, tiny, write_feature_set, write_lang  # noqa: F401
 

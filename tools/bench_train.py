@@ -26,7 +26,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from speecheq.train.config import TrainConfig, load_config
+from speecheq.config import TrainConfig, load_config
 from speecheq.train.trainer import train
 from tests.synthetic import write_feature_set, write_lang
 

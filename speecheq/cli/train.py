@@ -50,7 +50,7 @@ def train_command(
     With --unlabeled-dir, each epoch mixes batching.unlabeled_ratio unlabeled utterances per
     training utterance into the batches; they add nothing to the supervised losses.
     """
-    from speecheq.train.config import load_config
+    from speecheq.config import load_config
     from speecheq.train.trainer import train
 
     train_config = load_config(config)

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import yaml
 
+from speecheq.config import LabelsConfig, TrainConfig, load_config
 from speecheq.console import note, warn
 from speecheq.crosscorpus.plan import (
     TRAIN_SET_KINDS,
@@ -34,10 +35,9 @@ from speecheq.crosscorpus.plan import (
 from speecheq.data.datadir import DataDir
 from speecheq.errors import SpeechEQError
 from speecheq.fileio import atomic_write
+from speecheq.modelfile import load_torch
 from speecheq.predict import predict
 from speecheq.tasks.naturalness import single_class_problem
-from speecheq.train.checkpoint import load_torch
-from speecheq.train.config import LabelsConfig, TrainConfig, load_config
 from speecheq.train.trainer import CHECKPOINT, MODEL, train
 
 CONFIG = "train.yaml"

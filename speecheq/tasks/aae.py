@@ -137,7 +137,7 @@ class AAETask(Task):
     def take_inventory(
         cls, options: TaskOptions, train: DataDir, context: TaskContext
     ) -> dict[str, Any]:
-        return {"classes": list(context.class_map.classes), "feature_dim": _feature_dim(train)}
+        return {"classes": list(context.class_map.classes), "feature_dim": context.feature_dim}
 
     @property
     def aae_options(self) -> AAEOptions:
@@ -221,17 +221,3 @@ class AAETask(Task):
             Phase("aae_decoder", decoder, list(networks.decoder.parameters()), networks),
             Phase("aae_discriminators", discriminators, critics),
         ]
-
-
-def _feature_dim(train: DataDir) -> int:
-    """The width of the training set's features (the decoder reconstructs their statistics)."""
-    from speecheq.train.data import read_features  # speecheq.train imports the task registry
-
-    feats = train.get("feats.scp")
-    if not feats:
-        raise SpeechEQError(
-            "the aae task reconstructs the features, but the training set has no feats.scp "
-            "(compute features with 'speecheq feats')"
-        )
-    utt = min(feats)
-    return int(read_features(feats[utt], utt).shape[1])

@@ -111,6 +111,8 @@ class TaskContext:
     """The recipe's emotion classes and merges (the ``labels`` section of the config)."""
     lang_dir: Path | None
     """The lang directory (``tokens.txt``), if one was given."""
+    feature_dim: int
+    """The width of the training set's features."""
 
 
 @dataclass

@@ -9,7 +9,7 @@ import torch
 from torch import nn
 from torchaudio.transforms import FrequencyMasking, TimeMasking
 
-from speecheq.train.config import SpecAugmentConfig
+from speecheq.config import SpecAugmentConfig
 
 
 def warp_features(feats: torch.Tensor, factors: torch.Tensor) -> torch.Tensor:

@@ -16,7 +16,7 @@ import torch
 from torch import distributed as dist
 from torch import nn
 
-from speecheq.errors import SpeechEQError
+from speecheq.device import autocast, choose_device, mixed_precision_dtype
 
 
 @dataclass(frozen=True)
@@ -45,9 +45,7 @@ class Runtime:
 
     def autocast(self) -> contextlib.AbstractContextManager:
         """The mixed-precision context of forward passes (a no-op in float32)."""
-        if self.amp_dtype is None:
-            return contextlib.nullcontext()
-        return torch.autocast(self.device.type, dtype=self.amp_dtype)
+        return autocast(self.device, self.amp_dtype)
 
     def all_reduce_mean(self, tensor: torch.Tensor) -> torch.Tensor:
         """The mean of ``tensor`` over ranks (``tensor`` itself in a world of one)."""
@@ -79,26 +77,12 @@ class Runtime:
             dist.barrier()
 
 
-def choose_device(name: str, local_rank: int = 0) -> torch.device:
-    """``auto`` (CUDA when present, else CPU), ``cpu`` or ``cuda``."""
-    if name not in ("auto", "cpu", "cuda"):
-        raise SpeechEQError(f"--device must be auto, cpu or cuda, got '{name}'")
-    if name == "cuda" and not torch.cuda.is_available():
-        raise SpeechEQError("--device cuda was asked for, but no CUDA device is available")
-    if name == "cpu" or not torch.cuda.is_available():
-        return torch.device("cpu")
-    return torch.device("cuda", local_rank % torch.cuda.device_count())
-
-
 @contextlib.contextmanager
 def runtime(device: str, amp: bool) -> Iterator[Runtime]:
     """Set up this process (joining the process group under ``torchrun``); tear down after."""
     world_size = int(os.environ.get("WORLD_SIZE", "1"))
     rank = int(os.environ.get("RANK", "0"))
     chosen = choose_device(device, int(os.environ.get("LOCAL_RANK", str(rank))))
-    amp_dtype = None
-    if amp and chosen.type == "cuda":
-        amp_dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
     joined = False
     if world_size > 1 and not dist.is_initialized():
         if chosen.type == "cuda":
@@ -106,7 +90,7 @@ def runtime(device: str, amp: bool) -> Iterator[Runtime]:
         dist.init_process_group("nccl" if chosen.type == "cuda" else "gloo")
         joined = True
     try:
-        yield Runtime(chosen, rank, world_size, amp_dtype)
+        yield Runtime(chosen, rank, world_size, mixed_precision_dtype(chosen, amp))
     finally:
         if joined:
             dist.destroy_process_group()

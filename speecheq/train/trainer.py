@@ -31,26 +31,20 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.optim.lr_scheduler import LambdaLR
 from torch.utils.data import ConcatDataset, DataLoader
 
+from speecheq.config import TrainConfig
 from speecheq.console import note, print_table, status_console
 from speecheq.data.datadir import DataDir
+from speecheq.dataio.cmvn import Cmvn
+from speecheq.dataio.dataset import Collator, FeatureDataset, feature_dim, load_utterances
+from speecheq.dataio.sampler import BucketBatchSampler, MixedBatchSampler
+from speecheq.decode import decode, score_tasks
 from speecheq.errors import SpeechEQError
 from speecheq.fileio import atomic_write
+from speecheq.modelfile import build_model, build_tasks, load_torch, model_payload, save_torch
 from speecheq.models import SpeechEQModel
 from speecheq.tasks import TASKS, Batch, Phase, Task, TaskContext
 from speecheq.train.augment import SpecAugment
-from speecheq.train.checkpoint import (
-    build_model,
-    build_tasks,
-    load_torch,
-    model_payload,
-    save_torch,
-)
-from speecheq.train.config import TrainConfig
-from speecheq.train.data import Cmvn, Collator, FeatureDataset, load_utterances, read_features
 from speecheq.train.distributed import Runtime, runtime
-from speecheq.train.evaluate import decode, score_tasks
-from speecheq.train.sampler import BucketBatchSampler
-from speecheq.train.unlabeled import MixedBatchSampler
 
 CHECKPOINT = "checkpoint.pt"
 MODEL = "model.pt"
@@ -123,7 +117,7 @@ def train(
       would add nothing), except when a task uses unlabeled data: then the utterances of
       ``unlabeled_dir`` (one data directory or several) join the batches too, with every label
       masked (any labels those directories hold are not read), ``batching.unlabeled_ratio`` of
-      them per training utterance each epoch (see :mod:`speecheq.train.unlabeled`).
+      them per training utterance each epoch (see :mod:`speecheq.dataio.sampler`).
     - ``model.pt`` is the epoch with the best validation score: the primary metric (emotion
       UA, say) of the first task in the config that the valid set can score; with none, the
       last epoch.
@@ -162,7 +156,8 @@ def _prepare_data(
     unlabeled_dirs: Sequence[Path],
 ) -> _Data:
     train_data, valid_data = DataDir.load(train_dir), DataDir.load(valid_dir)
-    context = TaskContext(config.labels.class_map(), lang_dir)
+    dim = feature_dim(train_dir, train_data)
+    context = TaskContext(config.labels.class_map(), lang_dir, dim)
     inventories = {
         name: TASKS[name].take_inventory(options, train_data, context)
         for name, options in config.tasks.items()
@@ -178,9 +173,8 @@ def _prepare_data(
     uses_unlabeled = any(task.uses_unlabeled for task in tasks)
     if not uses_unlabeled:
         utterances = [u for u in utterances if u.targets]
-    feature_dim = read_features(utterances[0].feats, utterances[0].utt).shape[1]
     cmvn = Cmvn.from_training(config.features.cmvn, train_dir, train_data)
-    parts = [FeatureDataset(utterances, cmvn, feature_dim)]
+    parts = [FeatureDataset(utterances, cmvn, dim)]
     owners = {u.utt: (0, train_dir) for u in utterances}
     for index, unlabeled_dir in enumerate(unlabeled_dirs, start=1):
         if not uses_unlabeled:
@@ -204,13 +198,13 @@ def _prepare_data(
             FeatureDataset(
                 load_utterances(unlabeled_dir, unlabeled, tasks, with_targets=False),
                 cmvn.for_data(unlabeled_dir, unlabeled),
-                feature_dim,
+                dim,
             )
         )
     valid = FeatureDataset(
         load_utterances(valid_dir, valid_data, tasks),
         cmvn.for_data(valid_dir, valid_data),
-        feature_dim,
+        dim,
     )
     return _Data(
         tasks,
@@ -218,7 +212,7 @@ def _prepare_data(
         valid,
         {task.name: task.references(valid_data) for task in tasks},
         cmvn,
-        feature_dim,
+        dim,
         train_data.conf.get("feats.conf"),
     )
 
@@ -450,7 +444,7 @@ class _Trainer:
 
     def _end_epoch(self, epoch: int, times: _EpochTimes, valid_loader: DataLoader) -> None:
         began = time.perf_counter()
-        decoded = decode(self.model, valid_loader, self.tasks, self.rt)
+        decoded = decode(self.model, valid_loader, self.tasks, self.rt.device, self.rt.amp_dtype)
         scores = score_tasks(self.tasks, decoded.tables, self.data.valid_refs)
         valid_seconds = time.perf_counter() - began
         row: dict[str, float] = {"epoch": epoch + 1, "lr": self.scheduler.get_last_lr()[0]}

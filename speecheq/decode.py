@@ -8,9 +8,9 @@ from dataclasses import dataclass
 
 import torch
 
+from speecheq.device import autocast
 from speecheq.models import SpeechEQModel
 from speecheq.tasks import Batch, Task
-from speecheq.train.distributed import Runtime
 
 
 @dataclass(frozen=True)
@@ -27,17 +27,19 @@ def decode(
     model: SpeechEQModel,
     batches: Iterable[Batch],
     tasks: Sequence[Task],
-    runtime: Runtime,
+    device: torch.device,
+    amp_dtype: torch.dtype | None = None,
     advance: Callable[[int], None] | None = None,
 ) -> Decoded:
-    """Run ``model`` (put in eval mode) over ``batches``; ``advance(n)`` after each batch."""
+    """Run ``model`` (put in eval mode) over ``batches`` on ``device`` (in ``amp_dtype`` mixed
+    precision, if given); ``advance(n)`` after each batch."""
     model.eval()
     tables: dict[str, dict[str, str]] = defaultdict(dict)
     loss_sums: dict[str, float] = defaultdict(float)
     counts: dict[str, int] = defaultdict(int)
     for batch in batches:
-        batch = batch.to(runtime.device)
-        with runtime.autocast():
+        batch = batch.to(device)
+        with autocast(device, amp_dtype):
             output = model(batch.feats, batch.lengths)
         for task in tasks:
             for table, values in task.hypotheses(output).items():

@@ -17,12 +17,12 @@ from typing import Any
 import numpy as np
 import torch
 
+from speecheq.config import TrainConfig, config_from_dict
+from speecheq.dataio.cmvn import Cmvn
 from speecheq.errors import SpeechEQError
 from speecheq.fileio import atomic_write
 from speecheq.models import SpeechEQModel
 from speecheq.tasks import TASKS, Task
-from speecheq.train.config import TrainConfig, config_from_dict
-from speecheq.train.data import Cmvn
 
 MODEL_FORMAT = "speecheq-model-1"
 

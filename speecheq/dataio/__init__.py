@@ -1,0 +1,1 @@
+"""Reading features for training and decoding: CMVN, datasets, collation and batch samplers."""
