@@ -1,15 +1,21 @@
 """The training configuration: typed dataclasses read from YAML and checked strictly.
 
-A YAML file gives any subset of the sections below; what it leaves out keeps its default. A key
-that does not exist, or a value of the wrong type, is a :class:`SpeechEQError` naming the file
-and the key (and, for an unknown key, listing the valid ones). The ``tasks`` section maps task
-names (see :data:`speecheq.tasks.TASKS`) to their options; the tasks it names are the ones
-trained, unless ``--tasks`` chooses others.
+The defaults live in the dataclasses below and nowhere else: :func:`annotated_defaults` writes
+them out with their documentation (``speecheq train --print-config``). A YAML file gives any
+subset of the sections; what it leaves out keeps its default; ``--set key.sub=value`` overrides
+any key (:func:`load_config`). A key that does not exist, or a value of the wrong type, is a
+:class:`SpeechEQError` naming the file and the key (and, for an unknown key, listing the valid
+ones). The ``tasks`` section maps task names (see :data:`speecheq.tasks.TASKS`) to their
+options; the tasks it names are the ones trained, unless ``--tasks`` chooses others.
 """
 
 from __future__ import annotations
 
+import ast
 import dataclasses
+import inspect
+import itertools
+import textwrap
 import types
 import typing
 from collections.abc import Mapping, Sequence
@@ -20,6 +26,7 @@ from typing import Any, Literal
 import yaml
 
 from speecheq.errors import SpeechEQError
+from speecheq.fileio import atomic_write
 from speecheq.labels import ClassMap
 from speecheq.models import ModelConfig
 from speecheq.tasks import TASKS, TaskOptions
@@ -37,7 +44,9 @@ class LabelsConfig:
     """
 
     classes: tuple[str, ...] = ("neutral", "happy", "angry", "sad")
+    """The emotion classes trained and scored, in index order (categories of the label space)."""
     merge: dict[str, str] = field(default_factory=dict)
+    """Other categories merged into one of the classes, e.g. ``{excited: happy}``."""
 
     def __post_init__(self) -> None:
         try:
@@ -54,9 +63,11 @@ class SpecAugmentConfig:
     """SpecAugment-style masking of the training features (0 masks turns a kind off)."""
 
     freq_masks: int = 2
+    """Frequency masks per utterance."""
     freq_width: int = 10
     """Widest frequency mask, in feature bins."""
     time_masks: int = 2
+    """Time masks per utterance."""
     time_width: int = 12
     """Widest time mask, in frames."""
     warp: float = 0.0
@@ -77,6 +88,7 @@ class FeaturesConfig:
     ``corpus``: each corpus's speakers' stats summed (``utt2corpus``; global where an utterance
     has no corpus); ``utterance``: each utterance's own; ``none``: features as stored."""
     specaugment: SpecAugmentConfig = field(default_factory=SpecAugmentConfig)
+    """Masking and warping of the training features (after CMVN)."""
 
 
 @dataclass(frozen=True)
@@ -84,10 +96,15 @@ class OptimConfig:
     """AdamW with a linear warm-up then a cosine decay to ``final_lr_ratio * lr``."""
 
     epochs: int = 15
+    """Passes over the training set."""
     lr: float = 1e-3
+    """The peak learning rate of AdamW."""
     weight_decay: float = 0.01
+    """AdamW's decoupled weight decay."""
     warmup_steps: int = 50
+    """Steps of the linear warm-up to ``lr``."""
     final_lr_ratio: float = 0.05
+    """The learning rate at the end of the cosine decay, as a share of ``lr``."""
     clip_norm: float = 5.0
     """Gradient clipping: the largest total gradient norm."""
     amp: bool = True
@@ -133,12 +150,20 @@ class TrainConfig:
     """Everything that decides a training run (but the data)."""
 
     labels: LabelsConfig = field(default_factory=LabelsConfig)
+    """The emotion classes."""
     features: FeaturesConfig = field(default_factory=FeaturesConfig)
+    """Feature normalisation and augmentation."""
     model: ModelConfig = field(default_factory=ModelConfig)
+    """The shared encoder, the pooling and the utterance embedding."""
     tasks: dict[str, TaskOptions] = field(default_factory=_default_tasks)
+    """The tasks trained (unless --tasks chooses others) and their options; the tasks not
+    trained by default are listed commented out."""
     optim: OptimConfig = field(default_factory=OptimConfig)
+    """AdamW with a linear warm-up, then a cosine decay."""
     batching: BatchingConfig = field(default_factory=BatchingConfig)
+    """Length-bucketed batches."""
     seed: int = 0
+    """Seeds the initial weights, the batches and the augmentation."""
     num_workers: int = 0
     """DataLoader worker processes (0: load in the training process)."""
 
@@ -162,8 +187,9 @@ class TrainConfig:
         return dataclasses.asdict(self)
 
 
-def load_config(path: str | Path) -> TrainConfig:
-    """Read and check a YAML training config."""
+def load_config(path: str | Path, overrides: Sequence[str] = ()) -> TrainConfig:
+    """Read and check a YAML training config, then apply ``overrides`` (``key.sub=value``,
+    the value read as YAML, e.g. ``optim.lr=5e-4`` or ``labels.classes=[happy,sad]``)."""
     path = Path(path)
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
@@ -173,7 +199,54 @@ def load_config(path: str | Path) -> TrainConfig:
         mark = getattr(err, "problem_mark", None)
         where = f"{path}:{mark.line + 1}" if mark is not None else str(path)
         raise SpeechEQError(f"{where}: not valid YAML ({getattr(err, 'problem', err)})") from None
-    return config_from_dict(data or {}, str(path))
+    data = data or {}
+    for override in overrides:
+        data = apply_override(data, override)
+    source = f"{path} with --set {' '.join(overrides)}" if overrides else str(path)
+    return config_from_dict(data, source)
+
+
+def apply_override(data: object, override: str) -> dict[str, Any]:
+    """``data`` (a config as plain data) with one ``key.sub=value`` override applied."""
+    key, sep, text = override.partition("=")
+    parts = key.strip().split(".")
+    if not sep or not all(parts):
+        raise SpeechEQError(f"--set '{override}': expected KEY=VALUE, e.g. optim.lr=5e-4")
+    try:
+        value = yaml.safe_load(text)
+    except yaml.YAMLError:
+        raise SpeechEQError(f"--set '{override}': the value is not valid YAML") from None
+    if not isinstance(data, Mapping):
+        raise SpeechEQError("the config must be a mapping of keys")
+    result = dict(data)
+    node = result
+    for index, part in enumerate(parts[:-1]):
+        child = node.get(part)
+        if child is None:
+            child = {}
+        elif not isinstance(child, Mapping):
+            raise SpeechEQError(
+                f"--set '{override}': '{'.'.join(parts[: index + 1])}' is not a section"
+            )
+        node[part] = node = dict(child)
+    node[parts[-1]] = value
+    return result
+
+
+def write_config(config: TrainConfig, path: Path) -> None:
+    """Write ``config`` as YAML (every key, resolved), as a run used it."""
+    with atomic_write(path) as out:
+        out.write("# The resolved config of this run (speecheq train --config accepts it).\n")
+        yaml.safe_dump(_plain(config.to_dict()), out, sort_keys=False)
+
+
+def _plain(value: Any) -> Any:
+    """Tuples as lists, recursively (YAML's safe dumper writes no tuples)."""
+    if isinstance(value, Mapping):
+        return {key: _plain(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(item) for item in value]
+    return value
 
 
 def config_from_dict(data: object, source: str) -> TrainConfig:
@@ -263,3 +336,72 @@ def _parse_scalar(hint: type, value: object, key: str, source: str) -> object:
         return value
     names = {bool: "true or false", int: "an integer", float: "a number", str: "a string"}
     raise SpeechEQError(f"{source}: '{key}' must be {names[hint]}, got {value!r}")
+
+
+ANNOTATED_HEADER = """\
+# The default training config of 'speecheq train', written by 'speecheq train --print-config'.
+# Copy the keys a recipe changes into its conf/train.yaml; every key is optional, and a key that
+# is not listed here is an error. Override any key on the command line with --set key=value.
+"""
+
+
+def annotated_defaults() -> str:
+    """The default config as YAML, each key with its documentation as a comment.
+
+    The tasks trained by default are listed; every other task is there too, commented out.
+    """
+    lines = [ANNOTATED_HEADER]
+    _annotate(TrainConfig(), "", lines)
+    return "\n".join(lines) + "\n"
+
+
+def _annotate(config: Any, indent: str, lines: list[str]) -> None:
+    docs = field_docs(type(config))
+    for item in dataclasses.fields(config):
+        value = getattr(config, item.name)
+        if not indent:
+            lines.append("")
+        lines.extend(_comment(docs.get(item.name, ""), indent))
+        if dataclasses.is_dataclass(value):
+            lines.append(f"{indent}{item.name}:")
+            _annotate(value, indent + "  ", lines)
+        elif item.name == "tasks":
+            lines.append(f"{indent}{item.name}:")
+            for name, task in TASKS.items():
+                block: list[str] = [f"{indent}  {name}:"]
+                _annotate(value.get(name) or task.options_type(), indent + "    ", block)
+                lines.extend(block if name in value else [f"# {line}" for line in block])
+        else:
+            lines.append(f"{indent}{item.name}: {_flow(value)}")
+
+
+def _flow(value: Any) -> str:
+    return (
+        yaml.safe_dump(_plain(value), default_flow_style=True, width=1000)
+        .strip()
+        .removesuffix("\n...")
+    )
+
+
+def _comment(doc: str, indent: str) -> list[str]:
+    text = " ".join(doc.split())
+    width = max(40, 98 - len(indent))
+    return [f"{indent}# {line}" for line in textwrap.wrap(text, width)] if text else []
+
+
+def field_docs(cls: type) -> dict[str, str]:
+    """The documentation of a dataclass's fields: the string literal below each one."""
+    docs: dict[str, str] = {}
+    for klass in reversed(cls.__mro__[:-1]):
+        tree = ast.parse(textwrap.dedent(inspect.getsource(klass)))
+        body = tree.body[0].body  # type: ignore[attr-defined]
+        for node, after in itertools.pairwise(body):
+            if (
+                isinstance(node, ast.AnnAssign)
+                and isinstance(node.target, ast.Name)
+                and isinstance(after, ast.Expr)
+                and isinstance(after.value, ast.Constant)
+                and isinstance(after.value.value, str)
+            ):
+                docs[node.target.id] = after.value.value
+    return docs

@@ -10,7 +10,7 @@ import torch
 
 from speecheq.device import autocast
 from speecheq.models import SpeechEQModel
-from speecheq.tasks import Batch, Task
+from speecheq.tasks import Batch, Task, TaskScores
 
 
 @dataclass(frozen=True)
@@ -59,13 +59,18 @@ def score_tasks(
     tasks: Sequence[Task],
     tables: Mapping[str, Mapping[str, str]],
     references: Mapping[str, Mapping[str, str]],
-) -> dict[str, dict[str, float]]:
-    """Task -> its scores, over the utterances of its references (tasks without any left out)."""
+) -> dict[str, TaskScores]:
+    """Task -> its scores over the utterances of its references (tasks without any left out)."""
     scores = {}
     for task in tasks:
         refs = references.get(task.name, {})
-        hyps = tables.get(task.table, {})
+        hyps = tables.get(task.decode_table, {})
         utts = [utt for utt in sorted(refs) if utt in hyps]
         if utts:
-            scores[task.name] = task.score([refs[u] for u in utts], [hyps[u] for u in utts])
+            where = f"task '{task.name}'"
+            scores[task.name] = task.score(
+                [task.parse(refs[u], where) for u in utts],
+                [task.parse(hyps[u], where) for u in utts],
+                task.classes,
+            )
     return scores

@@ -90,7 +90,9 @@ def infer(
         batch = collate([example]).to(target)
         with torch.inference_mode():
             output = trained.model(batch.feats, batch.lengths)
-            values = {task.name: task.hypotheses(output)[task.table][0] for task in trained.tasks}
+            values = {
+                task.name: task.hypotheses(output)[task.decode_table][0] for task in trained.tasks
+            }
             posteriors = {}
             if emotion is not None:
                 probabilities = emotion.posteriors(output)[0].tolist()

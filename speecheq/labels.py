@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
@@ -87,6 +88,23 @@ def check_naturalness(value: str, where: str) -> str:
     if value not in NATURALNESS:
         raise SpeechEQError(f"{where}: unknown naturalness '{value}' (known: acted, natural)")
     return value
+
+
+AVD_DIMENSIONS: tuple[str, ...] = ("arousal", "valence", "dominance")
+"""The columns of ``utt2avd``, in order."""
+
+
+def parse_avd(value: str, where: str) -> tuple[float, float, float]:
+    """Parse ``arousal valence dominance`` (three finite numbers), raising naming ``where``."""
+    try:
+        numbers = tuple(float(part) for part in value.split())
+    except ValueError:
+        numbers = ()
+    if len(numbers) != len(AVD_DIMENSIONS) or not all(math.isfinite(x) for x in numbers):
+        raise SpeechEQError(
+            f"{where}: expected three finite numbers (arousal valence dominance), got '{value}'"
+        )
+    return numbers  # type: ignore[return-value]
 
 
 def derive(scale: str, category: str) -> str | None:

@@ -31,6 +31,32 @@ class ClassScores:
     support: int
 
 
+@dataclass(frozen=True)
+class ScaleScores:
+    """Per-class scores and the confusion matrix of a classification at one scale."""
+
+    classes: list[str]
+    per_class: dict[str, ClassScores]
+    confusion: list[list[int]]
+    """Counts ``[i][j]`` of reference ``classes[i]`` hypothesised as ``classes[j]``."""
+    utterances: int
+    left_out: int = 0
+    """Utterances whose reference or hypothesis has no value on this scale."""
+
+
+def scale_scores(
+    ref: Sequence[str], hyp: Sequence[str], classes: Sequence[str], left_out: int = 0
+) -> ScaleScores:
+    """Per-class scores and the confusion matrix over ``classes``."""
+    return ScaleScores(
+        list(classes),
+        per_class_scores(ref, hyp, classes),  # type: ignore[arg-type]
+        confusion_matrix(ref, hyp, classes).tolist(),
+        len(ref),
+        left_out,
+    )
+
+
 def _check_pairs(ref: Sequence, hyp: Sequence) -> None:
     if len(ref) != len(hyp):
         raise ValueError(f"{len(ref)} references but {len(hyp)} hypotheses")

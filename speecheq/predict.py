@@ -64,24 +64,24 @@ def predict(
         written["hyp"].add(table)
     for task in trained.tasks:
         if references[task.name]:
-            write_table(out_dir / "ref" / task.table, references[task.name])
-            written["ref"].add(task.table)
+            write_table(out_dir / "ref" / task.decode_table, references[task.name])
+            written["ref"].add(task.decode_table)
     for side, tables in written.items():
         for stale in (out_dir / side).glob("*"):
             if stale.is_file() and stale.name not in tables:
                 stale.unlink()
-    emotion = trained.task("emotion")
-    if emotion is not None:
-        with atomic_write(out_dir / "classes") as out:
-            out.writelines(f"{name}\n" for name in emotion.inventory["classes"])
+    for task in trained.tasks:
+        if task.class_file is not None:
+            with atomic_write(out_dir / task.class_file) as out:
+                out.writelines(f"{name}\n" for name in task.classes)
     scores = score_tasks(trained.tasks, decoded.tables, references)
     return [
         TaskSummary(
             task.name,
-            task.table,
-            len(decoded.tables[task.table]),
+            task.decode_table,
+            len(decoded.tables[task.decode_table]),
             len(references[task.name]),
-            scores.get(task.name, {}),
+            scores[task.name].metrics if task.name in scores else {},
         )
         for task in trained.tasks
     ]

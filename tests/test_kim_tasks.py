@@ -140,7 +140,7 @@ def test_corpus_references_and_scores(tmp_path: Path, capsys: pytest.CaptureFixt
         (tmp_path / side).mkdir()
         (tmp_path / side / "utt2corpus").write_text(text)
     scores = score_fold(read_decode_dir(tmp_path))
-    assert scores.metrics == {"corpus acc": 0.5, "corpus UA": 0.5}
+    assert scores.metrics == {"corpus WA": 0.5, "corpus UA": 0.5}
 
 
 def test_config_keys_of_the_new_options() -> None:

@@ -15,7 +15,8 @@ from typer.testing import CliRunner
 from speecheq.cli.main import app
 from speecheq.config import config_from_dict
 from speecheq.data.datadir import DataDir
-from speecheq.data.ops import EMOTION_TABLES, label_fraction
+from speecheq.data.ops import label_fraction
+from speecheq.data.tables import EMOTION_TABLES
 from speecheq.errors import SpeechEQError
 from speecheq.fileio import read_table, write_table
 from speecheq.metrics import concordance_cc

@@ -10,9 +10,10 @@ import pytest
 import torch
 
 from speecheq.data.datadir import DataDir
+from speecheq.data.tables import TABLES
 from speecheq.dataio.dataset import Collator, Example
 from speecheq.errors import SpeechEQError
-from speecheq.labels import ClassMap
+from speecheq.labels import AVD_DIMENSIONS, ClassMap
 from speecheq.modelfile import build_model
 from speecheq.models import Encoded, ModelOutput, SpeechEQModel
 from speecheq.tasks import TASKS, Batch, Task, TaskContext, TaskOptions, masked_mean
@@ -194,7 +195,8 @@ def test_every_registered_task_keeps_the_contract(tmp_path: Path) -> None:
         assert task_type.name == name
         assert issubclass(task_type.options_type, TaskOptions)
         assert dataclasses.is_dataclass(task_type.options_type)
-        assert task_type.table and task_type.source and task_type.primary_metric
+        assert task_type.label_table in TABLES
+        assert task_type.decode_table and task_type.primary_metric
     tasks = make_tasks(tuple(TASKS), tmp_path)
     model = tiny_model(tasks)
     unlabeled = [Example(u, torch.randn(n, 12).numpy(), {}) for u, n in (("a", 30), ("b", 20))]
@@ -202,7 +204,12 @@ def test_every_registered_task_keeps_the_contract(tmp_path: Path) -> None:
     output = model(batch.feats, batch.lengths)
     for task in tasks:
         task.phases(model)
-        assert len(task.hypotheses(output)[task.table]) == 2
+        hypotheses = task.hypotheses(output)[task.decode_table]
+        assert len(hypotheses) == 2
+        # the decode format reads back, and a task scores its own hypotheses
+        parsed = [task.parse(value, "hyp") for value in hypotheses]
+        metrics = task.score(parsed, parsed, task.classes).metrics
+        assert all(key.split()[0] in (task.name, "sentiment", *AVD_DIMENSIONS) for key in metrics)
         loss = task.loss(output, batch).item()
         if task.uses_unlabeled:  # learns from speech without labels
             assert math.isfinite(loss) and loss > 0.0

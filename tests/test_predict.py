@@ -84,12 +84,14 @@ def test_predict_writes_the_decode_directory(trained: tuple[Path, Path]) -> None
     assert read_table(out / "ref" / "utt2intensity") == read_table(test_dir / "utt2intensity")
 
     decoded = read_decode_dir(out)  # what 'speecheq score' reads
-    assert set(decoded.pairs) == {"category", "intensity", "gender", "tokens"}
-    assert len(decoded.pairs["category"].utts) == len(ref)
+    assert set(decoded.pairs) == {"emotion", "intensity", "gender", "phone"}
+    assert len(decoded.pairs["emotion"].utts) == len(ref)
     by_task = {s.task: s for s in summaries}
     assert by_task["emotion"].hypotheses == len(utts)
     assert by_task["emotion"].references == len(ref)
-    assert set(by_task["emotion"].scores) == {"WA", "UA"}
+    assert set(by_task["emotion"].scores) == {
+        f"{scale} {metric}" for scale in ("emotion", "sentiment") for metric in ("WA", "UA", "F1")
+    }
 
 
 def test_predict_command_and_its_errors(trained: tuple[Path, Path], tmp_path: Path) -> None:

@@ -52,13 +52,13 @@ def test_category_scores_match_scikit_learn(tmp_path: Path, seed: int) -> None:
     hyp = [r if rng.random() < 0.5 else str(rng.choice(CLASSES[:3])) for r in ref]
     hyp = [h if h != "sad" else "angry" for h in hyp]
     fold = score_fold(read_decode_dir(emotions(tmp_path / "d", list(zip(ref, hyp, strict=True)))))
-    assert fold.metrics["category WA"] == pytest.approx(sk.accuracy_score(ref, hyp))
-    assert fold.metrics["category UA"] == pytest.approx(sk.balanced_accuracy_score(ref, hyp))
-    assert fold.metrics["category F1"] == pytest.approx(sk.f1_score(ref, hyp, average="macro"))
+    assert fold.metrics["emotion WA"] == pytest.approx(sk.accuracy_score(ref, hyp))
+    assert fold.metrics["emotion UA"] == pytest.approx(sk.balanced_accuracy_score(ref, hyp))
+    assert fold.metrics["emotion F1"] == pytest.approx(sk.f1_score(ref, hyp, average="macro"))
     precision, recall, f1, support = sk.precision_recall_fscore_support(
         ref, hyp, labels=list(CLASSES), zero_division=0
     )
-    scores = fold.scales["category"]
+    scores = fold.scales["emotion"]
     assert [s.precision for s in scores.per_class.values()] == pytest.approx(precision)
     assert [s.recall for s in scores.per_class.values()] == pytest.approx(recall)
     assert [s.f1 for s in scores.per_class.values()] == pytest.approx(f1)
@@ -94,7 +94,7 @@ def test_token_error_rate_on_hand_made_sequences(tmp_path: Path) -> None:
     # u1: one substitution; u2: two deletions; u3: decoded to nothing, two deletions.
     hyp = {"u1": "n i h a", "u2": "x ie", "u3": ""}
     fold = score_fold(read_decode_dir(write_decode_dir(tmp_path / "d", {"tokens": (ref, hyp)})))
-    assert fold.metrics == {"tokens TER": pytest.approx(5 / 10)}
+    assert fold.metrics == {"phone TER": pytest.approx(5 / 10)}
 
 
 def test_auxiliary_tasks(tmp_path: Path) -> None:
@@ -106,11 +106,12 @@ def test_auxiliary_tasks(tmp_path: Path) -> None:
     fold = score_fold(read_decode_dir(write_decode_dir(tmp_path / "d", tables)))
     assert fold.metrics == pytest.approx(
         {
-            "intensity acc": 1 / 3,
+            "intensity WA": 1 / 3,
+            "intensity UA": 1 / 3,
             "intensity MAE": 3 / 3,
-            "gender acc": 2 / 3,
+            "gender WA": 2 / 3,
             "gender UA": (1 / 2 + 1) / 2,
-            "naturalness acc": 1 / 2,
+            "naturalness WA": 1 / 2,
             "naturalness UA": 1 / 2,
         }
     )
@@ -135,8 +136,8 @@ def test_sentiment_scale_maps_both_sides_and_leaves_out_uncovered_classes(tmp_pa
     assert sentiment.utterances == 5 and sentiment.left_out == 2
     assert fold.metrics["sentiment WA"] == pytest.approx(4 / 5)
     assert fold.metrics["sentiment UA"] == pytest.approx((1 + 1 + 1 / 2) / 3)
-    assert fold.metrics["category WA"] == pytest.approx(2 / 7)
-    assert fold.scales["category"].utterances == 7
+    assert fold.metrics["emotion WA"] == pytest.approx(2 / 7)
+    assert fold.scales["emotion"].utterances == 7
     assert any("other has no sentiment" in note and "2 of 7" in note for note in fold.notes)
 
 
@@ -151,14 +152,14 @@ def three_folds(root: Path) -> list[Path]:
 
 def test_mean_std_over_folds_and_pooled_scores(tmp_path: Path) -> None:
     report = aggregate([read_decode_dir(path) for path in three_folds(tmp_path)], "three")
-    assert [fold.metrics["category WA"] for fold in report.folds] == [1.0, 0.5, 0.0]
-    assert report.mean["category WA"] == pytest.approx(0.5)
-    assert report.std["category WA"] == pytest.approx(0.5)  # sample std: sqrt(0.5 / 2)
-    assert report.pooled.metrics["category WA"] == pytest.approx(6 / 10)
+    assert [fold.metrics["emotion WA"] for fold in report.folds] == [1.0, 0.5, 0.0]
+    assert report.mean["emotion WA"] == pytest.approx(0.5)
+    assert report.std["emotion WA"] == pytest.approx(0.5)  # sample std: sqrt(0.5 / 2)
+    assert report.pooled.metrics["emotion WA"] == pytest.approx(6 / 10)
     # Pooled UA: happy 4/4, sad 2/5 (2 of fold 1, 0 of fold 2, 0 of fold 3), angry 0/1.
-    assert report.pooled.metrics["category UA"] == pytest.approx((1 + 2 / 5 + 0) / 3)
-    pooled = np.array(report.pooled.scales["category"].confusion)
-    folds = sum(np.array(fold.scales["category"].confusion) for fold in report.folds)
+    assert report.pooled.metrics["emotion UA"] == pytest.approx((1 + 2 / 5 + 0) / 3)
+    pooled = np.array(report.pooled.scales["emotion"].confusion)
+    folds = sum(np.array(fold.scales["emotion"].confusion) for fold in report.folds)
     assert (pooled == folds).all() and pooled.sum() == 10
     assert report.pooled.utterances == 10
 
@@ -169,29 +170,29 @@ def test_a_metric_missing_from_some_folds_is_averaged_over_the_others(tmp_path: 
     write_table(paths[0] / "ref" / "utt2gender", gender[0])
     write_table(paths[0] / "hyp" / "utt2gender", gender[1])
     report = aggregate([read_decode_dir(path) for path in paths], "three")
-    assert report.mean["gender acc"] == pytest.approx(0.5) and "gender acc" not in report.std
-    assert "gender acc: scored in 1 of 3 folds only" in report.notes
+    assert report.mean["gender WA"] == pytest.approx(0.5) and "gender WA" not in report.std
+    assert "gender WA: scored in 1 of 3 folds only" in report.notes
 
 
 def test_report_files_are_written(tmp_path: Path) -> None:
     report = aggregate([read_decode_dir(path) for path in three_folds(tmp_path)], "three")
     written = write_report(report, tmp_path / "out")
     assert sorted(path.name for path in written) == [
-        "confusion_category.png",
+        "confusion_emotion.png",
         "confusion_sentiment.png",
         "scores.json",
         "scores.md",
     ]
     saved = json.loads((tmp_path / "out" / "scores.json").read_text())
-    assert saved["pooled"]["metrics"]["category WA"] == pytest.approx(0.6)
-    assert saved["std"]["category WA"] == pytest.approx(0.5)
-    assert saved["folds"][1]["scales"]["category"]["per_class"]["sad"]["support"] == 2
+    assert saved["pooled"]["metrics"]["emotion WA"] == pytest.approx(0.6)
+    assert saved["std"]["emotion WA"] == pytest.approx(0.5)
+    assert saved["folds"][1]["scales"]["emotion"]["per_class"]["sad"]["support"] == 2
     assert "ddof=1" in saved["definitions"]["mean ± std"]
     markdown = (tmp_path / "out" / "scores.md").read_text()
     assert markdown == markdown_report(report)
     assert "| mean ± std |  | 50.0 ± 50.0 |" in markdown and "| pooled | 10 | 60.0 |" in markdown
     assert "| sad | 0 | 2 | 1 | 2 |" in markdown  # pooled confusion row of reference 'sad'
-    png = (tmp_path / "out" / "confusion_category.png").read_bytes()
+    png = (tmp_path / "out" / "confusion_emotion.png").read_bytes()
     assert png.startswith(b"\x89PNG")
     assert not list((tmp_path / "out").glob(".*.tmp"))
 

@@ -17,7 +17,7 @@ from torch import multiprocessing, nn
 from typer.testing import CliRunner
 
 from speecheq.cli.main import app
-from speecheq.config import TrainConfig, config_from_dict, load_config
+from speecheq.config import load_config
 from speecheq.data.datadir import DataDir
 from speecheq.dataio.cmvn import Cmvn
 from speecheq.dataio.dataset import read_features
@@ -26,13 +26,11 @@ from speecheq.errors import SpeechEQError
 from speecheq.fileio import read_table, write_table
 from speecheq.modelfile import load_model
 from speecheq.models import Dims, ModelOutput, SpeechEQModel, UtteranceLinear
-from speecheq.tasks import TASKS, Batch, Phase, Target, Task
+from speecheq.tasks import TASKS, Batch, Phase, Target, Task, TaskScores
 from speecheq.tasks.emotion import EmotionTask
 from speecheq.train import trainer
 from speecheq.train.trainer import train
 from tests.synthetic import one_thread, tiny, write_feature_set, write_lang  # noqa: F401
-
-HERE = Path(__file__).resolve().parent
 
 
 @pytest.fixture(scope="module")
@@ -44,53 +42,6 @@ def sets(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, Path]:
         root / "valid", speakers={"spk3": "f", "spk4": "m"}, per_class=2, seed=1
     )
     return train_dir, valid_dir, write_lang(root / "lang")
-
-
-# --- config ---------------------------------------------------------------------------------
-
-
-def test_the_example_config_is_the_defaults() -> None:
-    assert load_config(HERE / "conf" / "train.yaml") == TrainConfig()
-
-
-@pytest.mark.parametrize(
-    ("text", "message"),
-    [
-        (
-            "model:\n  dmodel: 3\n",
-            "unknown key 'model.dmodel' (valid keys: encoder, d_model, num_layers",
-        ),
-        ("optim:\n  lr: fast\n", "'optim.lr' must be a number, got 'fast'"),
-        ("seed: 1.5\n", "'seed' must be an integer, got 1.5"),
-        ("features:\n  cmvn: cepstral\n", "'features.cmvn' must be one of global, speaker"),
-        ("tasks:\n  emotoin: {}\n", "unknown task 'tasks.emotoin' (known: emotion, intensity"),
-        ("tasks:\n  emotion:\n    smoothing: 0.1\n", "unknown key 'tasks.emotion.smoothing'"),
-        ("labels:\n  classes: [happy, joy]\n", "unknown emotion category 'joy'"),
-        ("model:\n  d_model: 30\n  num_heads: 4\n", "d_model must be a multiple of model.num"),
-        ("optim: [1, 2]\n", "'optim' must be a mapping of keys"),
-        ("model:\n  d_model: 32\n    num_layers: 2\n", "train.yaml:3: not valid YAML"),
-    ],
-)
-def test_config_errors_name_the_file_and_the_key(text: str, message: str, tmp_path: Path) -> None:
-    path = tmp_path / "train.yaml"
-    path.write_text(text)
-    with pytest.raises(SpeechEQError, match="train.yaml") as error:
-        load_config(path)
-    assert message in str(error.value)
-
-
-def test_config_reads_numbers_yaml_leaves_as_strings_and_switches_tasks(tmp_path: Path) -> None:
-    path = tmp_path / "train.yaml"
-    path.write_text("optim:\n  lr: 1e-3\ntasks:\n  emotion: {weight: 2}\n  phone:\n")
-    config = load_config(path)
-    assert config.optim.lr == 0.001
-    assert list(config.tasks) == ["emotion", "phone"] and config.tasks["emotion"].weight == 2.0
-    switched = config.with_tasks(["gender", "emotion"])
-    assert list(switched.tasks) == ["gender", "emotion"]
-    assert switched.tasks["emotion"].weight == 2.0  # options kept from the config
-    with pytest.raises(SpeechEQError, match="--tasks: unknown task 'speakers'"):
-        config.with_tasks(["speakers"])
-    assert config_from_dict(config.to_dict(), "again") == config
 
 
 # --- batching -------------------------------------------------------------------------------
@@ -211,6 +162,24 @@ def test_resume_ends_exactly_as_an_uninterrupted_run(
         train(config, train_dir, valid_dir, tmp_path / "none", lang_dir, resume=True)
 
 
+def test_resume_auto_continues_only_the_same_run_on_the_same_data(
+    sets: tuple[Path, Path, Path], tmp_path: Path
+) -> None:
+    train_dir, valid_dir, _ = sets
+    config = tiny(tasks={"emotion": {}}, optim={"epochs": 2})
+    exp = tmp_path / "exp"
+    first = train(config, train_dir, valid_dir, exp)  # auto without a checkpoint: afresh
+    assert load_config(exp / "config.yaml") == config  # the resolved config is written
+    written = (exp / "model.pt").stat().st_mtime_ns
+    again = train(config, train_dir, valid_dir, exp)  # auto on a finished run: nothing to do
+    assert again.history == first.history
+    assert (exp / "model.pt").stat().st_mtime_ns == written
+    with pytest.raises(SpeechEQError, match=r"other train data than this run's: .*train .* now"):
+        train(config, valid_dir, train_dir, exp)  # another fold's data never continues it
+    train(config, train_dir, valid_dir, exp, resume=False)  # afresh, replacing it
+    assert (exp / "model.pt").stat().st_mtime_ns != written
+
+
 def _ddp_worker(rank: int, port: int, dirs: tuple[Path, Path, Path, Path]) -> None:
     os.environ.update(
         MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank), WORLD_SIZE="2"
@@ -326,8 +295,8 @@ class Critic(Task):
     unlabeled utterances too (the shape of an adversarial autoencoder's discriminator)."""
 
     name = "critic"
-    source = "nothing"
-    table = "utt2critic"
+    label_table = "feats.scp"
+    decode_table = "utt2critic"
     primary_metric = "none"
     uses_unlabeled = True
     seen: ClassVar[set[str]] = set()
@@ -350,10 +319,13 @@ class Critic(Task):
         return output.heads[self.name].square().mean()
 
     def hypotheses(self, output: ModelOutput) -> dict[str, list[str]]:
-        return {self.table: ["x"] * len(output.heads[self.name])}
+        return {self.decode_table: ["x"] * len(output.heads[self.name])}
 
-    def score(self, refs: Sequence[str], hyps: Sequence[str]) -> dict[str, float]:
-        return {}
+    @classmethod
+    def score(
+        cls, refs: Sequence[Any], hyps: Sequence[Any], classes: Sequence[str] = ()
+    ) -> TaskScores:
+        return TaskScores({})
 
     def phases(self, model: SpeechEQModel) -> list[Phase]:
         critic = nn.Linear(model.embedding[0].out_features, 1)

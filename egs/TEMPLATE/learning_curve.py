@@ -285,8 +285,7 @@ def train(
         config.setdefault("labels", {})["classes"] = args.classes.split(",")
     with atomic_write(exp / "train.yaml") as out:
         yaml.safe_dump(config, out, sort_keys=False)
-    # a finished run resumes with no epoch left to train; an unfinished one continues
-    options = ["--resume"] if (exp / "checkpoint.pt").is_file() else []
+    options = []
     for path in unlabeled:
         options += ["--unlabeled-dir", path]
     run_speecheq(
@@ -327,11 +326,11 @@ def write_results(
             for metric in ("UA", "WA"):
                 for mode in args.modes:
                     report = scores[(mode, fraction, test)]
-                    key = f"category {metric}"
+                    key = f"emotion {metric}"
                     mean, std = report["mean"][key], report["std"].get(key)
                     row.append(f"{100 * mean:.1f}" + ("" if std is None else f" ± {100 * std:.1f}"))
         rows.append(row)
-    print_table(f"{out}: category UA and WA in % (mean ± std over folds)", header, rows)
+    print_table(f"{out}: emotion UA and WA in % (mean ± std over folds)", header, rows)
     lines = [
         "| " + " | ".join(header) + " |",
         "| " + " | ".join(["---"] + ["---:"] * (len(header) - 1)) + " |",

@@ -17,7 +17,7 @@ stop_stage=5         # last stage to run
 nj=2                 # parallel jobs for feature extraction
 corpus=              # the preparer: speecheq prepare <corpus>
 corpus_dir=          # the corpus as distributed
-feats_conf=conf/fbank.conf
+feats_conf=../TEMPLATE/conf/fbank.conf
 token_type=phone     # phone or bpe
 nbpe=100             # BPE vocabulary size, with --token-type bpe
 split_by=speaker     # speaker (leave speakers out), group (utt2group) or partition (utt2split)
@@ -28,7 +28,7 @@ train_config=conf/train.yaml
 tasks=               # comma-separated tasks to train ("" = those of the config)
 tag=                 # experiment name under exp/ ("" = from the config name and the tasks)
 device=auto          # auto, cpu or cuda
-resume=true          # stage 4: continue a fold's training from its checkpoint.pt (false: afresh)
+resume=auto          # stage 4: auto (continue a fold from its checkpoint.pt), true or false (afresh)
 
 help_message="Usage: $0 --corpus NAME --corpus-dir DIR [options]
 Options (default in brackets):
@@ -41,7 +41,7 @@ Options (default in brackets):
   --folds 'fold1 fold2'      only these folds [all]
   --train-config FILE        [$train_config]; --tasks emotion,intensity,phone,gender [config's]
   --tag NAME                 experiment name under exp/; --device auto|cpu|cuda [$device]
-  --resume true|false        continue each fold's training from its checkpoint [$resume]"
+  --resume auto|true|false   continue each fold's training from its checkpoint [$resume]"
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 . "$here/../../tools/parse_options.sh"
@@ -112,14 +112,10 @@ if [ "$stage" -le 4 ] && [ "$stop_stage" -ge 4 ]; then
   speecheq data split data/all data/folds --by "$split_by" ${num_folds:+--num-folds "$num_folds"} \
     --valid-fraction "$valid_fraction"
   for fold in $(list_folds); do
-    resume_option=()
-    if [ "$resume" = true ] && [ -f "$expdir/$fold/checkpoint.pt" ]; then
-      resume_option=(--resume)  # a finished fold has no epoch left to train
-    fi
-    log 4 "training $expdir/$fold ${resume_option[*]}"
+    log 4 "training $expdir/$fold"
     speecheq train --config "$train_config" --train-dir "data/folds/$fold/train" \
       --valid-dir "data/folds/$fold/valid" --exp-dir "$expdir/$fold" --lang-dir data/lang \
-      --device "$device" ${tasks:+--tasks "$tasks"} "${resume_option[@]}"
+      --device "$device" ${tasks:+--tasks "$tasks"} --resume "$resume"
   done
   log 4 "done in $((SECONDS - start)) s"
 fi

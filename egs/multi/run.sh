@@ -9,7 +9,7 @@
 #   --mode real   the corpora whose variable is set in db.sh (or the environment)
 #
 #   1 data prep   each corpus into data/<mode>/<corpus> (labels mapped to the unified space)
-#   2 features    per corpus with the shared conf/fbank.conf, then combined (ids prefixed by
+#   2 features    per corpus with the shared ../TEMPLATE/conf/fbank.conf, then combined (ids prefixed by
 #                 corpus, utt2corpus) into data/<mode>/all
 #   3 lexicon     one lexicon over the combined set: data/<mode>/lang
 #   4 training    speecheq cross plan (printed), then speecheq cross run: exp/<tag>
@@ -21,7 +21,7 @@ stop_stage=5
 mode=mini            # mini or real
 nj=2                 # parallel jobs (synthesis, features)
 mini_utts=1200       # utterances of the synthetic corpus (--mode mini), 300 per corpus used
-feats_conf=conf/fbank.conf
+feats_conf=../TEMPLATE/conf/fbank.conf
 train_config=conf/train.yaml
 train_sets=alone,pooled,loo   # kinds of training sets, or corpora joined by '+'
 num_folds=2          # K: speaker folds of a test corpus that is in the training set

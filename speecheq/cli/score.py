@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 
 from speecheq.console import note, progress_bar
-from speecheq.scoring.decode_dir import TASK_FILES, read_decode_dir
+from speecheq.scoring.decode_dir import read_decode_dir
 from speecheq.scoring.report import print_report, write_report
 from speecheq.scoring.scores import DEFINITIONS, aggregate
 
@@ -46,7 +46,8 @@ score_command.__doc__ = "\n\n".join(
     [
         "Score decode directories written by 'speecheq predict' (stage 5).",
         "Each directory is one fold or test set. A task is scored when both `ref/<file>` and "
-        f"`hyp/<file>` exist ({', '.join(TASK_FILES.values())}), over the utterances of "
+        "`hyp/<file>` exist (each task's decode table: utt2emo, utt2intensity, tokens, ...), "
+        "over the utterances of "
         "`ref/<file>`. Prints a summary (a row per fold, mean ± std and pooled with several "
         "folds), and per-class scores and confusion matrices at every category scale.",
         "\n".join(f"- **{term}**: {text}." for term, text in DEFINITIONS.items()),

@@ -10,6 +10,30 @@ import typer
 from speecheq.console import print_table, progress_bar
 
 DeviceOption = Annotated[str, typer.Option(help="auto (CUDA when present, else CPU), cpu or cuda.")]
+ThreadsOption = Annotated[
+    int | None,
+    typer.Option(
+        min=1,
+        help="CPU threads of this process (default: PyTorch's, one per core).",
+        show_default=False,
+    ),
+]
+
+
+def set_threads(threads: int | None) -> None:
+    """Let this process use ``threads`` CPU threads (None: PyTorch's default)."""
+    if threads is not None:
+        import torch
+
+        torch.set_num_threads(threads)
+
+
+def _print_config(value: bool) -> None:
+    if value:
+        from speecheq.config import annotated_defaults
+
+        typer.echo(annotated_defaults(), nl=False)
+        raise typer.Exit()
 
 
 def train_command(
@@ -27,22 +51,48 @@ def train_command(
             "(default: those of the config's 'tasks')."
         ),
     ] = None,
+    overrides: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--set",
+            metavar="KEY=VALUE",
+            help="Override a config key, e.g. --set optim.lr=5e-4 --set tasks.phone.weight=0.5 "
+            "(the value is read as YAML; repeat for several).",
+        ),
+    ] = None,
     resume: Annotated[
-        bool, typer.Option("--resume", help="Continue from EXP_DIR/checkpoint.pt.")
-    ] = False,
+        str,
+        typer.Option(
+            metavar="auto|true|false",
+            help="auto: continue from EXP_DIR/checkpoint.pt when there is one (a finished run "
+            "does nothing), else start afresh; true: continue (a checkpoint must exist); false: "
+            "start afresh.",
+        ),
+    ] = "auto",
     unlabeled_dir: Annotated[
         list[Path] | None,
         typer.Option(
-            metavar="<path>",
+            metavar="DIR",
             help="A data directory of unlabeled speech (after stage 2) for the tasks that learn "
             "from it (aae); its labels, if any, are not used. Repeat for several.",
         ),
     ] = None,
     device: DeviceOption = "auto",
+    num_threads: ThreadsOption = None,
+    print_config: Annotated[
+        bool,
+        typer.Option(
+            "--print-config",
+            is_eager=True,
+            callback=_print_config,
+            help="Print the default config with every key documented, and exit.",
+        ),
+    ] = False,
 ) -> None:
     """Train the multitask SpeechEQ model (stage 4).
 
-    Every epoch writes EXP_DIR/checkpoint.pt and metrics.csv; the epoch with the best
+    Writes the resolved config to EXP_DIR/config.yaml; every epoch writes EXP_DIR/checkpoint.pt
+    and metrics.csv; the epoch with the best
     validation score (emotion UA by default) is kept as EXP_DIR/model.pt, a self-contained
     model file for 'speecheq predict' and 'speecheq infer'. Under torchrun, each process
     trains on its share of the batches (DDP).
@@ -51,9 +101,11 @@ def train_command(
     training utterance into the batches; they add nothing to the supervised losses.
     """
     from speecheq.config import load_config
+    from speecheq.train.state import parse_resume
     from speecheq.train.trainer import train
 
-    train_config = load_config(config)
+    set_threads(num_threads)
+    train_config = load_config(config, overrides or [])
     if tasks is not None:
         train_config = train_config.with_tasks([name for name in tasks.split(",") if name])
     train(
@@ -62,7 +114,7 @@ def train_command(
         valid_dir,
         exp_dir,
         lang_dir,
-        resume=resume,
+        resume=parse_resume(resume),
         device=device,
         unlabeled_dir=unlabeled_dir,
     )
@@ -73,6 +125,7 @@ def predict_command(
     data_dir: Annotated[Path, typer.Argument(help="The data directory to decode (after stage 2).")],
     out_dir: Annotated[Path, typer.Argument(help="The decode directory to write.")],
     device: DeviceOption = "auto",
+    num_threads: ThreadsOption = None,
 ) -> None:
     """Decode a data directory: every task's hypotheses and the references, for 'speecheq score'.
 
@@ -81,6 +134,7 @@ def predict_command(
     """
     from speecheq.predict import predict
 
+    set_threads(num_threads)
     summaries = predict(model, data_dir, out_dir, device=device)
     rows = [
         (
@@ -88,7 +142,10 @@ def predict_command(
             s.table,
             s.hypotheses,
             s.references,
-            " ".join(f"{name} {value:.3f}" for name, value in s.scores.items()) or "-",
+            " ".join(
+                f"{name.removeprefix(s.task + ' ')} {value:.3f}" for name, value in s.scores.items()
+            )
+            or "-",
         )
         for s in summaries
     ]

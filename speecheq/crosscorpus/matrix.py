@@ -42,10 +42,10 @@ class Cell:
     folds: int
     utterances: int
     metrics: dict[str, float]
-    """Every pooled metric of the cell's report (``"category UA"``, ``"gender acc"``, ...)."""
+    """Every pooled metric of the cell's report (``"emotion UA"``, ``"gender WA"``, ...)."""
 
     def value(self, metric: str) -> float | None:
-        return self.metrics.get(f"category {metric}")
+        return self.metrics.get(f"emotion {metric}")
 
 
 @dataclass(frozen=True)

@@ -13,83 +13,9 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from speecheq.data.tables import REQUIRED_TABLES, SPK_TABLES, TABLES, UTT_TABLES
 from speecheq.errors import SpeechEQError
 from speecheq.fileio import Line, atomic_write, write_table
-from speecheq.labels import check_category, check_gender, check_intensity, check_naturalness
-
-REQUIRED_TABLES: tuple[str, ...] = ("wav.scp", "utt2spk")
-
-UTT_TABLES: tuple[str, ...] = (
-    "wav.scp",
-    "utt2spk",
-    "utt2emo",
-    "utt2intensity",
-    "utt2nat",
-    "utt2lang",
-    "utt2corpus",
-    "utt2group",
-    "utt2split",
-    "utt2avd",
-    "text",
-    "tokens",
-    "feats.scp",
-    "utt2num_frames",
-    "utt2dur",
-)
-"""Tables keyed by utterance id, in the order they are checked."""
-
-SPK_TABLES: tuple[str, ...] = ("spk2gender", "cmvn.scp")
-"""Tables keyed by speaker id (``spk2utt`` is derived, not stored)."""
-
-TABLES_WITH_EMPTY_VALUES: frozenset[str] = frozenset({"text", "tokens"})
-"""Tables whose value may be empty (an utterance with no words)."""
-
-
-def _check_avd(value: str, where: str) -> str:
-    parts = value.split()
-    try:
-        if len(parts) != 3:
-            raise ValueError
-        [float(part) for part in parts]
-    except ValueError:
-        raise SpeechEQError(
-            f"{where}: expected three numbers (arousal valence dominance), got '{value}'"
-        ) from None
-    return value
-
-
-def _check_count(value: str, where: str) -> str:
-    if not value.isdigit():
-        raise SpeechEQError(f"{where}: expected a non-negative integer, got '{value}'")
-    return value
-
-
-def _check_seconds(value: str, where: str) -> str:
-    try:
-        if float(value) < 0:
-            raise ValueError
-    except ValueError:
-        raise SpeechEQError(f"{where}: expected a non-negative duration, got '{value}'") from None
-    return value
-
-
-def _check_split(value: str, where: str) -> str:
-    if value not in ("train", "valid", "test"):
-        raise SpeechEQError(f"{where}: unknown partition '{value}' (known: train, valid, test)")
-    return value
-
-
-VALUE_CHECKS: dict[str, Callable[[str, str], object]] = {
-    "utt2emo": check_category,
-    "utt2intensity": check_intensity,
-    "utt2nat": check_naturalness,
-    "utt2avd": _check_avd,
-    "utt2split": _check_split,
-    "utt2num_frames": _check_count,
-    "utt2dur": _check_seconds,
-    "spk2gender": check_gender,
-}
-"""Per-table value checks: each raises :class:`SpeechEQError` naming ``where`` on a bad value."""
 
 
 @dataclass(frozen=True)
@@ -126,6 +52,7 @@ def scan_table(path: Path, value_check: Callable[[str, str], object] | None = No
     reported as problems; every well-formed line is kept (the first of duplicates).
     """
     scan = Scan()
+    empty_values = path.name in TABLES and TABLES[path.name].empty_values
     try:
         text = path.read_text(encoding="utf-8")
     except UnicodeDecodeError as err:
@@ -135,7 +62,7 @@ def scan_table(path: Path, value_check: Callable[[str, str], object] | None = No
     previous: str | None = None
     for lineno, raw in enumerate(text.splitlines(), start=1):
         parts = raw.strip().split(maxsplit=1)
-        if not parts or (len(parts) == 1 and path.name not in TABLES_WITH_EMPTY_VALUES):
+        if not parts or (len(parts) == 1 and not empty_values):
             scan.problems.append(
                 Problem(
                     str(path),
@@ -187,7 +114,7 @@ class DataDir:
     def __init__(
         self, tables: Mapping[str, Mapping[str, str]], conf: Mapping[str, str] | None = None
     ) -> None:
-        unknown = set(tables) - set(UTT_TABLES) - set(SPK_TABLES)
+        unknown = set(tables) - set(TABLES)
         if unknown:
             raise ValueError(f"unknown data-dir tables: {sorted(unknown)}")
         self.tables: dict[str, dict[str, str]] = {name: dict(t) for name, t in tables.items()}
@@ -208,9 +135,9 @@ class DataDir:
             if not (path / name).is_file():
                 raise SpeechEQError(f"{path}: required file '{name}' is missing")
         tables = {}
-        for name in (*UTT_TABLES, *SPK_TABLES):
+        for name in TABLES:
             if (path / name).is_file():
-                scan = scan_table(path / name, VALUE_CHECKS.get(name))
+                scan = scan_table(path / name, TABLES[name].check)
                 if scan.problems:
                     raise SpeechEQError(str(scan.problems[0]))
                 tables[name] = {line.key: line.value for line in scan.lines}
@@ -324,9 +251,9 @@ def validate(path: str | Path, check_audio: bool = False) -> list[Problem]:
     for name in REQUIRED_TABLES:
         if not (path / name).is_file():
             problems.append(Problem(str(path / name), None, "required file is missing"))
-    for name in (*UTT_TABLES, *SPK_TABLES):
+    for name in TABLES:
         if (path / name).is_file():
-            scan = scan_table(path / name, VALUE_CHECKS.get(name))
+            scan = scan_table(path / name, TABLES[name].check)
             problems.extend(scan.problems)
             tables[name] = {line.key: line.value for line in scan.lines}
     data = DataDir(tables)
@@ -397,9 +324,9 @@ def fix(src: str | Path, dst: str | Path | None = None, check_audio: bool = Fals
         raise SpeechEQError(f"{src}: data directory does not exist")
     report = FixReport()
     tables: dict[str, dict[str, str]] = {}
-    for name in (*UTT_TABLES, *SPK_TABLES):
+    for name in TABLES:
         if (src / name).is_file():
-            scan = scan_table(src / name, VALUE_CHECKS.get(name))
+            scan = scan_table(src / name, TABLES[name].check)
             for problem in scan.problems:
                 if problem.kind != "order":
                     report.add(name, FIX_REASONS[problem.kind])

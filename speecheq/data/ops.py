@@ -10,7 +10,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from speecheq.data.datadir import SPK_TABLES, UTT_TABLES, DataDir
+from speecheq.data.datadir import DataDir
+from speecheq.data.tables import EMOTION_TABLES, SPK_TABLES, TABLES
 from speecheq.errors import SpeechEQError
 
 
@@ -61,10 +62,6 @@ def subset(
     return data.subset(keep)
 
 
-EMOTION_TABLES: tuple[str, ...] = ("utt2emo", "utt2intensity", "utt2avd")
-"""The emotion annotations that :func:`label_fraction` keeps for some utterances only."""
-
-
 def label_fraction(data: DataDir, fraction: float, seed: int = 0) -> tuple[DataDir, DataDir]:
     """Keep the emotion labels of ``fraction`` of the utterances: ``(labeled, withheld)``.
 
@@ -98,8 +95,8 @@ def label_fraction(data: DataDir, fraction: float, seed: int = 0) -> tuple[DataD
 
 def _utts_where(data: DataDir, table: str, value: str) -> set[str]:
     """The utterances whose line in ``table`` has the value ``value``."""
-    if table not in (*UTT_TABLES, *SPK_TABLES):
-        known = ", ".join(name for name in (*UTT_TABLES, *SPK_TABLES) if data.has(name))
+    if table not in TABLES:
+        known = ", ".join(name for name in TABLES if data.has(name))
         raise SpeechEQError(f"unknown table '{table}' in a selection (this directory has: {known})")
     if not data.has(table):
         raise SpeechEQError(f"the data directory has no {table} to select '{table}={value}' from")

@@ -18,6 +18,7 @@ class ModelConfig:
     d_model: int = 144
     """Width of the encoder output (frame-level heads read it)."""
     num_layers: int = 4
+    """Conformer layers (or BiLSTM layers)."""
     num_heads: int = 4
     """Attention heads per Conformer layer (``d_model`` must be a multiple)."""
     ffn_dim: int = 288

@@ -1,36 +1,24 @@
 """Read a decode directory (written by ``speecheq predict``) into reference/hypothesis pairs.
 
-A decode directory holds ``classes`` (the model's emotion classes in index order) and two folders
-of Kaldi-style tables, ``ref/`` and ``hyp/``. A task is scored when both ``ref/<file>`` and
-``hyp/<file>`` exist, over the utterances of ``ref/<file>``; every one of them must have a
-hypothesis.
+A decode directory holds two folders of Kaldi-style tables, ``ref/`` and ``hyp/``, and the
+class file of each task that has one (``classes``: the emotion classes in index order). A task
+of the registry (:data:`speecheq.tasks.TASKS`) is scored when both ``ref/<decode table>`` and
+``hyp/<decode table>`` exist, over the utterances of ``ref/``; every one of them must have a
+hypothesis. Values are read with the task's own parser (:meth:`speecheq.tasks.Task.parse`).
 """
 
 from __future__ import annotations
 
-import math
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from speecheq.data.tables import TABLES
 from speecheq.errors import SpeechEQError
 from speecheq.fileio import read_lines
-from speecheq.labels import check_category, check_gender, check_intensity, check_naturalness
-
-TASK_FILES: dict[str, str] = {
-    "category": "utt2emo",
-    "intensity": "utt2intensity",
-    "gender": "utt2gender",
-    "naturalness": "utt2nat",
-    "corpus": "utt2corpus",
-    "dimensional": "utt2avd",
-    "tokens": "tokens",
-}
-"""Task -> the table of ``ref/`` and ``hyp/`` it is scored from, in report order."""
-
-DIMENSIONS: tuple[str, ...] = ("arousal", "valence", "dominance")
-"""The columns of ``utt2avd``, in order."""
+from speecheq.labels import check_category
+from speecheq.tasks import TASKS, Task
 
 
 @dataclass(frozen=True)
@@ -44,32 +32,23 @@ class Pairs:
     def __add__(self, other: Pairs) -> Pairs:
         return Pairs(self.utts + other.utts, self.ref + other.ref, self.hyp + other.hyp)
 
-    def where(self, keep: Sequence[bool]) -> Pairs:
-        """The pairs for which ``keep`` is true."""
-        chosen = [i for i, flag in enumerate(keep) if flag]
-        return Pairs(
-            tuple(self.utts[i] for i in chosen),
-            tuple(self.ref[i] for i in chosen),
-            tuple(self.hyp[i] for i in chosen),
-        )
-
 
 @dataclass(frozen=True)
 class Decoded:
-    """One decode directory (one fold or test set): its classes and its pairs per task."""
+    """One decode directory (one fold or test set): its pairs and class lists per task."""
 
     name: str
     path: str
-    classes: tuple[str, ...]
-    """The model's emotion classes in index order (empty when no category task is scored)."""
     pairs: dict[str, Pairs]
-    """Task (a key of :data:`TASK_FILES`) -> pairs, for the tasks with references in both."""
+    """Task name -> pairs, for the tasks with non-empty tables in both ``ref/`` and ``hyp/``."""
+    classes: dict[str, tuple[str, ...]]
+    """Task name -> its classes in index order, for the scored tasks that have a class file."""
 
 
 def read_decode_dir(path: str | Path, name: str | None = None) -> Decoded:
     """Read the tasks that both ``ref/`` and ``hyp/`` of a decode directory have (empty ones aside).
 
-    Raises :class:`SpeechEQError` when the directory, ``ref/``, ``hyp/`` or ``classes`` is
+    Raises :class:`SpeechEQError` when the directory, ``ref/``, ``hyp/`` or a class file is
     missing, a table is malformed or holds a bad value, a reference utterance has no
     hypothesis, or no task can be scored.
     """
@@ -82,21 +61,25 @@ def read_decode_dir(path: str | Path, name: str | None = None) -> Decoded:
                 f"{path}: no '{side}' folder (a decode directory has ref/ and hyp/ tables, "
                 "as written by 'speecheq predict')"
             )
-    present = [
-        task
-        for task, file in TASK_FILES.items()
-        if (path / "ref" / file).is_file() and (path / "hyp" / file).is_file()
-    ]
-    classes = _read_classes(path / "classes") if "category" in present else ()
-    parsers = _parsers(classes, path / "classes")
-    pairs = {task: _read_pairs(path, TASK_FILES[task], parsers[task]) for task in present}
-    pairs = {task: task_pairs for task, task_pairs in pairs.items() if task_pairs.utts}
+    pairs: dict[str, Pairs] = {}
+    classes: dict[str, tuple[str, ...]] = {}
+    for task in TASKS.values():
+        table = task.decode_table
+        if not ((path / "ref" / table).is_file() and (path / "hyp" / table).is_file()):
+            continue
+        task_classes = _read_classes(path / task.class_file) if task.class_file else ()
+        task_pairs = _read_pairs(path, task, task_classes)
+        if task_pairs.utts:
+            pairs[task.name] = task_pairs
+            if task.class_file:
+                classes[task.name] = task_classes
     if not pairs:
+        known = ", ".join(task.decode_table for task in TASKS.values())
         raise SpeechEQError(
             f"{path}: no task to score, no non-empty table is in both ref/ and hyp/ "
-            f"(known: {', '.join(TASK_FILES.values())})"
+            f"(known: {known})"
         )
-    return Decoded(name or path.name, str(path), classes, pairs)
+    return Decoded(name or path.name, str(path), pairs, classes)
 
 
 def _read_classes(path: Path) -> tuple[str, ...]:
@@ -113,55 +96,25 @@ def _read_classes(path: Path) -> tuple[str, ...]:
     return tuple(classes)
 
 
-Parser = Callable[[str, str], Any]
-"""Parse one table value; raise :class:`SpeechEQError` naming ``where`` if it is bad."""
-
-
-def _parsers(classes: tuple[str, ...], classes_path: Path) -> dict[str, Parser]:
-    def parse_class(value: str, where: str) -> str:
-        if value not in classes:
-            raise SpeechEQError(f"{where}: '{value}' is not one of the classes in {classes_path}")
-        return value
-
-    return {
-        "category": parse_class,
-        "intensity": check_intensity,
-        "gender": check_gender,
-        "naturalness": check_naturalness,
-        "corpus": _parse_name,
-        "dimensional": _parse_avd,
-        "tokens": lambda value, where: tuple(value.split()),
-    }
-
-
-def _parse_name(value: str, where: str) -> str:
-    if len(value.split()) != 1:
-        raise SpeechEQError(f"{where}: expected one name, got '{value}'")
-    return value
-
-
-def _parse_avd(value: str, where: str) -> tuple[float, ...]:
-    try:
-        numbers = tuple(float(part) for part in value.split())
-    except ValueError:
-        numbers = ()
-    if len(numbers) != len(DIMENSIONS) or not all(math.isfinite(x) for x in numbers):
-        raise SpeechEQError(f"{where}: expected three finite numbers, got '{value}'")
-    return numbers
-
-
-def _read_values(path: Path, parse: Parser) -> dict[str, Any]:
+def _read_values(path: Path, task: type[Task], classes: Sequence[str]) -> dict[str, Any]:
     values: dict[str, Any] = {}
-    for line in read_lines(path, allow_empty_value=path.name == "tokens"):
+    empty_values = task.decode_table in TABLES and TABLES[task.decode_table].empty_values
+    for line in read_lines(path, allow_empty_value=empty_values):
+        where = f"{path}:{line.lineno}"
         if line.key in values:
-            raise SpeechEQError(f"{path}:{line.lineno}: duplicate id '{line.key}'")
-        values[line.key] = parse(line.value, f"{path}:{line.lineno}")
+            raise SpeechEQError(f"{where}: duplicate id '{line.key}'")
+        if classes and line.value not in classes:
+            raise SpeechEQError(
+                f"{where}: '{line.value}' is not one of the classes in {task.class_file}"
+            )
+        values[line.key] = task.parse(line.value, where)
     return values
 
 
-def _read_pairs(path: Path, file: str, parse: Parser) -> Pairs:
-    ref = _read_values(path / "ref" / file, parse)
-    hyp = _read_values(path / "hyp" / file, parse)
+def _read_pairs(path: Path, task: type[Task], classes: Sequence[str]) -> Pairs:
+    file = task.decode_table
+    ref = _read_values(path / "ref" / file, task, classes)
+    hyp = _read_values(path / "hyp" / file, task, classes)
     missing = sorted(set(ref) - set(hyp))
     if missing:
         more = f" (nor have {len(missing) - 1} more)" if len(missing) > 1 else ""

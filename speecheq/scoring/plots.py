@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 
 from speecheq.fileio import atomic_write
-from speecheq.scoring.scores import ScaleScores
+from speecheq.metrics import ScaleScores
 
 
 def plot_confusion(scores: ScaleScores, title: str, path: str | Path) -> None:

@@ -9,16 +9,11 @@ from pathlib import Path
 
 from speecheq.console import console, print_table
 from speecheq.fileio import atomic_write
+from speecheq.metrics import ScaleScores
 from speecheq.scoring.plots import plot_confusion
-from speecheq.scoring.scores import (
-    DEFINITIONS,
-    PERCENT_METRICS,
-    Report,
-    ScaleScores,
-    metric_name,
-)
+from speecheq.scoring.scores import DEFINITIONS, PERCENT_METRICS, Report, metric_name
 
-PERCENT_NOTE = "WA, UA, F1, acc and TER in %"
+PERCENT_NOTE = "WA, UA, F1 and TER in %"
 
 
 def format_value(key: str, value: float) -> str:

@@ -1,8 +1,9 @@
 """Scores of decode directories: per fold, mean ± std over folds, and pooled over all folds.
 
 Every number is a plain float in a flat ``metrics`` dict keyed ``"<task> <metric>"`` (e.g.
-``"category UA"``, ``"arousal CCC"``, ``"tokens TER"``), so that reports of several training
-sets and test corpora can be put side by side in a table.
+``"emotion UA"``, ``"sentiment UA"``, ``"arousal CCC"``, ``"phone TER"``): the same names as in
+validation during training, because both are computed by the task's own
+:meth:`~speecheq.tasks.Task.score`.
 """
 
 from __future__ import annotations
@@ -12,24 +13,23 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from speecheq import metrics
 from speecheq.errors import SpeechEQError
 from speecheq.labels import DERIVED_SCALES
-from speecheq.metrics import ClassScores
-from speecheq.scoring.decode_dir import DIMENSIONS, Decoded, Pairs
+from speecheq.metrics import ScaleScores
+from speecheq.scoring.decode_dir import Decoded, Pairs
+from speecheq.tasks import TASKS
 
 DEFINITIONS: dict[str, str] = {
     "WA": "weighted accuracy, the share of utterances classified correctly",
     "UA": "unweighted accuracy, the mean per-class recall over the classes in the reference",
     "F1": "macro-F1, the mean per-class F1 over the classes in the reference or hypothesis",
-    "acc": "accuracy of an auxiliary task (as WA)",
     "MAE": "mean absolute error",
     "CCC": "concordance correlation coefficient, 2 cov(x,y) / (var x + var y + (mean x - "
     "mean y)^2), population moments",
     "r": "Pearson correlation",
     "TER": "token error rate, (substitutions + deletions + insertions) / reference tokens, "
     "summed over utterances (the phone error rate, PER, when the tokens are phones)",
-    "scales": "category: the model's classes; "
+    "scales": "emotion: the model's classes; "
     + "; ".join(
         f"{scale}: the category mapped to {' / '.join(dict.fromkeys(mapping.values()))}"
         for scale, mapping in DERIVED_SCALES.items()
@@ -40,21 +40,8 @@ DEFINITIONS: dict[str, str] = {
 }
 """The definitions behind every number, shown in ``--help`` and written with each report."""
 
-PERCENT_METRICS: frozenset[str] = frozenset({"WA", "UA", "F1", "acc", "TER"})
+PERCENT_METRICS: frozenset[str] = frozenset({"WA", "UA", "F1", "TER"})
 """Metrics that are shares (shown in percent)."""
-
-
-@dataclass(frozen=True)
-class ScaleScores:
-    """Per-class scores and the confusion matrix at one category scale."""
-
-    classes: list[str]
-    per_class: dict[str, ClassScores]
-    confusion: list[list[int]]
-    """Counts ``[i][j]`` of reference ``classes[i]`` hypothesised as ``classes[j]``."""
-    utterances: int
-    left_out: int
-    """Utterances whose reference or hypothesis has no value on this scale."""
 
 
 @dataclass(frozen=True)
@@ -67,7 +54,7 @@ class FoldScores:
     metrics: dict[str, float]
     """``"<task> <metric>"`` -> value, tasks and metrics in report order."""
     scales: dict[str, ScaleScores]
-    """Category scale (``category``, then each derived scale) -> its detailed scores."""
+    """Scale (``emotion``, then each derived scale) -> its per-class scores and confusions."""
     notes: list[str] = field(default_factory=list)
 
 
@@ -90,101 +77,38 @@ def metric_name(key: str) -> str:
 
 
 def score_fold(decoded: Decoded) -> FoldScores:
-    """Score every task of one decode directory."""
+    """Score every task of one decode directory, in registry order."""
     values: dict[str, float] = {}
     scales: dict[str, ScaleScores] = {}
     notes: list[str] = []
-    pairs = decoded.pairs
-    if "category" in pairs:
-        for scale, scale_pairs, classes, uncovered in _scales(pairs["category"], decoded.classes):
-            left_out = len(pairs["category"].utts) - len(scale_pairs.utts)
-            if uncovered:
-                notes.append(
-                    f"{scale}: {', '.join(uncovered)} has no {scale} value, so {left_out} of "
-                    f"{len(pairs['category'].utts)} utterances (reference or hypothesis in it) "
-                    "are left out of that scale"
-                )
-            if not scale_pairs.utts:
-                continue
-            ref, hyp = scale_pairs.ref, scale_pairs.hyp
-            scales[scale] = ScaleScores(
-                classes,
-                metrics.per_class_scores(ref, hyp, classes),
-                metrics.confusion_matrix(ref, hyp, classes).tolist(),
-                len(ref),
-                left_out,
-            )
-            values[f"{scale} WA"] = metrics.weighted_accuracy(ref, hyp)
-            values[f"{scale} UA"] = metrics.unweighted_accuracy(ref, hyp)
-            values[f"{scale} F1"] = metrics.macro_f1(ref, hyp)
-    if "intensity" in pairs:
-        ref, hyp = pairs["intensity"].ref, pairs["intensity"].hyp
-        values["intensity acc"] = metrics.weighted_accuracy(ref, hyp)
-        values["intensity MAE"] = metrics.mean_absolute_error(ref, hyp)
-    for task in ("gender", "naturalness", "corpus"):
-        if task in pairs:
-            ref, hyp = pairs[task].ref, pairs[task].hyp
-            values[f"{task} acc"] = metrics.weighted_accuracy(ref, hyp)
-            values[f"{task} UA"] = metrics.unweighted_accuracy(ref, hyp)
-    if "dimensional" in pairs:
-        ref_avd, hyp_avd = np.array(pairs["dimensional"].ref), np.array(pairs["dimensional"].hyp)
-        for column, dimension in enumerate(DIMENSIONS):
-            ref_dim, hyp_dim = ref_avd[:, column], hyp_avd[:, column]
-            values[f"{dimension} CCC"] = metrics.concordance_cc(ref_dim, hyp_dim)
-            values[f"{dimension} r"] = metrics.pearson(ref_dim, hyp_dim)
-            values[f"{dimension} MAE"] = metrics.mean_absolute_error(ref_dim, hyp_dim)
-    if "tokens" in pairs:
-        values["tokens TER"] = _token_error_rate(decoded, pairs["tokens"])
-    utterances = max(len(task_pairs.utts) for task_pairs in pairs.values())
+    for name, pairs in decoded.pairs.items():
+        try:
+            scores = TASKS[name].score(pairs.ref, pairs.hyp, decoded.classes.get(name, ()))
+        except ValueError as err:
+            raise SpeechEQError(f"{decoded.path}: cannot score task '{name}' ({err})") from None
+        values.update(scores.metrics)
+        scales.update(scores.scales)
+        notes.extend(scores.notes)
+    utterances = max(len(task_pairs.utts) for task_pairs in decoded.pairs.values())
     return FoldScores(decoded.name, utterances, values, scales, notes)
-
-
-def _scales(
-    category: Pairs, classes: Sequence[str]
-) -> list[tuple[str, Pairs, list[str], list[str]]]:
-    """``(scale, pairs on it, its classes, model classes without a value on it)`` per scale.
-
-    The first scale is ``category`` itself; then each derived scale, over the utterances whose
-    reference and hypothesis both have a value on it.
-    """
-    scales = [("category", category, list(classes), [])]
-    for scale, mapping in DERIVED_SCALES.items():
-        covered = category.where(
-            [r in mapping and h in mapping for r, h in zip(category.ref, category.hyp, strict=True)]
-        )
-        mapped = Pairs(
-            covered.utts,
-            tuple(mapping[r] for r in covered.ref),
-            tuple(mapping[h] for h in covered.hyp),
-        )
-        scale_classes = list(dict.fromkeys(mapping[name] for name in classes if name in mapping))
-        uncovered = [name for name in classes if name not in mapping]
-        scales.append((scale, mapped, scale_classes, uncovered))
-    return scales
-
-
-def _token_error_rate(decoded: Decoded, tokens: Pairs) -> float:
-    try:
-        return metrics.token_error_rate(tokens.ref, tokens.hyp)
-    except ValueError:
-        raise SpeechEQError(f"{decoded.path}/ref/tokens: the references have no tokens") from None
 
 
 def pool(decoded: Sequence[Decoded], name: str = "pooled") -> Decoded:
     """All folds as one test set: the pairs of every task, concatenated."""
-    first = decoded[0]
-    for other in decoded[1:]:
-        if first.classes and other.classes and other.classes != first.classes:
-            raise SpeechEQError(
-                f"{other.path}: its classes {list(other.classes)} differ from those of "
-                f"{first.path} {list(first.classes)}, so they cannot be pooled"
-            )
     pairs: dict[str, Pairs] = {}
+    classes: dict[str, tuple[str, ...]] = {}
+    owner: dict[str, str] = {}
     for fold in decoded:
+        for task, task_classes in fold.classes.items():
+            if classes.setdefault(task, task_classes) != task_classes:
+                raise SpeechEQError(
+                    f"{fold.path}: its {task} classes {list(task_classes)} differ from those of "
+                    f"{owner[task]} {list(classes[task])}, so they cannot be pooled"
+                )
+            owner.setdefault(task, fold.path)
         for task, task_pairs in fold.pairs.items():
             pairs[task] = pairs[task] + task_pairs if task in pairs else task_pairs
-    classes = next((fold.classes for fold in decoded if fold.classes), ())
-    return Decoded(name, ", ".join(fold.path for fold in decoded), classes, pairs)
+    return Decoded(name, ", ".join(fold.path for fold in decoded), pairs, classes)
 
 
 def aggregate(decoded: Sequence[Decoded], name: str) -> Report:

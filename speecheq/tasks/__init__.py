@@ -1,10 +1,20 @@
 """The task registry: every task the model can learn, by name.
 
-Adding a task is a new module with a :class:`Task` subclass and one entry in :data:`TASKS`.
+Adding a task is a new module with a :class:`Task` subclass and one entry in :data:`TASKS`;
+training, decoding, validation and ``speecheq score`` loop over this registry.
 """
 
 from speecheq.tasks.aae import AAETask
-from speecheq.tasks.base import Batch, Phase, Target, Task, TaskContext, TaskOptions, masked_mean
+from speecheq.tasks.base import (
+    Batch,
+    Phase,
+    Target,
+    Task,
+    TaskContext,
+    TaskOptions,
+    TaskScores,
+    masked_mean,
+)
 from speecheq.tasks.corpus import CorpusTask
 from speecheq.tasks.dimensional import DimensionalTask
 from speecheq.tasks.emotion import EmotionTask
@@ -31,5 +41,6 @@ __all__ = [
     "Task",
     "TaskContext",
     "TaskOptions",
+    "TaskScores",
     "masked_mean",
 ]

@@ -50,7 +50,7 @@ from torch.nn import functional
 from speecheq.data.datadir import DataDir
 from speecheq.errors import SpeechEQError
 from speecheq.models import Dims, ModelOutput, SpeechEQModel, UtteranceLinear
-from speecheq.tasks.base import Batch, Phase, Target, Task, TaskContext, TaskOptions
+from speecheq.tasks.base import Batch, Phase, Target, Task, TaskContext, TaskOptions, TaskScores
 
 
 @dataclass(frozen=True)
@@ -122,8 +122,9 @@ class AAETask(Task):
     """The adversarial autoencoder's style head, generator loss and training phases."""
 
     name = "aae"
-    source = "feats.scp"
-    table = "utt2style"
+    label_table = "feats.scp"
+    """It has no labels: it learns from the features of every utterance."""
+    decode_table = "utt2style"
     options_type = AAEOptions
     primary_metric = "none"
     uses_unlabeled = True
@@ -181,10 +182,20 @@ class AAETask(Task):
 
     def hypotheses(self, output: ModelOutput) -> dict[str, list[str]]:
         styles = output.heads[self.name].float().tolist()
-        return {self.table: [" ".join(f"{x:.4f}" for x in row) for row in styles]}
+        return {self.decode_table: [" ".join(f"{x:.4f}" for x in row) for row in styles]}
 
-    def score(self, refs: Sequence[str], hyps: Sequence[str]) -> dict[str, float]:
-        return {}
+    @classmethod
+    def parse(cls, value: str, where: str) -> tuple[float, ...]:
+        try:
+            return tuple(float(x) for x in value.split())
+        except ValueError:
+            raise SpeechEQError(f"{where}: expected numbers, got '{value}'") from None
+
+    @classmethod
+    def score(
+        cls, refs: Sequence[Any], hyps: Sequence[Any], classes: Sequence[str] = ()
+    ) -> TaskScores:
+        return TaskScores({})
 
     def phases(self, model: SpeechEQModel) -> list[Phase]:
         if "emotion" not in model.heads:

@@ -1,12 +1,13 @@
-"""The task interface: a task is a head, a loss, a label source and a weight.
+"""The task interface: a task is a head, a loss, a label table, a decode format and metrics.
 
-The trainer, ``predict`` and ``infer`` see tasks only through :class:`Task`, so adding a task is
-one new module and one entry in :data:`speecheq.tasks.TASKS`; no other task, and not the
-trainer, changes. What a task can do:
+A task lives in one module: the trainer, ``predict``, ``infer``, validation and ``speecheq
+score`` see it only through :class:`Task`, so adding a task is one new module (and one entry in
+:data:`speecheq.tasks.TASKS`); no other task, and not the trainer, changes. What a task is:
 
-- **Label source**: :meth:`Task.references` reads its reference values from a data directory
-  (one per utterance that has one: a missing label is a missing line); :meth:`Task.encode`
-  turns one into a training target; :meth:`Task.collate` stacks a batch's targets with a mask.
+- **Label table**: :attr:`Task.label_table` names the data-directory table its labels come
+  from (declared in :mod:`speecheq.data.tables`); :meth:`Task.references` reads the reference
+  of each utterance that has one (a missing label is a missing line); :meth:`Task.encode` turns
+  one into a training target; :meth:`Task.collate` stacks a batch's targets with a mask.
 - **Inventory**: :meth:`Task.take_inventory` learns what it needs from the training set (its
   classes, class weights, the token list, a speaker list...) as plain data; it is saved in the
   model file and given back to the constructor, so a loaded model rebuilds the same task.
@@ -14,8 +15,10 @@ trainer, changes. What a task can do:
   :class:`~speecheq.models.Encoded` output (frames or the pooled embedding);
   :meth:`Task.loss` computes the loss on a batch, masked where the label is absent (use
   :func:`masked_mean`), which the trainer weighs by ``options.weight``.
-- **Decoding and scores**: :meth:`Task.hypotheses` gives the decode-directory tables of a batch;
-  :meth:`Task.score` scores hypotheses against references (validation).
+- **Decode format and metrics**: :meth:`Task.hypotheses` gives a batch's values of the
+  decode-directory file :attr:`Task.decode_table`; :meth:`Task.parse` reads one value of that
+  file back; :meth:`Task.score` scores parsed hypotheses against references. Validation and
+  ``speecheq score`` both call it, so a metric has one name everywhere: ``"<task> <metric>"``.
 - **Extra optimisation phases** (:meth:`Task.phases`): steps a task takes on every training batch
   after the shared step, each over its own parameters with its own optimizer, possibly with
   training-only modules (e.g. the discriminators of an adversarial autoencoder).
@@ -35,7 +38,10 @@ import torch
 from torch import nn
 
 from speecheq.data.datadir import DataDir
+from speecheq.data.tables import TABLES
+from speecheq.errors import SpeechEQError
 from speecheq.labels import ClassMap
+from speecheq.metrics import ScaleScores
 from speecheq.models import Dims, ModelOutput, SpeechEQModel
 
 
@@ -146,18 +152,32 @@ def masked_mean(
     return (values * weights).sum() / weights.sum().clamp(min=1e-12)
 
 
+@dataclass(frozen=True)
+class TaskScores:
+    """A task's scores on some utterances."""
+
+    metrics: dict[str, float]
+    """``"<task> <metric>"`` (or ``"<scale> <metric>"`` for a derived scale) -> value."""
+    scales: dict[str, ScaleScores] = field(default_factory=dict)
+    """Per-class scores and confusion matrices, by scale (e.g. ``emotion``, ``sentiment``)."""
+    notes: list[str] = field(default_factory=list)
+
+
 class Task(ABC):
     """One task of the multitask model (see the module docstring for the contract)."""
 
     name: ClassVar[str]
-    """The task's name in configs, ``--tasks`` and model files."""
-    source: ClassVar[str]
-    """The data-directory table(s) its labels come from, for messages (e.g. ``utt2emo``)."""
-    table: ClassVar[str]
-    """The decode-directory table of its hypotheses and references (e.g. ``utt2emo``)."""
+    """The task's name in configs, ``--tasks``, model files and score tables."""
+    label_table: ClassVar[str]
+    """The data-directory table its labels come from (a key of ``TABLES``, e.g. ``utt2emo``)."""
+    decode_table: ClassVar[str]
+    """The decode-directory file of its hypotheses and references (e.g. ``utt2emo``)."""
+    class_file: ClassVar[str | None] = None
+    """A decode-directory file listing the task's classes in index order, if it has one; the
+    values of its decode table must be among them."""
     options_type: ClassVar[type[TaskOptions]] = TaskOptions
     primary_metric: ClassVar[str]
-    """The validation metric (a key of :meth:`score`) that selects the best epoch."""
+    """The metric (``"<task> <metric>"`` without the task) that selects the best epoch."""
     maximize: ClassVar[bool] = True
     """Whether a higher ``primary_metric`` is better."""
     uses_unlabeled: ClassVar[bool] = False
@@ -175,9 +195,21 @@ class Task(ABC):
         """What the task learns from the training set, as plain data (saved in the model file)."""
         return {}
 
-    @abstractmethod
+    @property
+    def classes(self) -> list[str]:
+        """The class names in index order (empty for tasks that are not classifications)."""
+        return list(self.inventory.get("classes", []))
+
     def references(self, data: DataDir) -> dict[str, str]:
-        """The reference value (decode-directory form) of each utterance of ``data`` with one."""
+        """The reference value (decode-file form) of each utterance of ``data`` with one.
+
+        By default the label table's values, through the utterance's speaker for a table keyed
+        by speaker.
+        """
+        table = data.get(self.label_table)
+        if TABLES[self.label_table].keyed_by == "speaker":
+            return {utt: table[spk] for utt, spk in data.utt2spk.items() if spk in table}
+        return dict(table)
 
     @abstractmethod
     def encode(self, value: str, where: str) -> Any:
@@ -199,12 +231,23 @@ class Task(ABC):
     def hypotheses(self, output: ModelOutput) -> dict[str, list[str]]:
         """Decode-directory tables for a batch: table name -> one value per utterance.
 
-        The table named :attr:`table` is required; others (e.g. posteriors) are optional.
+        The table named :attr:`decode_table` is required; others (e.g. posteriors) are optional.
         """
 
+    @classmethod
+    def parse(cls, value: str, where: str) -> Any:
+        """One value of the decode table, parsed; raise naming ``where`` if it is malformed."""
+        if len(value.split()) != 1:
+            raise SpeechEQError(f"{where}: expected one name, got '{value}'")
+        return value
+
+    @classmethod
     @abstractmethod
-    def score(self, refs: Sequence[str], hyps: Sequence[str]) -> dict[str, float]:
-        """Validation metrics of hypotheses against references (same order, non-empty)."""
+    def score(
+        cls, refs: Sequence[Any], hyps: Sequence[Any], classes: Sequence[str] = ()
+    ) -> TaskScores:
+        """Scores of parsed hypotheses against parsed references (same order, non-empty);
+        ``classes`` are the task's classes in index order, where it has a class file."""
 
     def phases(self, model: SpeechEQModel) -> list[Phase]:
         """The extra optimisation phases of this task (none by default)."""

@@ -12,22 +12,18 @@ from torch.nn import functional
 from speecheq.errors import SpeechEQError
 from speecheq.metrics import unweighted_accuracy, weighted_accuracy
 from speecheq.models import Dims, ModelOutput, UtteranceLinear
-from speecheq.tasks.base import Batch, Target, Task, masked_mean
+from speecheq.tasks.base import Batch, Target, Task, TaskScores, masked_mean
 
 
 class ClassificationTask(Task):
     """A linear head on the utterance embedding, masked cross-entropy, argmax decoding.
 
     The inventory holds ``classes``, the class names in index order. Subclasses give the label
-    source (:meth:`references`) and may set :attr:`class_weights` and :attr:`label_smoothing`.
-    Scored by WA and UA (see :mod:`speecheq.metrics`); UA selects the best epoch.
+    table and may set :attr:`class_weights` and :attr:`label_smoothing`. Scored by WA and UA
+    (see :mod:`speecheq.metrics`); UA selects the best epoch.
     """
 
     primary_metric = "UA"
-
-    @property
-    def classes(self) -> list[str]:
-        return list(self.inventory["classes"])
 
     @property
     def class_weights(self) -> list[float] | None:
@@ -67,7 +63,15 @@ class ClassificationTask(Task):
 
     def hypotheses(self, output: ModelOutput) -> dict[str, list[str]]:
         best = self.posteriors(output).argmax(dim=-1).tolist()
-        return {self.table: [self.classes[index] for index in best]}
+        return {self.decode_table: [self.classes[index] for index in best]}
 
-    def score(self, refs: Sequence[str], hyps: Sequence[str]) -> dict[str, float]:
-        return {"WA": weighted_accuracy(refs, hyps), "UA": unweighted_accuracy(refs, hyps)}
+    @classmethod
+    def score(
+        cls, refs: Sequence[Any], hyps: Sequence[Any], classes: Sequence[str] = ()
+    ) -> TaskScores:
+        return TaskScores(
+            {
+                f"{cls.name} WA": weighted_accuracy(refs, hyps),
+                f"{cls.name} UA": unweighted_accuracy(refs, hyps),
+            }
+        )

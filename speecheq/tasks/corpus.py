@@ -100,8 +100,8 @@ class CorpusTask(ClassificationTask):
     """The corpus of each utterance (``utt2corpus``), learned adversarially; see the module."""
 
     name = "corpus"
-    source = "utt2corpus"
-    table = "utt2corpus"
+    label_table = "utt2corpus"
+    decode_table = "utt2corpus"
     options_type = CorpusOptions
     maximize = False
 

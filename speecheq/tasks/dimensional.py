@@ -11,7 +11,6 @@ their mean.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -21,19 +20,20 @@ import torch
 from torch import nn
 
 from speecheq.data.datadir import DataDir
-from speecheq.errors import SpeechEQError
-from speecheq.metrics import concordance_cc, mean_absolute_error
+from speecheq.labels import AVD_DIMENSIONS, parse_avd
+from speecheq.metrics import concordance_cc, mean_absolute_error, pearson
 from speecheq.models import Dims, ModelOutput, UtteranceLinear
-from speecheq.scoring.decode_dir import DIMENSIONS
-from speecheq.tasks.base import Batch, Target, Task, TaskContext, TaskOptions
+from speecheq.tasks.base import Batch, Target, Task, TaskContext, TaskOptions, TaskScores
 
 
 @dataclass(frozen=True)
 class DimensionalOptions(TaskOptions):
     arousal_weight: float = 1.0
+    """The weight of arousal's ``1 - CCC`` in the task's loss (a weighted mean)."""
     valence_weight: float = 1.0
+    """The weight of valence's ``1 - CCC``."""
     dominance_weight: float = 1.0
-    """Weights of each dimension's ``1 - CCC`` in the task's loss (a weighted mean)."""
+    """The weight of dominance's ``1 - CCC``."""
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -74,8 +74,8 @@ class DimensionalTask(Task):
     """Arousal, valence and dominance from a linear head on the utterance embedding."""
 
     name = "dimensional"
-    source = "utt2avd"
-    table = "utt2avd"
+    label_table = "utt2avd"
+    decode_table = "utt2avd"
     options_type = DimensionalOptions
     primary_metric = "CCC"
 
@@ -85,12 +85,12 @@ class DimensionalTask(Task):
     ) -> dict[str, Any]:
         values = np.array(
             [
-                _parse(value, f"utt2avd: utterance '{utt}'")
+                parse_avd(value, f"utt2avd: utterance '{utt}'")
                 for utt, value in train.get("utt2avd").items()
             ]
         )
         if len(values) == 0:
-            return {"mean": [0.0] * len(DIMENSIONS), "std": [1.0] * len(DIMENSIONS)}
+            return {"mean": [0.0] * len(AVD_DIMENSIONS), "std": [1.0] * len(AVD_DIMENSIONS)}
         std = values.std(axis=0)
         return {"mean": values.mean(axis=0).tolist(), "std": np.where(std > 0, std, 1.0).tolist()}
 
@@ -102,24 +102,21 @@ class DimensionalTask(Task):
     def std(self) -> list[float]:
         return list(self.inventory["std"])
 
-    def references(self, data: DataDir) -> dict[str, str]:
-        return dict(data.get("utt2avd"))
-
     def encode(self, value: str, where: str) -> list[float]:
         """The standardised values (training-set mean and standard deviation)."""
         return [
             (x - mean) / std
-            for x, mean, std in zip(_parse(value, where), self.mean, self.std, strict=True)
+            for x, mean, std in zip(parse_avd(value, where), self.mean, self.std, strict=True)
         ]
 
     def collate(self, targets: Sequence[Any | None]) -> Target:
         values = torch.tensor(
-            [[0.0] * len(DIMENSIONS) if t is None else t for t in targets], dtype=torch.float32
+            [[0.0] * len(AVD_DIMENSIONS) if t is None else t for t in targets], dtype=torch.float32
         )
         return Target(values, torch.tensor([t is not None for t in targets]))
 
     def build_head(self, dims: Dims) -> nn.Module:
-        return UtteranceLinear(dims, len(DIMENSIONS))
+        return UtteranceLinear(dims, len(AVD_DIMENSIONS))
 
     def loss(self, output: ModelOutput, batch: Batch) -> torch.Tensor:
         assert isinstance(self.options, DimensionalOptions)
@@ -138,28 +135,22 @@ class DimensionalTask(Task):
     def hypotheses(self, output: ModelOutput) -> dict[str, list[str]]:
         predicted = output.heads[self.name].float().cpu()
         scaled = predicted * torch.tensor(self.std) + torch.tensor(self.mean)
-        return {self.table: [" ".join(f"{x:.4f}" for x in row) for row in scaled.tolist()]}
+        return {self.decode_table: [" ".join(f"{x:.4f}" for x in row) for row in scaled.tolist()]}
 
-    def score(self, refs: Sequence[str], hyps: Sequence[str]) -> dict[str, float]:
-        ref = np.array([_parse(value, "reference") for value in refs])
-        hyp = np.array([_parse(value, "hypothesis") for value in hyps])
-        per_dimension = {
-            f"{dimension}_CCC": concordance_cc(ref[:, column], hyp[:, column])
-            for column, dimension in enumerate(DIMENSIONS)
-        }
-        return {
-            "CCC": float(np.mean(list(per_dimension.values()))),
-            **per_dimension,
-            "MAE": mean_absolute_error(ref.ravel(), hyp.ravel()),
-        }
+    @classmethod
+    def parse(cls, value: str, where: str) -> tuple[float, float, float]:
+        return parse_avd(value, where)
 
-
-def _parse(value: str, where: str) -> list[float]:
-    """The three numbers of an ``utt2avd`` value; raise naming ``where`` if it is not that."""
-    try:
-        numbers = [float(part) for part in value.split()]
-    except ValueError:
-        numbers = []
-    if len(numbers) != len(DIMENSIONS) or not all(map(math.isfinite, numbers)):
-        raise SpeechEQError(f"{where}: expected three finite numbers (arousal valence dominance)")
-    return numbers
+    @classmethod
+    def score(
+        cls, refs: Sequence[Any], hyps: Sequence[Any], classes: Sequence[str] = ()
+    ) -> TaskScores:
+        """CCC, Pearson's r and the mean absolute error of each dimension, and the mean CCC."""
+        ref, hyp = np.array(refs, dtype=np.float64), np.array(hyps, dtype=np.float64)
+        values: dict[str, float] = {}
+        for column, dimension in enumerate(AVD_DIMENSIONS):
+            values[f"{dimension} CCC"] = concordance_cc(ref[:, column], hyp[:, column])
+            values[f"{dimension} r"] = pearson(ref[:, column], hyp[:, column])
+            values[f"{dimension} MAE"] = mean_absolute_error(ref[:, column], hyp[:, column])
+        ccc = [values[f"{dimension} CCC"] for dimension in AVD_DIMENSIONS]
+        return TaskScores({f"{cls.name} CCC": float(np.mean(ccc)), **values})

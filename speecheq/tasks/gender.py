@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from speecheq.data.datadir import DataDir
-from speecheq.labels import GENDERS
+from speecheq.labels import GENDERS, check_gender
 from speecheq.tasks.base import TaskContext, TaskOptions
 from speecheq.tasks.classification import ClassificationTask
 
@@ -14,8 +14,8 @@ class GenderTask(ClassificationTask):
     """Gender of the utterance's speaker, from ``spk2gender`` through ``utt2spk``."""
 
     name = "gender"
-    source = "spk2gender"
-    table = "utt2gender"
+    label_table = "spk2gender"
+    decode_table = "utt2gender"
 
     @classmethod
     def take_inventory(
@@ -23,6 +23,6 @@ class GenderTask(ClassificationTask):
     ) -> dict[str, Any]:
         return {"classes": list(GENDERS)}
 
-    def references(self, data: DataDir) -> dict[str, str]:
-        spk2gender = data.get("spk2gender")
-        return {utt: spk2gender[spk] for utt, spk in data.utt2spk.items() if spk in spk2gender}
+    @classmethod
+    def parse(cls, value: str, where: str) -> str:
+        return check_gender(value, where)

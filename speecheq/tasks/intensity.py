@@ -19,10 +19,10 @@ from torch import nn
 from torch.nn import functional
 
 from speecheq.data.datadir import DataDir
-from speecheq.labels import INTENSITY_LEVELS
+from speecheq.labels import INTENSITY_LEVELS, check_intensity
 from speecheq.metrics import mean_absolute_error
 from speecheq.models import Dims, Encoded, ModelOutput
-from speecheq.tasks.base import Batch, TaskContext, TaskOptions, masked_mean
+from speecheq.tasks.base import Batch, TaskContext, TaskOptions, TaskScores, masked_mean
 from speecheq.tasks.classification import ClassificationTask
 
 
@@ -48,8 +48,8 @@ class IntensityTask(ClassificationTask):
     """Intensity level, decoded as ``0``..``3``; scored by WA, UA and mean absolute error."""
 
     name = "intensity"
-    source = "utt2intensity"
-    table = "utt2intensity"
+    label_table = "utt2intensity"
+    decode_table = "utt2intensity"
     options_type = IntensityOptions
 
     @classmethod
@@ -62,9 +62,6 @@ class IntensityTask(ClassificationTask):
     def coral(self) -> bool:
         assert isinstance(self.options, IntensityOptions)
         return self.options.loss == "coral"
-
-    def references(self, data: DataDir) -> dict[str, str]:
-        return {utt: value.strip() for utt, value in data.get("utt2intensity").items()}
 
     def build_head(self, dims: Dims) -> nn.Module:
         return CoralHead(dims, len(self.classes)) if self.coral else super().build_head(dims)
@@ -83,9 +80,16 @@ class IntensityTask(ClassificationTask):
         if not self.coral:
             return super().hypotheses(output)
         levels = (output.heads[self.name].float() > 0).sum(dim=1).tolist()
-        return {self.table: [self.classes[level] for level in levels]}
+        return {self.decode_table: [self.classes[level] for level in levels]}
 
-    def score(self, refs: Sequence[str], hyps: Sequence[str]) -> dict[str, float]:
-        scores = super().score(refs, hyps)
-        scores["MAE"] = mean_absolute_error([int(r) for r in refs], [int(h) for h in hyps])
+    @classmethod
+    def parse(cls, value: str, where: str) -> int:
+        return check_intensity(value, where)
+
+    @classmethod
+    def score(
+        cls, refs: Sequence[Any], hyps: Sequence[Any], classes: Sequence[str] = ()
+    ) -> TaskScores:
+        scores = super().score(refs, hyps, classes)
+        scores.metrics[f"{cls.name} MAE"] = mean_absolute_error(refs, hyps)
         return scores

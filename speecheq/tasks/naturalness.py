@@ -14,7 +14,7 @@ from typing import Any
 
 from speecheq.console import warn
 from speecheq.data.datadir import DataDir
-from speecheq.labels import NATURALNESS
+from speecheq.labels import NATURALNESS, check_naturalness
 from speecheq.tasks.base import TaskContext, TaskOptions
 from speecheq.tasks.classification import ClassificationTask
 
@@ -37,8 +37,8 @@ class NaturalnessTask(ClassificationTask):
     """Acted vs natural speech, from ``utt2nat``."""
 
     name = "naturalness"
-    source = "utt2nat"
-    table = "utt2nat"
+    label_table = "utt2nat"
+    decode_table = "utt2nat"
 
     @classmethod
     def take_inventory(
@@ -49,5 +49,6 @@ class NaturalnessTask(ClassificationTask):
             warn(f"training set: {problem}")
         return {"classes": list(NATURALNESS)}
 
-    def references(self, data: DataDir) -> dict[str, str]:
-        return dict(data.get("utt2nat"))
+    @classmethod
+    def parse(cls, value: str, where: str) -> str:
+        return check_naturalness(value, where)

@@ -19,7 +19,15 @@ from speecheq.errors import SpeechEQError
 from speecheq.fileio import read_lines
 from speecheq.metrics import token_error_rate
 from speecheq.models import Dims, FrameLinear, ModelOutput
-from speecheq.tasks.base import Batch, Target, Task, TaskContext, TaskOptions, masked_mean
+from speecheq.tasks.base import (
+    Batch,
+    Target,
+    Task,
+    TaskContext,
+    TaskOptions,
+    TaskScores,
+    masked_mean,
+)
 
 BLANK = "<blank>"
 
@@ -52,8 +60,8 @@ class PhoneTask(Task):
     """CTC over ``tokens.txt`` on every encoder frame; scored by token error rate."""
 
     name = "phone"
-    source = "tokens"
-    table = "tokens"
+    label_table = "tokens"
+    decode_table = "tokens"
     primary_metric = "TER"
     maximize = False
 
@@ -70,9 +78,6 @@ class PhoneTask(Task):
     @property
     def tokens(self) -> list[str]:
         return list(self.inventory["tokens"])
-
-    def references(self, data: DataDir) -> dict[str, str]:
-        return dict(data.get("tokens"))
 
     def encode(self, value: str, where: str) -> list[int]:
         ids = {symbol: index for index, symbol in enumerate(self.tokens)}
@@ -112,10 +117,16 @@ class PhoneTask(Task):
     def hypotheses(self, output: ModelOutput) -> dict[str, list[str]]:
         decoded = greedy_ctc(output.heads[self.name], output.encoded.lengths)
         tokens = self.tokens
-        return {self.table: [" ".join(tokens[i] for i in sequence) for sequence in decoded]}
+        return {self.decode_table: [" ".join(tokens[i] for i in sequence) for sequence in decoded]}
 
-    def score(self, refs: Sequence[str], hyps: Sequence[str]) -> dict[str, float]:
-        ref_tokens = [r.split() for r in refs]
-        if not any(ref_tokens):
-            return {}
-        return {"TER": token_error_rate(ref_tokens, [h.split() for h in hyps])}
+    @classmethod
+    def parse(cls, value: str, where: str) -> tuple[str, ...]:
+        return tuple(value.split())
+
+    @classmethod
+    def score(
+        cls, refs: Sequence[Any], hyps: Sequence[Any], classes: Sequence[str] = ()
+    ) -> TaskScores:
+        if not any(refs):
+            return TaskScores({}, notes=[f"{cls.name}: the references have no tokens"])
+        return TaskScores({f"{cls.name} TER": token_error_rate(refs, hyps)})

@@ -83,8 +83,8 @@ class SpeakerTask(ClassificationTask):
     """The utterance's speaker (``utt2spk``) among the training speakers; scored by WA and UA."""
 
     name = "speaker"
-    source = "utt2spk"
-    table = "utt2spk"
+    label_table = "utt2spk"
+    decode_table = "utt2spk"
     options_type = SpeakerOptions
 
     @classmethod

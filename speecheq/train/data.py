@@ -1,0 +1,138 @@
+"""The data of a training run: its tasks, training and validation sets, and their fingerprint.
+
+A data directory is read once, up front: every enabled task takes its inventory from the
+training set, and every utterance's targets are encoded, so a bad label or token is reported
+before training starts. Features are read from their archives when a batch is built.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from torch.utils.data import ConcatDataset
+
+from speecheq.config import TrainConfig
+from speecheq.data.datadir import DataDir
+from speecheq.data.tables import TABLES
+from speecheq.dataio.cmvn import Cmvn
+from speecheq.dataio.dataset import FeatureDataset, feature_dim, load_utterances
+from speecheq.errors import SpeechEQError
+from speecheq.modelfile import build_tasks
+from speecheq.tasks import TASKS, Task, TaskContext
+
+
+@dataclass
+class TrainingData:
+    """The training and validation sets, ready to batch, and what identifies them."""
+
+    tasks: list[Task]
+    train: ConcatDataset
+    """The training set, then each unlabeled set (``--unlabeled-dir``)."""
+    valid: FeatureDataset
+    valid_refs: dict[str, dict[str, str]]
+    """Task -> the valid set's references."""
+    cmvn: Cmvn
+    feature_dim: int
+    feats_conf: str | None
+    fingerprints: dict[str, dict[str, str]]
+    """Role (``train``, ``valid``, ``unlabeled1``...) -> its path and :func:`fingerprint`."""
+
+
+def fingerprint(data: DataDir) -> str:
+    """A digest of a data directory's content: its utterances, their labels and lengths, and its
+    feature options. Tables of paths (``wav.scp``, ``feats.scp``, ``cmvn.scp``) count by their
+    ids only, so a moved directory keeps its fingerprint."""
+    content = {
+        name: sorted(table) if TABLES[name].holds_paths else sorted(table.items())
+        for name, table in sorted(data.tables.items())
+    }
+    text = json.dumps({"tables": content, "conf": sorted(data.conf.items())})
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def load_training_data(
+    config: TrainConfig,
+    train_dir: Path,
+    valid_dir: Path,
+    lang_dir: Path | None,
+    unlabeled_dirs: Sequence[Path],
+) -> TrainingData:
+    """Read the sets of a run and check them against the config's tasks.
+
+    Utterances that have no label for any enabled task are left out, unless a task learns from
+    unlabeled data: then the utterances of ``unlabeled_dirs`` join the training set with every
+    label masked (their labels, if any, are not read).
+    """
+    train_data, valid_data = DataDir.load(train_dir), DataDir.load(valid_dir)
+    dim = feature_dim(train_dir, train_data)
+    context = TaskContext(config.labels.class_map(), lang_dir, dim)
+    inventories = {
+        name: TASKS[name].take_inventory(options, train_data, context)
+        for name, options in config.tasks.items()
+    }
+    tasks = build_tasks(config, inventories)
+    utterances = load_utterances(train_dir, train_data, tasks)
+    for task in tasks:
+        if not task.uses_unlabeled and not any(task.name in u.targets for u in utterances):
+            raise SpeechEQError(
+                f"{train_dir}: no utterance has a label for the enabled task '{task.name}' "
+                f"(its labels come from {task.label_table})"
+            )
+    uses_unlabeled = any(task.uses_unlabeled for task in tasks)
+    if not uses_unlabeled:
+        utterances = [u for u in utterances if u.targets]
+    cmvn = Cmvn.from_training(config.features.cmvn, train_dir, train_data)
+    parts = [FeatureDataset(utterances, cmvn, dim)]
+    fingerprints = {
+        "train": {"path": str(train_dir), "fingerprint": fingerprint(train_data)},
+        "valid": {"path": str(valid_dir), "fingerprint": fingerprint(valid_data)},
+    }
+    owners = {u.utt: (0, train_dir) for u in utterances}
+    for index, unlabeled_dir in enumerate(unlabeled_dirs, start=1):
+        if not uses_unlabeled:
+            raise SpeechEQError(
+                f"{unlabeled_dir}: unlabeled data was given, but no enabled task learns from it"
+            )
+        unlabeled = DataDir.load(unlabeled_dir)
+        if unlabeled.conf.get("feats.conf", "") != train_data.conf.get("feats.conf", ""):
+            raise SpeechEQError(
+                f"{unlabeled_dir}: its features were computed with other options than those of "
+                f"{train_dir} (conf/feats.conf differs)"
+            )
+        for utt in unlabeled.utts:
+            owner, path = owners.setdefault(utt, (index, unlabeled_dir))
+            if owner != index:
+                raise SpeechEQError(
+                    f"{unlabeled_dir}: utterance '{utt}' is also in {path}; an utterance may be "
+                    "given only once"
+                )
+        parts.append(
+            FeatureDataset(
+                load_utterances(unlabeled_dir, unlabeled, tasks, with_targets=False),
+                cmvn.for_data(unlabeled_dir, unlabeled),
+                dim,
+            )
+        )
+        fingerprints[f"unlabeled{index}"] = {
+            "path": str(unlabeled_dir),
+            "fingerprint": fingerprint(unlabeled),
+        }
+    valid = FeatureDataset(
+        load_utterances(valid_dir, valid_data, tasks),
+        cmvn.for_data(valid_dir, valid_data),
+        dim,
+    )
+    return TrainingData(
+        tasks,
+        ConcatDataset(parts),
+        valid,
+        {task.name: task.references(valid_data) for task in tasks},
+        cmvn,
+        dim,
+        train_data.conf.get("feats.conf"),
+        fingerprints,
+    )

@@ -1,0 +1,117 @@
+"""The state of a training run in ``checkpoint.pt``: what resuming needs, and what it must match.
+
+A checkpoint holds the weights, the optimisers (with their schedules and scalers), the sampler,
+the extra phases, the history and best epoch, and what identifies the run: its config and the
+fingerprints of its data (:func:`speecheq.train.data.fingerprint`). A run resumes from a
+checkpoint only when both are the same, so a fold's checkpoint never continues on another
+fold's data.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any, Literal
+
+from torch import nn
+
+from speecheq.dataio.sampler import BucketBatchSampler
+from speecheq.errors import SpeechEQError
+from speecheq.train.optim import Optimiser, PhaseState
+from speecheq.train.reporter import Reporter
+
+CHECKPOINT = "checkpoint.pt"
+
+Resume = bool | Literal["auto"]
+"""``auto``: continue from a checkpoint when there is one, else start afresh; True: continue
+(a checkpoint must exist); False: start afresh, replacing what the run wrote before."""
+
+
+def parse_resume(value: str) -> Resume:
+    """``--resume auto|true|false`` as a :data:`Resume` value."""
+    choices: dict[str, Resume] = {"auto": "auto", "true": True, "false": False}
+    if value not in choices:
+        raise SpeechEQError(f"--resume must be auto, true or false, got '{value}'")
+    return choices[value]
+
+
+def make_checkpoint(
+    *,
+    config: Mapping[str, Any],
+    fingerprints: Mapping[str, Mapping[str, str]],
+    epoch: int,
+    model: nn.Module,
+    optimiser: Optimiser,
+    sampler: BucketBatchSampler,
+    phases: Sequence[PhaseState],
+    reporter: Reporter,
+) -> dict[str, Any]:
+    """The content of ``checkpoint.pt`` after ``epoch`` completed epochs."""
+    return {
+        "config": dict(config),
+        "data": {role: dict(entry) for role, entry in fingerprints.items()},
+        "epoch": epoch,
+        "model": model.state_dict(),
+        **optimiser.state_dict(),
+        "sampler": sampler.state_dict(),
+        "phases": {state.phase.name: state.state_dict() for state in phases},
+        **reporter.state_dict(),
+    }
+
+
+def check_checkpoint(
+    path: Path,
+    state: Mapping[str, Any],
+    config: Mapping[str, Any],
+    fingerprints: Mapping[str, Mapping[str, str]],
+) -> None:
+    """Raise unless ``state`` was saved by a run of the same config on the same data."""
+    difference = first_difference(state.get("config"), config)
+    if difference is not None:
+        raise SpeechEQError(
+            f"{path}: the config differs from the one this run was started with "
+            f"(at '{difference}'); resume with the same config and --tasks, or start afresh "
+            "with --resume false"
+        )
+    saved = state.get("data", {})
+    for role in sorted(set(saved) | set(fingerprints)):
+        old, new = saved.get(role), fingerprints.get(role)
+        if old is None or new is None or old["fingerprint"] != new["fingerprint"]:
+            before = "none" if old is None else f"{old['path']} ({old['fingerprint']})"
+            now = "none" if new is None else f"{new['path']} ({new['fingerprint']})"
+            raise SpeechEQError(
+                f"{path}: was trained on other {role} data than this run's: {before} then, "
+                f"{now} now; train into another --exp-dir, or start afresh with --resume false"
+            )
+
+
+def restore_checkpoint(
+    state: Mapping[str, Any],
+    *,
+    model: nn.Module,
+    optimiser: Optimiser,
+    sampler: BucketBatchSampler,
+    phases: Sequence[PhaseState],
+    reporter: Reporter,
+) -> int:
+    """Load a checkpoint's state into the run's parts; return the epochs it completed."""
+    model.load_state_dict(state["model"])
+    optimiser.load_state_dict(state)
+    sampler.load_state_dict(state["sampler"])
+    for phase_state in phases:
+        phase_state.load_state_dict(state["phases"][phase_state.phase.name])
+    reporter.load_state_dict(state)
+    return int(state["epoch"])
+
+
+def first_difference(old: Any, new: Any, prefix: str = "") -> str | None:
+    """The first key (dotted) where two nested config dicts differ, or None."""
+    if isinstance(old, Mapping) and isinstance(new, Mapping):
+        for key in sorted(set(old) | set(new)):
+            if key not in old or key not in new:
+                return f"{prefix}{key}"
+            found = first_difference(old[key], new[key], f"{prefix}{key}.")
+            if found is not None:
+                return found
+        return None
+    return None if old == new else prefix.rstrip(".")
