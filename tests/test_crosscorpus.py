@@ -12,23 +12,23 @@ import yaml
 from typer.testing import CliRunner
 
 from speecheq.cli.main import app
-from speecheq.crosscorpus.matrix import load_cell
-from speecheq.crosscorpus.plan import (
+from speecheq.data.datadir import DataDir
+from speecheq.data.ops import combine
+from speecheq.errors import SpeechEQError
+from speecheq.experiments.crosscorpus import load_cell
+from speecheq.experiments.crossdesign import (
     WHOLE,
+    Design,
     ExperimentData,
-    Plan,
     TrainingSet,
     check_speaker_independence,
     deal_speakers,
     experiment_data,
-    make_plan,
+    make_design,
     shared_classes,
     training_sets,
 )
-from speecheq.crosscorpus.run import run
-from speecheq.data.datadir import DataDir
-from speecheq.data.ops import combine
-from speecheq.errors import SpeechEQError
+from speecheq.experiments.plan import Plan
 from speecheq.fileio import read_table, write_table
 from tests.synthetic import TINY, one_thread, write_feature_set  # noqa: F401
 
@@ -113,7 +113,7 @@ def test_speakers_are_dealt_into_folds_that_mix_genders() -> None:
 
 
 def test_no_test_speaker_is_ever_in_training_or_validation(three: DataDir) -> None:
-    plan = make_plan(three, num_folds=3, valid_fraction=0.25)
+    plan = make_design(three, num_folds=3, valid_fraction=0.25)
     assert plan.classes == ("neutral", "happy", "angry", "sad")
     speakers = {c: {s for s in three.speakers if s.startswith(f"{c}-")} for c in "abc"}
     for train_set in plan.train_sets:
@@ -146,20 +146,19 @@ def test_no_test_speaker_is_ever_in_training_or_validation(three: DataDir) -> No
 
 def test_plan_errors_and_plan_files(three: DataDir, tmp_path: Path) -> None:
     with pytest.raises(SpeechEQError, match="no utt2corpus"):
-        make_plan(corpus("a", {"s1": "f", "s2": "m"}, EMOTIONS))
+        make_design(corpus("a", {"s1": "f", "s2": "m"}, EMOTIONS))
     with pytest.raises(SpeechEQError, match="corpus d is not in utt2corpus"):
-        make_plan(three, corpora=["a", "d"])
+        make_design(three, corpora=["a", "d"])
     lone = combine([three, corpus("d", {"x": "f"}, EMOTIONS)], ["abc", "d"])
     with pytest.raises(SpeechEQError, match="corpus 'd' has 1 speaker"):
-        make_plan(lone)
-    assert make_plan(lone, train_sets=["a+b"]).experiments[-1].tests == ("c", "d")
+        make_design(lone)
+    assert make_design(lone, train_sets=["a+b"]).experiments[-1].tests == ("c", "d")
     with pytest.raises(SpeechEQError, match="unknown emotion category 'joy'"):
-        make_plan(three, classes=["joy", "sad"])
-    plan = make_plan(three, train_sets=["pooled"])
-    plan.save(tmp_path)
-    assert Plan.load(tmp_path) == plan
+        make_design(three, classes=["joy", "sad"])
+    design = make_design(three, train_sets=["pooled"])
+    assert Design.from_dict(design.to_dict()) == design
     (tmp_path / "plan.json").write_text("{}")
-    with pytest.raises(SpeechEQError, match="plan.json: not a plan of 'speecheq cross plan'"):
+    with pytest.raises(SpeechEQError, match="plan.json: not a plan of 'speecheq exp'"):
         Plan.load(tmp_path)
 
 
@@ -185,13 +184,14 @@ def test_the_matrix_end_to_end_on_two_tiny_corpora(tmp_path: Path) -> None:
     (tmp_path / "train.yaml").write_text(yaml.safe_dump(config))
     out = tmp_path / "exp"
     runner = CliRunner()
-    plan_args = ["cross", "plan", str(tmp_path / "all"), str(out)]
+    plan_args = ["exp", "cross", str(tmp_path / "all"), str(out)]
     plan_args += ["--config", str(tmp_path / "train.yaml"), "--valid-fraction", "0.4"]
     plan_args += ["--tasks", "emotion", "--tasks", "emotion,naturalness,corpus"]
     for args in (
         plan_args,
-        ["cross", "run", str(out), "--device", "cpu"],
-        ["cross", "score", str(out)],
+        ["exp", "train", str(out), "--device", "cpu"],
+        ["exp", "decode", str(out), "--device", "cpu"],
+        ["exp", "score", str(out)],
     ):
         result = runner.invoke(app, args)
         assert result.exit_code == 0, (args, result.output, result.exception)
@@ -214,7 +214,8 @@ def test_the_matrix_end_to_end_on_two_tiny_corpora(tmp_path: Path) -> None:
     assert set(results["ablation"][0]["corpora"]["ca"]) == {"within", "cross"}
     text = (out / "results.md").read_text()
     assert "## Ablation: auxiliary tasks" in text and "| ca+cb (pooled) |" in text
-    assert {r.training for r in run(out, device="cpu")} == {"kept"}
+    again = runner.invoke(app, ["exp", "decode", str(out), "--device", "cpu"])
+    assert again.exit_code == 0 and "decoded 1 of" not in again.output  # nothing redone
     with pytest.raises(SpeechEQError, match="not a scores.json"):
         (tmp_path / "bad.json").write_text("{}")
         load_cell(tmp_path / "bad.json", TrainingSet(("ca",), ()), "ca")

@@ -15,6 +15,8 @@ import pytest
 from speecheq.config import load_config
 from speecheq.corpora import corpus_names
 from speecheq.data.datadir import DataDir
+from speecheq.errors import SpeechEQError
+from speecheq.experiments.curve import curve_plan
 from speecheq.labels import ClassMap
 from tests.synthetic import write_feature_set
 
@@ -58,44 +60,50 @@ def run_recipe(*args: str) -> subprocess.CompletedProcess[str]:
 def test_recipe_options() -> None:
     shown = run_recipe("--help")
     assert shown.returncode == 0
-    assert "--corpus-dir DIR" in shown.stdout + shown.stderr
-    unknown = run_recipe("--no-such-option", "1")
-    assert unknown.returncode != 0
-    assert "no-such-option" in unknown.stderr
-    no_corpus = run_recipe("--stop-stage", "1")
-    assert no_corpus.returncode != 0
-    assert "--corpus-dir is required" in no_corpus.stderr
-
-
-def learning_curve(tmp_path: Path, source: Path, target: Path) -> subprocess.CompletedProcess[str]:
-    script = EGS / "TEMPLATE" / "learning_curve.py"
-    env = {
-        **os.environ,
-        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
-    }
-    command = [sys.executable, str(script), "--source", str(source), "--target", str(target)]
-    command += ["--out", str(tmp_path / "out"), "--num-folds", "2", "--fractions", "0.5,1"]
-    return subprocess.run(
-        [*command, "--plan"], capture_output=True, text=True, env=env, check=False
-    )
+    assert shown.stdout.startswith(f"Usage: {EGS / 'casia' / 'run.sh'} [options]")
+    assert "CASIA Chinese emotional speech" in shown.stdout  # the recipe's own description
+    assert "--corpus-dir DIR" in shown.stdout and "--corpus NAME" not in shown.stdout
+    for args, message in [
+        (("--no-such-option", "1"), "unknown option --no-such-option"),
+        (("--no-such-flag",), "unknown option --no-such-flag"),
+        (("--stage", "abc"), "option --stage takes a whole number, got 'abc'"),
+        (("--stage", "9"), "stages run from 1 to 5"),
+        (("--resume", "yes"), "--resume takes auto, true or false, got 'yes'"),
+        (("--stop-stage", "1"), "--corpus-dir is required"),
+    ]:
+        done = run_recipe(*args)
+        assert done.returncode != 0, args
+        assert message in done.stderr, (args, done.stderr)
+        assert "line " not in done.stderr  # no shell error, one sentence
 
 
 def test_learning_curve_plan(tmp_path: Path) -> None:
     four = {"a1": "f", "a2": "m", "a3": "f", "a4": "m"}
     source = write_feature_set(tmp_path / "source", speakers=four, per_class=2)
     target = write_feature_set(tmp_path / "target", speakers={"b1": "f", "b2": "m"}, seed=1)
-    planned = learning_curve(tmp_path, source, target)
-    assert planned.returncode == 0, planned.stderr
-    assert "withheld + target half" in planned.stdout  # the semi-supervised run at 50%
-    assert "│     24 │" in planned.stdout  # 12 epochs at 100% of the labels, 24 at 50%
+    config = EGS / "TEMPLATE" / "conf" / "latif.yaml"
+    plan = curve_plan(source, tmp_path / "out", config, target=target, num_folds=2,
+                      fractions=(0.5, 1.0))  # fmt: skip
+    semi = plan.run("semi/f0.5/fold1")
+    assert semi.unlabeled == (
+        str(tmp_path / "out/data/fold1/f0.5/withheld"),
+        str(tmp_path / "out/data/target/fold1/train"),
+    )
+    assert "optim.epochs=24" in semi.overrides  # 12 epochs at 100% of the labels
+    assert "optim.epochs=12" in plan.run("supervised/f1/fold2").overrides
+    assert set(semi.tests) == {"within", "cross"}
+    assert len(plan.reports) == 2 * 2 * 2  # modes x fractions x tests
     for fold in ("fold1", "fold2"):
         assert not set(DataDir.load(tmp_path / f"out/data/source/{fold}/test").speakers) & set(
             DataDir.load(tmp_path / f"out/data/source/{fold}/train").speakers
         )
+        labeled = DataDir.load(tmp_path / f"out/data/{fold}/f0.5/train")
+        assert len(labeled.get("utt2emo")) < len(
+            DataDir.load(tmp_path / f"out/data/source/{fold}/train").get("utt2emo")
+        )
     overlapping = write_feature_set(tmp_path / "overlap", speakers={"a2": "m", "a3": "f"})
-    leaking = learning_curve(tmp_path / "leak", source, overlapping)  # trains on a target speaker
-    assert leaking.returncode != 0
-    assert "tests speakers that source fold" in leaking.stderr
+    with pytest.raises(SpeechEQError, match="tests speakers that source fold"):
+        curve_plan(source, tmp_path / "leak", config, target=overlapping, num_folds=2)
 
 
 TINY_CONFIG = """

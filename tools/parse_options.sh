@@ -5,13 +5,15 @@
 #   . ../../tools/parse_options.sh
 #
 # "--foo-bar VALUE" or "--foo-bar=VALUE" sets the shell variable foo_bar, which must already
-# be defined (an unknown option is an error). "--help" prints $help_message. Parsing stops at
-# the first argument that is not an option; the rest stay in "$@".
+# be defined (an unknown option is an error). An option whose default is true or false takes
+# only true or false; one whose default is a whole number takes only whole numbers. "--help"
+# calls the function usage if the script defines one, else prints $help_message. Parsing stops
+# at the first argument that is not an option; the rest stay in "$@".
 
 while [ $# -gt 0 ]; do
   case "$1" in
     --help | -h)
-      printf '%s\n' "${help_message:-Usage: $0 [options]}"
+      if declare -F usage >/dev/null; then usage; else printf '%s\n' "${help_message:-Usage: $0 [options]}"; fi
       exit 0
       ;;
     --*=*)
@@ -21,11 +23,7 @@ while [ $# -gt 0 ]; do
       ;;
     --*)
       _option=$1
-      if [ $# -lt 2 ]; then
-        echo "$0: option $_option needs a value" >&2
-        exit 1
-      fi
-      _value=$2
+      _value=${2-}
       _consumed=2
       ;;
     *)
@@ -38,6 +36,24 @@ while [ $# -gt 0 ]; do
     echo "$0: unknown option $_option (see $0 --help)" >&2
     exit 1
   fi
+  if [ "$_consumed" = 2 ] && [ $# -lt 2 ]; then
+    echo "$0: option $_option needs a value" >&2
+    exit 1
+  fi
+  case "${!_name}" in
+    true | false)
+      if [ "$_value" != true ] && [ "$_value" != false ]; then
+        echo "$0: option $_option takes true or false, got '$_value'" >&2
+        exit 1
+      fi
+      ;;
+    *)
+      if [[ ${!_name} =~ ^-?[0-9]+$ ]] && [[ ! $_value =~ ^-?[0-9]+$ ]]; then
+        echo "$0: option $_option takes a whole number, got '$_value'" >&2
+        exit 1
+      fi
+      ;;
+  esac
   printf -v "$_name" '%s' "$_value"
   shift "$_consumed"
 done

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Create tools/venv (if missing) and install speecheq into it, editable, with its dev extra.
-# Idempotent: when pyproject.toml has not changed since the last install it returns at once.
+# Idempotent: when pyproject.toml's content has not changed since the last install (its digest
+# is the stamp), it returns at once; a fresh clone of the same project reinstalls nothing.
 set -euo pipefail
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -18,7 +19,8 @@ if [ ! -x "$venv/bin/python" ]; then
   "$python" -m venv "$venv"
 fi
 
-if [ ! -f "$stamp" ] || [ "$root/pyproject.toml" -nt "$stamp" ]; then
+digest=$(sha256sum "$root/pyproject.toml" | cut -d' ' -f1)
+if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$digest" ]; then
   echo "setup.sh: installing speecheq and its dependencies into $venv (first time: a few minutes)" >&2
   log=$venv/install.log
   if ! { "$venv/bin/python" -m pip install --upgrade pip &&
@@ -27,5 +29,5 @@ if [ ! -f "$stamp" ] || [ "$root/pyproject.toml" -nt "$stamp" ]; then
     echo "setup.sh: installation failed; the full log is $log" >&2
     exit 1
   fi
-  touch "$stamp"
+  echo "$digest" > "$stamp"
 fi

@@ -2,63 +2,88 @@
 # Shared stage logic of every speecheq recipe. A recipe's run.sh sets its corpus and protocol
 # and calls this script with --recipe-dir; everything is written under data/ and exp/ there.
 # --corpus-dir is taken relative to the caller's directory; the other paths (conf/...) are
-# relative to the recipe folder.
+# relative to the recipe folder. How the jobs of stages 4 and 5 run is the recipe's cmd.sh.
 #
-#   1 data prep   local/data.sh (if the recipe has one), speecheq prepare, speecheq data validate
+#   1 data prep   local/data.sh CORPUS_DIR DATA CORPORA (if the recipe has one: prints the names
+#                 of the corpora it prepared into DATA/<name>), speecheq prepare (each other
+#                 corpus; several are combined into one set), speecheq data validate
 #   2 features    speecheq feats data/all
 #   3 lexicon     speecheq lexicon data/all data/lang
-#   4 training    speecheq data split data/all data/folds, then speecheq train per fold
-#   5 scoring     speecheq predict per fold, then speecheq score over all folds
+#   4 training    the plan (speecheq data split + exp folds, or exp cross), speecheq exp train
+#   5 scoring     speecheq exp decode, speecheq exp score
 set -euo pipefail
 
 recipe_dir=$PWD      # the recipe folder (run.sh passes its own)
 stage=1              # first stage to run
 stop_stage=5         # last stage to run
 nj=2                 # parallel jobs for feature extraction
-corpus=              # the preparer: speecheq prepare <corpus>
-corpus_dir=          # the corpus as distributed
+corpus=              # the preparer (speecheq prepare <corpus>), or several, space-separated
+corpus_dir=          # the corpus as distributed (one corpus; several take theirs from db.sh)
+data=data            # where the data directories go
 feats_conf=../TEMPLATE/conf/fbank.conf
 token_type=phone     # phone or bpe
 nbpe=100             # BPE vocabulary size, with --token-type bpe
+plan=folds           # folds (the recipe's protocol) or cross (the cross-corpus matrix)
 split_by=speaker     # speaker (leave speakers out), group (utt2group) or partition (utt2split)
-num_folds=           # with --split-by speaker: deal speakers into this many folds ("" = one each)
+num_folds=           # speaker folds ("" = one per speaker; with --plan cross, 2)
 valid_fraction=0.1   # share of the training speakers' utterances held out for validation
 folds=               # space-separated folds to train and score ("" = all)
+seeds=               # space-separated seeds: every fold trained with each ("" = the config's)
+train_sets=alone,pooled,loo  # --plan cross: training sets
+task_sets=           # --plan cross: space-separated task sets, each comma-separated
+classes=             # --plan cross: comma-separated classes ("" = those all corpora share)
 train_config=conf/train.yaml
 tasks=               # comma-separated tasks to train ("" = those of the config)
 tag=                 # experiment name under exp/ ("" = from the config name and the tasks)
 device=auto          # auto, cpu or cuda
-resume=auto          # stage 4: auto (continue a fold from its checkpoint.pt), true or false (afresh)
+resume=auto          # stage 4: auto (continue each run from its checkpoint), true or false
+train_cmd="--launcher local --jobs 1"   # how stage 4 runs its jobs (set in cmd.sh)
+decode_cmd="--launcher local --jobs 1"  # how stage 5 runs its jobs (set in cmd.sh)
 
-help_message="Usage: $0 --corpus NAME --corpus-dir DIR [options]
+usage() {
+  local run=$recipe_dir/run.sh
+  echo "Usage: $run [options]"
+  sed -n '2,/^set /{/^# /s/^# //p}' "$run" | grep -v '^Usage:'
+  cat <<EOF
 Options (default in brackets):
-  --stage N --stop-stage N   stages to run [$stage..$stop_stage]
-  --nj N                     feature extraction jobs [$nj]
+  --stage N --stop-stage N   stages to run [$stage..$stop_stage]: 1 data, 2 features, 3 lexicon,
+                             4 training, 5 scoring
   --corpus-dir DIR           the corpus as distributed
+  --nj N                     feature extraction jobs [$nj]
   --feats-conf FILE          filterbank options [$feats_conf]
   --token-type phone|bpe     CTC tokens [$token_type]; --nbpe N [$nbpe]
   --split-by speaker|group|partition [$split_by]; --num-folds K; --valid-fraction F [$valid_fraction]
   --folds 'fold1 fold2'      only these folds [all]
+  --seeds '0 1 2'            train every fold with each seed [the config's]
   --train-config FILE        [$train_config]; --tasks emotion,intensity,phone,gender [config's]
   --tag NAME                 experiment name under exp/; --device auto|cpu|cuda [$device]
-  --resume auto|true|false   continue each fold's training from its checkpoint [$resume]"
+  --resume auto|true|false   continue each fold's training from its checkpoint [$resume]
+  --train-cmd '...'          launcher of stage 4 [cmd.sh: $train_cmd]
+  --decode-cmd '...'         launcher of stage 5 [cmd.sh: $decode_cmd]
+EOF
+}
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+for arg in "$@"; do  # cmd.sh of the recipe sets train_cmd and decode_cmd, before the options
+  case $arg in --recipe-dir=*) recipe_dir=${arg#*=} ;; esac
+done
+if [ "${1-}" = --recipe-dir ] && [ $# -ge 2 ]; then recipe_dir=$2; fi
+if [ -f "$recipe_dir/cmd.sh" ]; then . "$recipe_dir/cmd.sh"; fi
 . "$here/../../tools/parse_options.sh"
 if [ -n "$corpus_dir" ] && [[ $corpus_dir != /* ]]; then
   corpus_dir=$PWD/$corpus_dir
 fi
 cd "$recipe_dir"
 . ./path.sh
+if [ -f db.sh ]; then . ./db.sh; fi  # where each corpus is, for recipes that combine several
 
-if [ $# -ne 0 ]; then
-  echo "$0: unexpected arguments: $* (see --help)" >&2
-  exit 1
-fi
-if [ -z "$corpus" ]; then
-  echo "$0: --corpus is required (see --help)" >&2
-  exit 1
-fi
+die() { echo "$0: $*" >&2; exit 1; }
+[ $# -eq 0 ] || die "unexpected arguments: $* (see --help)"
+[ -n "$corpus" ] || die "--corpus is required (see --help)"
+[ "$stage" -ge 1 ] && [ "$stop_stage" -le 5 ] && [ "$stage" -le "$stop_stage" ] ||
+  die "stages run from 1 to 5, got --stage $stage --stop-stage $stop_stage"
+case $resume in auto | true | false) ;; *) die "--resume takes auto, true or false, got '$resume'" ;; esac
+case $plan in folds | cross) ;; *) die "--plan takes folds or cross, got '$plan'" ;; esac
 
 if [ -z "$tag" ]; then
   tag=$(basename "$train_config" .yaml)
@@ -68,66 +93,77 @@ expdir=exp/$tag
 
 log() { echo "$(date '+%H:%M:%S') [stage $1] ${*:2}" >&2; }
 
-list_folds() {
-  if [ -n "$folds" ]; then
-    echo "$folds"
-  else
-    find data/folds -mindepth 1 -maxdepth 1 -type d -printf '%f\n' | sort
-  fi
-}
-
 if [ "$stage" -le 1 ] && [ "$stop_stage" -ge 1 ]; then
-  if [ -z "$corpus_dir" ]; then
-    echo "$0: --corpus-dir is required for stage 1 (where the $corpus corpus is)" >&2
-    exit 1
-  fi
   start=$SECONDS
+  read -r -a names <<< "$corpus"
+  prepared=""
   if [ -x local/data.sh ]; then
-    log 1 "local/data.sh $corpus_dir"
-    local/data.sh "$corpus_dir"
+    log 1 "local/data.sh $corpus_dir $data"
+    prepared=$(local/data.sh "$corpus_dir" "$data" "$corpus")  # the corpora it prepared
   fi
-  log 1 "prepare $corpus from $corpus_dir"
-  speecheq prepare "$corpus" --corpus-dir "$corpus_dir" data/all
-  speecheq data validate data/all >/dev/null
+  if [ ${#names[@]} -eq 1 ]; then
+    [ -n "$corpus_dir" ] || die "--corpus-dir is required for stage 1 (where the $corpus corpus is)"
+    log 1 "prepare $corpus from $corpus_dir"
+    speecheq prepare "$corpus" --corpus-dir "$corpus_dir" "$data/all"
+  else
+    dirs=()
+    for name in "${names[@]}"; do
+      if [[ " $prepared " != *" $name "* ]]; then
+        variable=${name^^}
+        [ -n "${!variable:-}" ] || die "$name: set $variable in db.sh (where the corpus is)"
+        log 1 "prepare $name from ${!variable}"
+        speecheq prepare "$name" --corpus-dir "${!variable}" "$data/$name" >/dev/null
+      fi
+      dirs+=("$data/$name")
+    done
+    log 1 "combine ${names[*]} into $data/all"
+    speecheq data combine "$data/all" "${dirs[@]}" --names "$(IFS=,; echo "${names[*]}")" --prefix
+  fi
+  speecheq data validate "$data/all" >/dev/null
   log 1 "done in $((SECONDS - start)) s"
 fi
 
 if [ "$stage" -le 2 ] && [ "$stop_stage" -ge 2 ]; then
   start=$SECONDS
-  log 2 "features for data/all ($nj jobs)"
-  speecheq feats data/all --conf "$feats_conf" --nj "$nj"
+  log 2 "features for $data/all ($nj jobs)"
+  speecheq feats "$data/all" --conf "$feats_conf" --nj "$nj"
   log 2 "done in $((SECONDS - start)) s"
 fi
 
 if [ "$stage" -le 3 ] && [ "$stop_stage" -ge 3 ]; then
   start=$SECONDS
-  log 3 "lexicon ($token_type) for data/all"
-  speecheq lexicon data/all data/lang --token-type "$token_type" --nbpe "$nbpe"
+  log 3 "lexicon ($token_type) for $data/all"
+  speecheq lexicon "$data/all" "$data/lang" --token-type "$token_type" --nbpe "$nbpe"
   log 3 "done in $((SECONDS - start)) s"
 fi
 
 if [ "$stage" -le 4 ] && [ "$stop_stage" -ge 4 ]; then
   start=$SECONDS
-  log 4 "folds: split by $split_by"
-  speecheq data split data/all data/folds --by "$split_by" ${num_folds:+--num-folds "$num_folds"} \
-    --valid-fraction "$valid_fraction"
-  for fold in $(list_folds); do
-    log 4 "training $expdir/$fold"
-    speecheq train --config "$train_config" --train-dir "data/folds/$fold/train" \
-      --valid-dir "data/folds/$fold/valid" --exp-dir "$expdir/$fold" --lang-dir data/lang \
-      --device "$device" ${tasks:+--tasks "$tasks"} --resume "$resume"
-  done
+  if [ "$plan" = folds ]; then
+    log 4 "folds: split by $split_by"
+    speecheq data split "$data/all" "$data/folds" --by "$split_by" \
+      ${num_folds:+--num-folds "$num_folds"} --valid-fraction "$valid_fraction"
+    speecheq exp folds "$data/folds" "$expdir" --config "$train_config" --lang-dir "$data/lang" \
+      --name "$tag" ${tasks:+--tasks "$tasks"} ${folds:+--folds "$folds"} ${seeds:+--seeds "$seeds"}
+  else
+    task_options=()
+    for set in $task_sets; do task_options+=(--tasks "$set"); done
+    log 4 "cross-corpus plan"
+    speecheq exp cross "$data/all" "$expdir" --config "$train_config" --lang-dir "$data/lang" \
+      --train-sets "$train_sets" --num-folds "${num_folds:-2}" \
+      --valid-fraction "$valid_fraction" ${classes:+--classes "$classes"} "${task_options[@]}"
+  fi
+  log 4 "training $expdir ($train_cmd)"
+  # shellcheck disable=SC2086  # the launcher options are words
+  speecheq exp train "$expdir" $train_cmd --device "$device" --resume "$resume"
   log 4 "done in $((SECONDS - start)) s"
 fi
 
 if [ "$stage" -le 5 ] && [ "$stop_stage" -ge 5 ]; then
   start=$SECONDS
-  decode_dirs=()
-  for fold in $(list_folds); do
-    log 5 "decoding data/folds/$fold/test with $expdir/$fold/model.pt"
-    speecheq predict "$expdir/$fold/model.pt" "data/folds/$fold/test" "$expdir/$fold/decode_test"
-    decode_dirs+=("$expdir/$fold/decode_test")
-  done
-  speecheq score "${decode_dirs[@]}" --out-dir "$expdir/scores" --name "$tag"
-  log 5 "done in $((SECONDS - start)) s; report in $expdir/scores"
+  log 5 "decoding $expdir ($decode_cmd)"
+  # shellcheck disable=SC2086
+  speecheq exp decode "$expdir" $decode_cmd --device "$device"
+  speecheq exp score "$expdir"
+  log 5 "done in $((SECONDS - start)) s; reports under $expdir"
 fi

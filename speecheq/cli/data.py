@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from speecheq.console import console, print_table
+from speecheq.console import print_table, status_console
 from speecheq.data.datadir import DataDir, fix, validate
 from speecheq.data.ops import (
     combine,
@@ -34,7 +34,7 @@ def validate_command(
         bool, typer.Option("--check-audio", help="Also decode every audio file.")
     ] = False,
 ) -> None:
-    """Check a data directory; print each problem as 'file:line: what is wrong'.
+    """Check a data directory; print each problem as 'file:line: what is wrong' (on stderr).
 
     Checks sorted and unique ids, utt2spk/spk2utt agreement, that every utterance of every
     per-utterance file is in wav.scp, that label values belong to the label space, and that
@@ -42,7 +42,7 @@ def validate_command(
     """
     problems = validate(data_dir, check_audio=check_audio)
     for problem in problems:
-        console.print(str(problem), soft_wrap=True)
+        status_console.print(str(problem), soft_wrap=True, markup=False)
     if problems:
         raise SpeechEQError(f"{data_dir}: {len(problems)} problem(s) found")
     print_table(
@@ -149,7 +149,10 @@ def combine_command(
         typer.Option(help="Comma-separated names of the sources (default: their folder names)."),
     ] = None,
     prefix: Annotated[
-        bool, typer.Option("--prefix", help="Prefix ids with '<name>-' so they cannot collide.")
+        bool,
+        typer.Option(
+            "--prefix", help="Prefix ids with the source's name and a dash, so they cannot collide."
+        ),
     ] = False,
 ) -> None:
     """Combine data directories into one, recording each utterance's source in utt2corpus."""

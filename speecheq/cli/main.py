@@ -6,7 +6,7 @@ import sys
 
 import typer
 
-from speecheq.cli import cross, data, feats, lexicon, prepare, score, synth, train
+from speecheq.cli import data, exp, feats, lexicon, prepare, score, synth, train
 from speecheq.console import status_console
 from speecheq.errors import SpeechEQError
 
@@ -19,7 +19,7 @@ app = typer.Typer(
     rich_markup_mode="markdown",
 )
 app.add_typer(data.app, name="data")
-app.add_typer(cross.app, name="cross")
+app.add_typer(exp.app, name="exp")
 app.command("prepare")(prepare.prepare_command)
 app.command("feats")(feats.feats_command)
 app.command("lexicon")(lexicon.lexicon_command)

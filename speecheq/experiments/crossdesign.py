@@ -1,4 +1,5 @@
-"""The plan of a cross-corpus experiment: training sets, speaker folds and test sets.
+"""The design of a cross-corpus experiment (Kim et al. 2017): training sets, speaker folds and
+test sets.
 
 Rows of the result matrix are training sets (each corpus alone, all corpora pooled, all but
 one), columns are test corpora. A test corpus that is in the training set is tested speaker-
@@ -9,11 +10,12 @@ that is not in the training set is tested whole, by one training on the whole se
 cases the validation set is drawn from the training speakers only, and
 :func:`check_speaker_independence` refuses any experiment where a test speaker is in the
 training or validation set.
+
+The plan and the summary tables built on it are in :mod:`.crosscorpus`.
 """
 
 from __future__ import annotations
 
-import json
 import shutil
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
@@ -23,7 +25,6 @@ from typing import Any
 from speecheq.data.datadir import DataDir
 from speecheq.data.ops import draw_valid, speaker_corpora
 from speecheq.errors import SpeechEQError
-from speecheq.fileio import atomic_write
 from speecheq.labels import CATEGORIES, ClassMap
 
 TRAIN_SET_KINDS: tuple[str, ...] = ("alone", "pooled", "loo")
@@ -31,8 +32,6 @@ TRAIN_SET_KINDS: tuple[str, ...] = ("alone", "pooled", "loo")
 
 WHOLE = "whole"
 """The name of the training on a whole training set (for the corpora it does not contain)."""
-
-PLAN = "plan.json"
 
 
 @dataclass(frozen=True)
@@ -67,7 +66,7 @@ class Experiment:
 
 
 @dataclass(frozen=True)
-class Plan:
+class Design:
     """Everything that decides which models are trained on which data and tested on what."""
 
     corpora: tuple[str, ...]
@@ -89,41 +88,29 @@ class Plan:
         """The experiments whose decodes of ``corpus`` make the cell (train set, corpus)."""
         return [e for e in self.experiments if e.train_set == train_set and corpus in e.tests]
 
-    def save(self, out_dir: Path) -> None:
-        """Write ``out_dir/plan.json``."""
-        with atomic_write(out_dir / PLAN) as out:
-            json.dump(asdict(self), out, indent=2)
-            out.write("\n")
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
 
     @classmethod
-    def load(cls, out_dir: Path) -> Plan:
-        """Read ``out_dir/plan.json`` (written by :meth:`save`)."""
-        path = out_dir / PLAN
-        try:
-            data: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
-            return cls(
-                corpora=tuple(data["corpora"]),
-                classes=tuple(data["classes"]),
-                num_folds=data["num_folds"],
-                valid_fraction=data["valid_fraction"],
-                seed=data["seed"],
-                folds=data["folds"],
-                train_sets=[
-                    TrainingSet(tuple(s["corpora"]), tuple(s["kinds"])) for s in data["train_sets"]
-                ],
-                experiments=[
-                    Experiment(e["train_set"], e["fold"], tuple(e["tests"]))
-                    for e in data["experiments"]
-                ],
-                task_sets=[tuple(tasks) for tasks in data["task_sets"]],
-                lang_dir=data["lang_dir"],
-            )
-        except FileNotFoundError:
-            raise SpeechEQError(f"{path}: no plan here (run 'speecheq cross plan' first)") from None
-        except json.JSONDecodeError as err:
-            raise SpeechEQError(f"{path}:{err.lineno}: not valid JSON ({err.msg})") from None
-        except (KeyError, TypeError) as err:
-            raise SpeechEQError(f"{path}: not a plan of 'speecheq cross plan' ({err})") from None
+    def from_dict(cls, data: dict[str, Any]) -> Design:
+        """Read what :meth:`to_dict` wrote."""
+        return cls(
+            corpora=tuple(data["corpora"]),
+            classes=tuple(data["classes"]),
+            num_folds=data["num_folds"],
+            valid_fraction=data["valid_fraction"],
+            seed=data["seed"],
+            folds=data["folds"],
+            train_sets=[
+                TrainingSet(tuple(s["corpora"]), tuple(s["kinds"])) for s in data["train_sets"]
+            ],
+            experiments=[
+                Experiment(e["train_set"], e["fold"], tuple(e["tests"]))
+                for e in data["experiments"]
+            ],
+            task_sets=[tuple(tasks) for tasks in data["task_sets"]],
+            lang_dir=data["lang_dir"],
+        )
 
 
 @dataclass(frozen=True)
@@ -227,7 +214,7 @@ def deal_speakers(speakers: Sequence[str], genders: Mapping[str, str], k: int) -
     return [sorted(fold) for fold in folds]
 
 
-def make_plan(
+def make_design(
     data: DataDir,
     *,
     corpora: Sequence[str] | None = None,
@@ -239,8 +226,8 @@ def make_plan(
     merge: Mapping[str, str] | None = None,
     task_sets: Sequence[Sequence[str]] = (),
     lang_dir: str | None = None,
-) -> Plan:
-    """Plan the experiments over ``data`` (a combined data directory with ``utt2corpus``).
+) -> Design:
+    """Design the experiments over ``data`` (a combined data directory with ``utt2corpus``).
 
     ``corpora`` chooses the corpora (default: all of ``utt2corpus``); each is a test column.
     ``classes`` defaults to :func:`shared_classes`.
@@ -275,7 +262,7 @@ def make_plan(
         outside = tuple(c for c in chosen if c not in train_set.corpora)
         if outside:
             experiments.append(Experiment(train_set.name, WHOLE, outside))
-    return Plan(
+    return Design(
         chosen,
         class_list,
         num_folds,
@@ -289,21 +276,21 @@ def make_plan(
     )
 
 
-def experiment_data(plan: Plan, data: DataDir, experiment: Experiment) -> ExperimentData:
+def experiment_data(design: Design, data: DataDir, experiment: Experiment) -> ExperimentData:
     """The train, valid and test directories of ``experiment``, checked speaker-independent."""
-    train_set = plan.train_set(experiment.train_set)
+    train_set = design.train_set(experiment.train_set)
     utt2corpus = data.get("utt2corpus")
     held_out: set[str] = set()
     if experiment.fold != WHOLE:
         index = int(experiment.fold.removeprefix("fold")) - 1
         for corpus in experiment.tests:
-            held_out.update(plan.folds[corpus][index])
+            held_out.update(design.folds[corpus][index])
     rest = [
         utt
         for utt in data.utts
         if utt2corpus[utt] in train_set.corpora and data.utt2spk[utt] not in held_out
     ]
-    valid = draw_valid(data, rest, plan.valid_fraction, plan.seed)
+    valid = draw_valid(data, rest, design.valid_fraction, design.seed)
     train = sorted(set(rest) - valid)
     if not train:
         raise SpeechEQError(f"experiment {experiment.path} has no training utterance")
@@ -333,15 +320,17 @@ def check_speaker_independence(name: str, data: ExperimentData) -> None:
             )
 
 
-def write_experiment_data(plan: Plan, data: DataDir, out_dir: Path) -> dict[str, ExperimentData]:
+def write_experiment_data(
+    design: Design, data: DataDir, out_dir: Path
+) -> dict[str, ExperimentData]:
     """Write every experiment's directories under ``out_dir/data/<train set>/<fold>/``.
 
     A directory whose content is unchanged is not rewritten, so the models trained on it stay
-    current (see :mod:`speecheq.crosscorpus.run`). Returns the data of each experiment, by path.
+    current. Returns the data of each experiment, by path.
     """
     written = {}
-    for experiment in plan.experiments:
-        parts = experiment_data(plan, data, experiment)
+    for experiment in design.experiments:
+        parts = experiment_data(design, data, experiment)
         root = out_dir / "data" / experiment.path
         _save_if_changed(parts.train, root / "train")
         _save_if_changed(parts.valid, root / "valid")

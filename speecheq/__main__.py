@@ -1,0 +1,5 @@
+"""``python -m speecheq``: the command line."""
+
+from speecheq.cli import main
+
+main()

@@ -1,0 +1,367 @@
+"""``speecheq exp ...``: plan experiments (folds, cross-corpus, learning curve), then train,
+decode and score any plan, here or on a Slurm cluster."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from speecheq.cli.train import DeviceOption, ThreadsOption
+from speecheq.console import note, print_table
+from speecheq.errors import SpeechEQError
+
+if TYPE_CHECKING:
+    from speecheq.experiments.launch import Launcher
+
+app = typer.Typer(
+    help="Experiments as plans of runs: write a plan (folds, cross, curve), then train, decode "
+    "and score it; 'train' and 'decode' take the launcher options of a recipe's cmd.sh.",
+    rich_markup_mode="markdown",
+    no_args_is_help=True,
+)
+
+ExpArg = Annotated[Path, typer.Argument(help="The experiment folder (holds plan.json).")]
+ConfigOption = Annotated[Path, typer.Option(help="The training config (YAML).")]
+LangOption = Annotated[
+    Path | None, typer.Option(help="Lang directory with tokens.txt (for the phone task).")
+]
+LauncherOption = Annotated[
+    str, typer.Option(help="local (this machine) or slurm (a Slurm cluster, through submitit).")
+]
+JobsOption = Annotated[int, typer.Option(min=1, help="Jobs run at a time.")]
+PartitionOption = Annotated[str | None, typer.Option(help="Slurm: the partition.")]
+GpusOption = Annotated[int, typer.Option(min=0, help="Slurm: GPUs per job.")]
+CpusOption = Annotated[int, typer.Option(min=1, help="Slurm: CPU cores per job.")]
+MemOption = Annotated[int | None, typer.Option(min=1, help="Slurm: memory per job, in GB.")]
+TimeOption = Annotated[int, typer.Option(min=1, help="Slurm: time limit per job, in minutes.")]
+RunsOption = Annotated[
+    str | None, typer.Option(help="Comma-separated names of the runs to do (default: all).")
+]
+
+
+def _names(value: str | None) -> list[str] | None:
+    return [name for name in value.replace(" ", ",").split(",") if name] if value else None
+
+
+def _saved(plan: object, exp_dir: Path) -> None:
+    from speecheq.experiments.plan import Plan
+
+    assert isinstance(plan, Plan)
+    plan.save(exp_dir)
+    note(
+        f"{exp_dir}: plan of {len(plan.runs)} run(s) and {len(plan.reports)} report(s); run it "
+        f"with 'speecheq exp train {exp_dir}', 'decode' and 'score'"
+    )
+
+
+@app.command("folds")
+def folds_command(
+    folds_dir: Annotated[Path, typer.Argument(help="Folds written by 'speecheq data split'.")],
+    exp_dir: ExpArg,
+    config: ConfigOption,
+    tasks: Annotated[
+        str | None, typer.Option(help="Comma-separated tasks to train (default: the config's).")
+    ] = None,
+    overrides: Annotated[
+        list[str] | None,
+        typer.Option("--set", metavar="KEY=VALUE", help="Override a config key (repeatable)."),
+    ] = None,
+    lang_dir: LangOption = None,
+    folds: Annotated[
+        str | None, typer.Option(help="Only these folds, comma- or space-separated (all).")
+    ] = None,
+    seeds: Annotated[
+        str | None,
+        typer.Option(help="Train every fold with each of these seeds, e.g. 0,1,2 (the config's)."),
+    ] = None,
+    name: Annotated[str | None, typer.Option(help="The reports' title (the folder name).")] = None,
+) -> None:
+    """Plan a recipe's experiment: one run per fold (and seed), scored together."""
+    from speecheq.experiments.folds import folds_plan
+
+    try:
+        seed_list = [int(seed) for seed in _names(seeds) or []]
+    except ValueError:
+        raise SpeechEQError(f"--seeds must be integers, got '{seeds}'") from None
+    plan = folds_plan(
+        folds_dir,
+        exp_dir,
+        config,
+        name=name,
+        tasks=_names(tasks) or (),
+        overrides=overrides or (),
+        lang_dir=lang_dir,
+        folds=_names(folds),
+        seeds=seed_list,
+    )
+    _saved(plan, exp_dir)
+
+
+@app.command("cross")
+def cross_command(
+    data_dir: Annotated[
+        Path, typer.Argument(help="Combined data directory with utt2corpus and features.")
+    ],
+    exp_dir: ExpArg,
+    config: ConfigOption,
+    lang_dir: LangOption = None,
+    corpora: Annotated[
+        str | None, typer.Option(help="Comma-separated corpora to use (default: all).")
+    ] = None,
+    train_sets: Annotated[
+        str,
+        typer.Option(
+            help="Comma-separated training sets: alone (each corpus), pooled (all), loo (all "
+            "but one), or corpora joined by '+' (casia+emodb)."
+        ),
+    ] = "alone,pooled,loo",
+    num_folds: Annotated[
+        int, typer.Option(help="K: speaker folds of a test corpus that is in the training set.")
+    ] = 2,
+    valid_fraction: Annotated[
+        float, typer.Option(help="Share of the training speakers' utterances held out for valid.")
+    ] = 0.1,
+    seed: Annotated[int, typer.Option(help="Seed of the valid draw.")] = 0,
+    classes: Annotated[
+        str | None,
+        typer.Option(
+            help="Comma-separated emotion classes (default: those every corpus has, after the "
+            "config's labels.merge)."
+        ),
+    ] = None,
+    tasks: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="A task set, e.g. emotion,gender; repeat for several (default: the config's)."
+        ),
+    ] = None,
+) -> None:
+    """Plan a cross-corpus experiment (Kim et al. 2017) and write its data directories.
+
+    A test corpus in the training set is tested speaker-independently: its speakers are dealt
+    into K folds (by gender, then id), and fold k's model is trained without the fold-k
+    speakers of every corpus of the set. Other test corpora are tested whole, by one model
+    trained on the whole set. No test speaker is ever in a training or validation set.
+    """
+    from speecheq.experiments.crosscorpus import cross_plan
+
+    plan, written = cross_plan(
+        data_dir,
+        exp_dir,
+        config,
+        lang_dir=lang_dir,
+        corpora=_names(corpora),
+        train_sets=_names(train_sets) or [],
+        num_folds=num_folds,
+        valid_fraction=valid_fraction,
+        seed=seed,
+        classes=_names(classes),
+        task_sets=[_names(item) or [] for item in tasks or []],
+    )
+    rows = [
+        [
+            path,
+            f"{len(parts.train.utts)} ({len(parts.train.speakers)})",
+            str(len(parts.valid.utts)),
+            ", ".join(f"{c} {len(t.utts)} ({len(t.speakers)})" for c, t in parts.tests.items()),
+        ]
+        for path, parts in written.items()
+    ]
+    print_table(
+        f"{exp_dir}: classes {', '.join(plan.summary['classes'])}",
+        ["experiment", "train utts (spk)", "valid", "tests: utts (spk)"],
+        rows,
+    )
+    _saved(plan, exp_dir)
+
+
+@app.command("curve")
+def curve_command(
+    source: Annotated[Path, typer.Argument(help="The corpus trained on (after stage 2).")],
+    exp_dir: ExpArg,
+    config: ConfigOption,
+    target: Annotated[
+        Path | None, typer.Option(help="A corpus tested across (after stage 2, same features).")
+    ] = None,
+    num_folds: Annotated[
+        int | None, typer.Option(help="Source speaker folds (default: one per speaker).")
+    ] = None,
+    valid_fraction: Annotated[float, typer.Option(help="Valid share of each fold.")] = 0.1,
+    fractions: Annotated[
+        str, typer.Option(help="Comma-separated shares of the labels kept.")
+    ] = "0.1,0.25,0.5,1",
+    modes: Annotated[str, typer.Option(help="supervised and/or semi.")] = "supervised,semi",
+    classes: Annotated[
+        str | None, typer.Option(help="Comma-separated emotion classes (the config's).")
+    ] = None,
+    unlabeled_ratio: Annotated[
+        float, typer.Option(help="Unlabeled utterances per labeled one in a batch.")
+    ] = 0.5,
+    seed: Annotated[int, typer.Option(help="Seed of the folds and of the label draws.")] = 0,
+) -> None:
+    """Plan the learning curve of Latif et al. (2020): emotion labels kept for a share of the
+    training utterances, supervised against semi-supervised, within and across corpora."""
+    from speecheq.experiments.curve import curve_plan
+
+    try:
+        shares = [float(value) for value in _names(fractions) or []]
+    except ValueError:
+        raise SpeechEQError(f"--fractions must be numbers, got '{fractions}'") from None
+    plan = curve_plan(
+        source,
+        exp_dir,
+        config,
+        target=target,
+        num_folds=num_folds,
+        valid_fraction=valid_fraction,
+        fractions=shares,
+        modes=_names(modes) or [],
+        classes=_names(classes),
+        unlabeled_ratio=unlabeled_ratio,
+        seed=seed,
+    )
+    _saved(plan, exp_dir)
+
+
+def _launcher(
+    exp_dir: Path,
+    launcher: str,
+    jobs: int,
+    num_threads: int | None,
+    partition: str | None,
+    gpus_per_job: int,
+    cpus_per_job: int,
+    mem_gb: int | None,
+    time: int,
+) -> Launcher:
+    from speecheq.experiments.launch import LocalLauncher, SlurmLauncher
+
+    if launcher == "local":
+        return LocalLauncher(jobs, num_threads)
+    if launcher == "slurm":
+        return SlurmLauncher(
+            exp_dir / "log" / "submitit",
+            jobs=jobs,
+            partition=partition,
+            gpus_per_job=gpus_per_job,
+            cpus_per_job=cpus_per_job,
+            mem_gb=mem_gb,
+            time_minutes=time,
+            threads=num_threads,
+        )
+    raise SpeechEQError(f"--launcher must be local or slurm, got '{launcher}'")
+
+
+def _run_stage(
+    exp_dir: Path, stage: str, runs: str | None, device: str, resume: str, launcher: Launcher
+) -> None:
+    from speecheq.experiments.launch import Job
+    from speecheq.experiments.plan import Plan
+    from speecheq.train.state import parse_resume
+
+    plan = Plan.load(exp_dir)
+    chosen = _names(runs) or plan.names
+    for name in chosen:
+        plan.run(name)  # raises on an unknown run
+    todo = [Job(str(exp_dir), name, stage, device, parse_resume(resume)) for name in chosen]
+    results = launcher.launch(todo)
+    print_table(
+        f"{exp_dir}: {stage}",
+        ["run", "done", "seconds"],
+        [[r.run, r.done, f"{r.seconds:.0f}"] for r in results],
+    )
+
+
+@app.command("train")
+def train_command(
+    exp_dir: ExpArg,
+    runs: RunsOption = None,
+    device: DeviceOption = "auto",
+    resume: Annotated[
+        str,
+        typer.Option(
+            metavar="auto|true|false",
+            help="auto: continue each run from its checkpoint (a finished run does nothing).",
+        ),
+    ] = "auto",
+    launcher: LauncherOption = "local",
+    jobs: JobsOption = 1,
+    num_threads: ThreadsOption = None,
+    partition: PartitionOption = None,
+    gpus_per_job: GpusOption = 0,
+    cpus_per_job: CpusOption = 4,
+    mem_gb: MemOption = None,
+    time: TimeOption = 24 * 60,
+) -> None:
+    """Train every run of the plan (stage 4).
+
+    Locally, --jobs runs train at a time with --num-threads CPU threads each (default: the
+    cores divided among the jobs); with several, each writes its log to EXP/<run>/log/.
+    """
+    chosen = _launcher(
+        exp_dir, launcher, jobs, num_threads, partition, gpus_per_job, cpus_per_job, mem_gb, time
+    )
+    _run_stage(exp_dir, "train", runs, device, resume, chosen)
+
+
+@app.command("decode")
+def decode_command(
+    exp_dir: ExpArg,
+    runs: RunsOption = None,
+    device: DeviceOption = "auto",
+    launcher: LauncherOption = "local",
+    jobs: JobsOption = 1,
+    num_threads: ThreadsOption = None,
+    partition: PartitionOption = None,
+    gpus_per_job: GpusOption = 0,
+    cpus_per_job: CpusOption = 4,
+    mem_gb: MemOption = None,
+    time: TimeOption = 60,
+) -> None:
+    """Decode the test sets of every run of the plan (stage 5); a decode directory newer than
+    its model and its test data is kept."""
+    chosen = _launcher(
+        exp_dir, launcher, jobs, num_threads, partition, gpus_per_job, cpus_per_job, mem_gb, time
+    )
+    _run_stage(exp_dir, "decode", runs, device, "auto", chosen)
+
+
+@app.command("score")
+def score_command(exp_dir: ExpArg) -> None:
+    """Score every report of the plan and write its summary (stage 5).
+
+    Each report (the folds of a system, a cross-corpus cell, a point of the learning curve)
+    gets scores.json, scores.md and confusion plots in its folder; a recipe with several seeds
+    adds EXP/scores/seeds.md, a cross-corpus plan EXP/results.md (matrices and ablation), a
+    learning curve EXP/results.md.
+    """
+    from speecheq.experiments.runner import score
+    from speecheq.scoring.report import print_report
+
+    reports = score(exp_dir)
+    if len(reports) == 1:
+        print_report(reports[0])
+
+
+@app.command("job", hidden=True)
+def job_command(
+    exp_dir: ExpArg,
+    run: Annotated[str, typer.Argument(help="The run's name.")],
+    stage: Annotated[str, typer.Option(help="train or decode.")] = "train",
+    device: DeviceOption = "auto",
+    resume: Annotated[str, typer.Option(metavar="auto|true|false")] = "auto",
+    num_threads: ThreadsOption = None,
+) -> None:
+    """One job of a plan, as a local launcher starts it."""
+    from speecheq.experiments.launch import RESULT_PREFIX
+    from speecheq.experiments.runner import STAGES, run_job
+    from speecheq.train.state import parse_resume
+
+    if stage not in STAGES:
+        raise SpeechEQError(f"--stage must be train or decode, got '{stage}'")
+    result = run_job(
+        exp_dir, run, stage, device=device, resume=parse_resume(resume), threads=num_threads
+    )
+    print(f"{RESULT_PREFIX}{result.done} in {result.seconds:.1f} s")

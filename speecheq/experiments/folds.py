@@ -1,0 +1,114 @@
+"""A recipe's plan: one run per fold of ``speecheq data split`` (and per seed), one report.
+
+With several seeds, each seed's folds make a report of their own (``<exp>/seed<s>/scores``),
+and the summary gives, for every metric, the mean and the standard deviation over the seeds of
+each seed's mean over folds (``<exp>/scores/seeds.md``).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from speecheq.console import print_table
+from speecheq.errors import SpeechEQError
+from speecheq.experiments.plan import Plan, Report, Run
+from speecheq.fileio import atomic_write
+from speecheq.scoring.report import format_value, markdown_table
+
+SEEDS_REPORT = "seeds"
+
+
+def fold_names(folds_dir: Path) -> list[str]:
+    """The folds written by ``speecheq data split`` under ``folds_dir``, sorted."""
+    if not folds_dir.is_dir():
+        raise SpeechEQError(f"{folds_dir}: no folds here (write them with 'speecheq data split')")
+    names = sorted(
+        path.name
+        for path in folds_dir.iterdir()
+        if all((path / part).is_dir() for part in ("train", "valid", "test"))
+    )
+    if not names:
+        raise SpeechEQError(f"{folds_dir}: no fold (a folder with train/, valid/ and test/)")
+    return names
+
+
+def folds_plan(
+    folds_dir: str | Path,
+    exp_dir: str | Path,
+    config: str | Path,
+    *,
+    name: str | None = None,
+    tasks: Sequence[str] = (),
+    overrides: Sequence[str] = (),
+    lang_dir: str | Path | None = None,
+    folds: Sequence[str] | None = None,
+    seeds: Sequence[int] = (),
+) -> Plan:
+    """One run per fold of ``folds_dir`` (those named in ``folds``, else all) and per seed.
+
+    Without ``seeds``, runs are ``exp_dir/<fold>`` with the config's seed, scored together into
+    ``exp_dir/scores``; with seeds, ``exp_dir/seed<s>/<fold>`` and ``exp_dir/seed<s>/scores``.
+    """
+    folds_dir, exp_dir = Path(folds_dir), Path(exp_dir)
+    found = fold_names(folds_dir)
+    chosen = list(folds) if folds else found
+    unknown = sorted(set(chosen) - set(found))
+    if unknown:
+        raise SpeechEQError(
+            f"{folds_dir}: no fold {', '.join(unknown)} (folds: {', '.join(found)})"
+        )
+    title = name or exp_dir.name
+    runs: list[Run] = []
+    reports: list[Report] = []
+    for seed in seeds or [None]:
+        prefix = "" if seed is None else f"seed{seed}/"
+        group = []
+        for fold in chosen:
+            run = Run(
+                name=f"{prefix}{fold}",
+                exp_dir=str(exp_dir / prefix / fold),
+                train=str(folds_dir / fold / "train"),
+                valid=str(folds_dir / fold / "valid"),
+                tests={"test": str(folds_dir / fold / "test")},
+                config=str(config),
+                tasks=tuple(tasks),
+                overrides=(*overrides, *([] if seed is None else [f"seed={seed}"])),
+                lang_dir=None if lang_dir is None else str(lang_dir),
+            )
+            runs.append(run)
+            group.append((run.name, "test"))
+        label = title if seed is None else f"{title} (seed {seed})"
+        reports.append(Report(label, str(exp_dir / prefix / "scores"), tuple(group)))
+    summary = {"seeds": list(seeds), "out_dir": str(exp_dir / "scores"), "name": title}
+    return Plan("folds", runs, reports, summary)
+
+
+def summarise_seeds(plan: Plan, means: Sequence[dict[str, float]]) -> list[list[str]] | None:
+    """With several seeds, write and print the mean ± std over seeds of each seed's fold mean.
+
+    ``means`` are the reports' means over folds, in the order of the plan's seeds.
+    """
+    seeds = plan.summary.get("seeds") or []
+    if len(seeds) < 2:
+        return None
+    keys = [key for key in means[0] if all(key in mean for mean in means)]
+    rows = []
+    for key in keys:
+        values = np.array([mean[key] for mean in means])
+        per_seed = [format_value(key, value) for value in values]
+        spread = f"{format_value(key, values.mean())} ± {format_value(key, values.std(ddof=1))}"
+        rows.append([key, *per_seed, spread])
+    header = ["metric", *(f"seed {seed}" for seed in seeds), "mean ± std"]
+    title = f"{plan.summary['name']}: mean over folds per seed, then over {len(seeds)} seeds"
+    print_table(title, header, rows)
+    out_dir = Path(plan.summary["out_dir"])
+    with atomic_write(out_dir / f"{SEEDS_REPORT}.md") as out:
+        out.write(f"# {title}\n\nWA, UA, F1 and TER in %; std: sample std over seeds.\n\n")
+        out.write(markdown_table(header, rows))
+    with atomic_write(out_dir / f"{SEEDS_REPORT}.json") as out:
+        json.dump({"seeds": seeds, "means": list(means)}, out, indent=2)
+    return rows

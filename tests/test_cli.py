@@ -1,0 +1,79 @@
+"""The command line as a user meets it: help that reads as a Typer/Click tool's, and the
+package's layers importing one way."""
+
+from __future__ import annotations
+
+import ast
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+import typer
+from typer.testing import CliRunner
+
+from speecheq.cli.main import app
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def commands(group: Any, prefix: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
+    """Every command's words, group by group (hidden ones aside)."""
+    found = [prefix]
+    for name, command in group.commands.items():
+        if getattr(command, "hidden", False):
+            continue
+        if hasattr(command, "commands"):
+            found += commands(command, (*prefix, name))
+        else:
+            found.append((*prefix, name))
+    return found
+
+
+@pytest.mark.parametrize("words", commands(typer.main.get_command(app)), ids=" ".join)
+def test_help_shows_flags_without_values_and_arguments_by_name(words: tuple[str, ...]) -> None:
+    result = CliRunner().invoke(app, [*words, "--help"], terminal_width=100)
+    assert result.exit_code == 0, result.output
+    assert "<bool>" not in result.output and "list[" not in result.output
+    assert (
+        "Usage: " in result.output and "{" not in result.output.split("Usage: ")[1].split("\n")[0]
+    )
+
+
+def test_python_m_speecheq_runs_the_command_line() -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "speecheq", "--help"], capture_output=True, text=True, check=False
+    )
+    assert done.returncode == 0 and "Usage:" in done.stdout
+
+
+LAYERS = [
+    ("errors", "labels", "fileio", "audio", "metrics", "console", "device"),
+    ("data",),
+    ("features", "lexicon", "corpora", "synth"),
+    ("models",),
+    ("tasks",),
+    ("config", "dataio", "modelfile", "decode"),
+    ("scoring", "predict", "infer"),
+    ("train",),
+    ("experiments",),
+    ("cli", "__main__"),
+]
+"""The package's layers, lowest first: a module imports from its own layer or lower ones."""
+
+
+def test_layers_import_one_way() -> None:
+    rank = {name: index for index, names in enumerate(LAYERS) for name in names}
+    upward = []
+    for path in sorted((ROOT / "speecheq").rglob("*.py")):
+        parts = path.relative_to(ROOT / "speecheq").with_suffix("").parts
+        if parts == ("__init__",):
+            continue
+        layer = rank[parts[0]]
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("speecheq."):
+                target = node.module.split(".")[1]
+                if rank[target] > layer:
+                    upward.append(f"{'/'.join(parts)} imports speecheq.{target}")
+    assert not upward

@@ -1,0 +1,107 @@
+"""Experiments as plans: the folds plan with seeds, and one runner and scorer under both
+launchers (local processes with divided threads, and submitit through its local executor)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+from typer.testing import CliRunner
+
+from speecheq.cli.main import app
+from speecheq.data.datadir import DataDir
+from speecheq.data.ops import save_folds, split_folds
+from speecheq.errors import SpeechEQError
+from speecheq.experiments.folds import folds_plan
+from speecheq.experiments.launch import Job, LocalLauncher, SlurmLauncher
+from speecheq.experiments.plan import Plan
+from tests.synthetic import TINY, one_thread, write_feature_set  # noqa: F401
+
+SPEAKERS = {"spk1": "f", "spk2": "m", "spk3": "f", "spk4": "m"}
+
+
+@pytest.fixture(scope="module")
+def recipe(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny recipe's stage-3 output: two speaker folds and a one-epoch config."""
+    root = tmp_path_factory.mktemp("recipe")
+    data = DataDir.load(write_feature_set(root / "all", speakers=SPEAKERS, per_class=2))
+    save_folds(split_folds(data, num_folds=2, valid_fraction=0.25), root / "folds")
+    config = {**TINY, "optim": {**TINY["optim"], "epochs": 1}, "tasks": {"emotion": {}}}
+    (root / "train.yaml").write_text(yaml.safe_dump(config))
+    return root
+
+
+def invoke(*args: object) -> str:
+    result = CliRunner().invoke(app, [str(arg) for arg in args])
+    assert result.exit_code == 0, (args, result.output, result.exception)
+    return result.output
+
+
+def test_the_folds_plan_with_seeds(recipe: Path, tmp_path: Path) -> None:
+    plan = folds_plan(recipe / "folds", tmp_path / "exp", recipe / "train.yaml", seeds=[0, 1])
+    assert plan.names == ["seed0/fold1", "seed0/fold2", "seed1/fold1", "seed1/fold2"]
+    assert plan.run("seed1/fold2").overrides == ("seed=1",)
+    assert plan.run("seed1/fold2").tests == {"test": str(recipe / "folds/fold2/test")}
+    assert [report.out_dir for report in plan.reports] == [
+        str(tmp_path / "exp/seed0/scores"),
+        str(tmp_path / "exp/seed1/scores"),
+    ]
+    plan.save(tmp_path)
+    assert Plan.load(tmp_path) == plan
+    single = folds_plan(recipe / "folds", tmp_path / "one", recipe / "train.yaml", folds=["fold2"])
+    assert single.names == ["fold2"] and single.run("fold2").exp_dir == str(tmp_path / "one/fold2")
+    with pytest.raises(SpeechEQError, match="no fold fold3"):
+        folds_plan(recipe / "folds", tmp_path / "x", recipe / "train.yaml", folds=["fold3"])
+
+
+@pytest.mark.slow
+def test_train_decode_score_with_parallel_local_jobs_and_seeds(
+    recipe: Path, tmp_path: Path
+) -> None:
+    exp = tmp_path / "exp"
+    invoke("exp", "folds", recipe / "folds", exp, "--config", recipe / "train.yaml",
+           "--seeds", "0,1")  # fmt: skip
+    trained = invoke("exp", "train", exp, "--jobs", "2", "--num-threads", "1", "--device", "cpu")
+    for name in ("seed0/fold1", "seed1/fold2"):
+        log = exp / name / "log" / "train.log"
+        assert "job done: 1 epochs, best 1" in log.read_text()
+        assert (exp / name / "model.pt").is_file()
+    assert "seed1/fold2" in trained
+    invoke("exp", "decode", exp, "--jobs", "2", "--device", "cpu")
+    invoke("exp", "score", exp)
+    seeds = json.loads((exp / "scores" / "seeds.json").read_text())
+    assert seeds["seeds"] == [0, 1] and "emotion UA" in seeds["means"][0]
+    assert "mean ± std" in (exp / "scores" / "seeds.md").read_text()
+    report = json.loads((exp / "seed1" / "scores" / "scores.json").read_text())
+    assert [fold["name"] for fold in report["folds"]] == ["seed1/fold1", "seed1/fold2"]
+    model = exp / "seed0" / "fold1" / "model.pt"
+    written = model.stat().st_mtime_ns
+    again = invoke("exp", "train", exp, "--runs", "seed0/fold1", "--device", "cpu")
+    assert "1 epochs" in again and model.stat().st_mtime_ns == written  # finished: kept
+
+
+def test_a_failed_local_job_names_its_run_and_log(recipe: Path, tmp_path: Path) -> None:
+    exp = tmp_path / "exp"
+    plan = folds_plan(recipe / "folds", exp, tmp_path / "missing.yaml")
+    plan.save(exp)
+    jobs = [Job(str(exp), name, "train", "cpu", "auto") for name in plan.names]
+    with pytest.raises(SpeechEQError, match=r"2 job\(s\) failed: fold1 \(train\): .*missing.yaml"):
+        LocalLauncher(jobs=2, threads=1).launch(jobs)
+    assert "config file not found" in (exp / "fold1" / "log" / "train.log").read_text()
+
+
+@pytest.mark.slow
+def test_the_slurm_launcher_through_submitits_local_executor(recipe: Path, tmp_path: Path) -> None:
+    exp = tmp_path / "exp"
+    plan = folds_plan(recipe / "folds", exp, recipe / "train.yaml")
+    plan.save(exp)
+    launcher = SlurmLauncher(exp / "log" / "submitit", jobs=2, cpus_per_job=1, cluster="local")
+    results = launcher.launch([Job(str(exp), name, "train", "cpu", "auto") for name in plan.names])
+    assert [result.done for result in results] == ["1 epochs, best 1"] * 2
+    assert all((exp / name / "model.pt").is_file() for name in plan.names)
+    broken = folds_plan(recipe / "folds", tmp_path / "broken", tmp_path / "missing.yaml")
+    broken.save(tmp_path / "broken")
+    with pytest.raises(SpeechEQError, match=r"1 job\(s\) failed: fold2 \(train\): .*missing.yaml"):
+        launcher.launch([Job(str(tmp_path / "broken"), "fold2", "train", "cpu", "auto")])
