@@ -111,8 +111,8 @@ class LocalLauncher(Launcher):
                 failures.append((job, _last_line(job.log(plan))))
                 warn(f"{job.stage} {job.run} failed: {failures[-1][1]}")
         if failures:
-            raise _failed(failures)
-        return results
+            raise _failed(sorted(failures, key=lambda failure: jobs.index(failure[0])))
+        return sorted(results, key=lambda result: [job.run for job in jobs].index(result.run))
 
     def _command(self, job: Job) -> list[str]:
         resume = job.resume if isinstance(job.resume, str) else str(job.resume).lower()

@@ -1,10 +1,14 @@
 """The task registry: every task the model can learn, by name.
 
-Adding a task is a new module with a :class:`Task` subclass and one entry in :data:`TASKS`;
-training, decoding, validation and ``speecheq score`` loop over this registry.
+Every module here (but ``base`` and ``classification``, which hold what tasks share) defines
+one :class:`Task` subclass; :data:`TASKS` collects them, so adding a task is adding a module.
+Training, decoding, validation and ``speecheq score`` loop over this registry.
 """
 
-from speecheq.tasks.aae import AAETask
+import importlib
+import inspect
+import pkgutil
+
 from speecheq.tasks.base import (
     Batch,
     Phase,
@@ -15,22 +19,30 @@ from speecheq.tasks.base import (
     TaskScores,
     masked_mean,
 )
-from speecheq.tasks.corpus import CorpusTask
-from speecheq.tasks.dimensional import DimensionalTask
-from speecheq.tasks.emotion import EmotionTask
-from speecheq.tasks.gender import GenderTask
-from speecheq.tasks.intensity import IntensityTask
-from speecheq.tasks.naturalness import NaturalnessTask
-from speecheq.tasks.phone import PhoneTask
-from speecheq.tasks.speaker import SpeakerTask
 
-TASKS: dict[str, type[Task]] = {
-    task.name: task
-    for task in (
-        *(EmotionTask, IntensityTask, PhoneTask, GenderTask, NaturalnessTask, CorpusTask),
-        *(SpeakerTask, DimensionalTask, AAETask),
-    )
-}
+REPORT_ORDER = (
+    *("emotion", "intensity", "phone", "gender", "naturalness", "corpus", "speaker"),
+    *("dimensional", "aae"),
+)
+"""The tasks reported first, in this order; any other follows by name."""
+
+
+def _discover() -> dict[str, type[Task]]:
+    found: dict[str, type[Task]] = {}
+    for info in pkgutil.iter_modules(__path__):
+        module = importlib.import_module(f"{__name__}.{info.name}")
+        for _, value in inspect.getmembers(module, inspect.isclass):
+            if (
+                issubclass(value, Task)
+                and "name" in vars(value)
+                and value.__module__ == module.__name__
+            ):
+                found[value.name] = value
+    rank = {name: index for index, name in enumerate(REPORT_ORDER)}
+    return dict(sorted(found.items(), key=lambda item: (rank.get(item[0], len(rank)), item[0])))
+
+
+TASKS: dict[str, type[Task]] = _discover()
 """Task name -> task class, in the order tasks are reported."""
 
 __all__ = [
