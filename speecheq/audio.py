@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import io
+import struct
 import subprocess
 from pathlib import Path
 
 import numpy as np
 import soundfile
 
+from speecheq.console import warn
 from speecheq.errors import SpeechEQError
 
 
@@ -20,8 +22,10 @@ def is_pipe(spec: str) -> bool:
 def read_audio(spec: str, utt: str | None = None) -> tuple[np.ndarray, int]:
     """Decode the audio of a wav.scp value to mono float32 samples in [-1, 1] and its rate.
 
-    Multi-channel audio is averaged to mono. Missing, unreadable, corrupt or empty audio raises
-    :class:`SpeechEQError` naming the utterance (``utt``) and the path or command.
+    Multi-channel audio is averaged to mono. Missing, unreadable, corrupt or empty audio, and
+    audio with samples that are not finite, raise :class:`SpeechEQError` naming the utterance
+    (``utt``) and the path or command; a WAV file shorter than its header says is decoded as far
+    as it goes, with a warning.
     """
     who = f"utterance '{utt}'" if utt else "audio"
     if is_pipe(spec):
@@ -42,9 +46,42 @@ def read_audio(spec: str, utt: str | None = None) -> tuple[np.ndarray, int]:
         source, name = spec, f"'{spec}'"
     try:
         samples, rate = soundfile.read(source, dtype="float32", always_2d=True)
-    except (soundfile.LibsndfileError, RuntimeError, ValueError) as err:
+    except (soundfile.LibsndfileError, RuntimeError, ValueError, OSError) as err:
         raise SpeechEQError(f"{who}: cannot decode {name} ({err})") from None
     if samples.shape[0] == 0:
         raise SpeechEQError(f"{who}: {name} has no samples")
+    if not np.isfinite(samples).all():
+        bad = int((~np.isfinite(samples)).any(axis=1).sum())
+        raise SpeechEQError(f"{who}: {name} has {bad} samples that are not finite (NaN or inf)")
+    declared = wav_declared_frames(source)
+    if declared is not None and declared > samples.shape[0]:
+        warn(
+            f"{who}: {name} is truncated: its header declares {declared / rate:.2f} s, the file "
+            f"holds {samples.shape[0] / rate:.2f} s (decoded as far as it goes)"
+        )
     mono = samples[:, 0] if samples.shape[1] == 1 else samples.mean(axis=1)
     return mono, int(rate)
+
+
+def wav_declared_frames(source: io.BytesIO | str) -> int | None:
+    """The frames a WAV file's header declares (None when it is no WAV or declares none)."""
+    if isinstance(source, io.BytesIO):
+        head = source.getvalue()[:65536]
+    else:
+        with open(source, "rb") as handle:
+            head = handle.read(65536)
+    if head[:4] != b"RIFF" or head[8:12] != b"WAVE":
+        return None
+    position, block_align = 12, 0
+    while position + 8 <= len(head):
+        chunk, size = (
+            head[position : position + 4],
+            struct.unpack("<I", head[position + 4 : position + 8])[0],
+        )
+        if chunk == b"fmt " and position + 22 <= len(head):
+            block_align = struct.unpack("<H", head[position + 20 : position + 22])[0]
+        if chunk == b"data":
+            unknown = size in (0, 0xFFFFFFFF)  # streaming writers leave the size open
+            return None if unknown or block_align == 0 else size // block_align
+        position += 8 + size + size % 2
+    return None

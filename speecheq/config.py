@@ -15,6 +15,7 @@ import ast
 import dataclasses
 import inspect
 import itertools
+import math
 import textwrap
 import types
 import typing
@@ -53,6 +54,10 @@ class LabelsConfig:
             self.class_map()
         except SpeechEQError as err:
             raise ValueError(f"labels: {err}") from None
+        if len(self.classes) < 2:
+            raise ValueError(
+                f"labels.classes: a classifier needs two classes or more, got {list(self.classes)}"
+            )
 
     def class_map(self) -> ClassMap:
         return ClassMap.build(self.classes, self.merge)
@@ -111,8 +116,10 @@ class OptimConfig:
     """Mixed precision on CUDA: bf16 where supported, else fp16 with gradient scaling."""
 
     def __post_init__(self) -> None:
-        if self.epochs < 1 or self.lr <= 0 or self.clip_norm <= 0:
-            raise ValueError("optim.epochs, optim.lr and optim.clip_norm must be positive")
+        if self.epochs < 1 or self.clip_norm <= 0:
+            raise ValueError("optim.epochs and optim.clip_norm must be positive")
+        if not 0 < self.lr <= 1:
+            raise ValueError(f"optim.lr must be in (0, 1], got {self.lr:g}")
         if self.warmup_steps < 0 or self.weight_decay < 0:
             raise ValueError("optim.warmup_steps and optim.weight_decay must not be negative")
         if not 0 <= self.final_lr_ratio <= 1:
@@ -179,6 +186,8 @@ class TrainConfig:
         for name in names:
             if name not in TASKS:
                 raise SpeechEQError(f"--tasks: unknown task '{name}' (known: {', '.join(TASKS)})")
+            if name in chosen:
+                raise SpeechEQError(f"--tasks: task '{name}' is listed twice")
             chosen[name] = self.tasks.get(name) or TASKS[name].options_type()
         return dataclasses.replace(self, tasks=chosen)
 
@@ -191,10 +200,14 @@ def load_config(path: str | Path, overrides: Sequence[str] = ()) -> TrainConfig:
     """Read and check a YAML training config, then apply ``overrides`` (``key.sub=value``,
     the value read as YAML, e.g. ``optim.lr=5e-4`` or ``labels.classes=[happy,sad]``)."""
     path = Path(path)
+    if path.is_dir():
+        raise SpeechEQError(f"{path}: is a folder, expected a YAML config file")
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        data = yaml.load(path.read_text(encoding="utf-8"), Loader=StrictLoader)
     except FileNotFoundError:
         raise SpeechEQError(f"{path}: config file not found") from None
+    except UnicodeDecodeError:
+        raise SpeechEQError(f"{path}: not UTF-8 text, expected a YAML config file") from None
     except yaml.YAMLError as err:
         mark = getattr(err, "problem_mark", None)
         where = f"{path}:{mark.line + 1}" if mark is not None else str(path)
@@ -204,6 +217,21 @@ def load_config(path: str | Path, overrides: Sequence[str] = ()) -> TrainConfig:
         data = apply_override(data, override)
     source = f"{path} with --set {' '.join(overrides)}" if overrides else str(path)
     return config_from_dict(data, source)
+
+
+class StrictLoader(yaml.SafeLoader):
+    """YAML's safe loader, refusing a key given twice in one mapping (YAML keeps the last)."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)  # type: ignore[no-untyped-call]
+            if key in seen:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"the key '{key}' is given twice", key_node.start_mark
+                )
+            seen.add(key)
+        return super().construct_mapping(node, deep)
 
 
 def apply_override(data: object, override: str) -> dict[str, Any]:
@@ -324,14 +352,15 @@ def _parse_scalar(hint: type, value: object, key: str, source: str) -> object:
         return value
     if hint is int and isinstance(value, int) and not isinstance(value, bool):
         return value
-    if hint is float and not isinstance(value, bool):
-        if isinstance(value, int | float):
-            return float(value)
-        if isinstance(value, str):  # YAML 1.1 reads 1e-3 (no dot) as a string
-            try:
-                return float(value)
-            except ValueError:
-                pass
+    if hint is float and not isinstance(value, bool) and isinstance(value, int | float | str):
+        try:  # YAML 1.1 reads 1e-3 (no dot) as a string
+            number = float(value)
+        except ValueError:
+            number = None
+        if number is not None and math.isfinite(number):
+            return number
+        if number is not None:
+            raise SpeechEQError(f"{source}: '{key}' must be a finite number, got {value!r}")
     if hint is str and isinstance(value, str):
         return value
     names = {bool: "true or false", int: "an integer", float: "a number", str: "a string"}

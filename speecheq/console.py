@@ -6,6 +6,7 @@ import contextlib
 from collections.abc import Callable, Iterator, Sequence
 
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -25,12 +26,12 @@ status_console = Console(stderr=True, highlight=False)
 
 def warn(message: str) -> None:
     """Print a warning to stderr."""
-    status_console.print(f"[yellow]warning:[/] {message}", soft_wrap=True)
+    status_console.print(f"[yellow]warning:[/] {escape(message)}", soft_wrap=True)
 
 
 def note(message: str) -> None:
     """Print an informational line to stderr."""
-    status_console.print(message, soft_wrap=True)
+    status_console.print(message, soft_wrap=True, markup=False)
 
 
 @contextlib.contextmanager

@@ -10,7 +10,20 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
+from speecheq.console import warn
 from speecheq.errors import SpeechEQError
+
+BOM = "\ufeff"
+
+
+def _file_mode() -> int:
+    """The mode a new file gets under this process's umask (as ``open`` would give it)."""
+    umask = os.umask(0)
+    os.umask(umask)
+    return 0o666 & ~umask
+
+
+FILE_MODE = _file_mode()
 
 
 @contextlib.contextmanager
@@ -18,7 +31,7 @@ def atomic_write(path: str | Path, mode: str = "w", encoding: str | None = "utf-
     """Open a temporary file beside ``path``; on success rename it over ``path``.
 
     If the block raises, the temporary file is removed and ``path`` is left as it was, so a
-    reader never sees a half-written file.
+    reader never sees a half-written file. The file gets the mode the umask gives new files.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -28,6 +41,7 @@ def atomic_write(path: str | Path, mode: str = "w", encoding: str | None = "utf-
             yield handle
             handle.flush()
             os.fsync(handle.fileno())
+        os.chmod(tmp, FILE_MODE)
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
@@ -51,12 +65,7 @@ def read_lines(path: str | Path, *, allow_empty_value: bool = False) -> list[Lin
     (see :func:`read_table`), so that validation can report every problem at once.
     """
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise SpeechEQError(f"{path}: file not found") from None
-    except UnicodeDecodeError as err:
-        raise SpeechEQError(f"{path}: not UTF-8 text ({err.reason} at byte {err.start})") from None
+    text = read_text_file(path)
     lines = []
     for lineno, raw in enumerate(text.splitlines(), start=1):
         parts = raw.strip().split(maxsplit=1)
@@ -64,6 +73,26 @@ def read_lines(path: str | Path, *, allow_empty_value: bool = False) -> list[Lin
             raise SpeechEQError(f"{path}:{lineno}: malformed line {raw!r}, expected '<id> <value>'")
         lines.append(Line(parts[0], parts[1] if len(parts) == 2 else "", lineno))
     return lines
+
+
+def read_text_file(path: str | Path) -> str:
+    """The UTF-8 text of a table; a leading byte-order mark is dropped, with a warning."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise SpeechEQError(f"{path}: file not found") from None
+    except IsADirectoryError:
+        raise SpeechEQError(f"{path}: is a folder, expected a text file") from None
+    except UnicodeDecodeError as err:
+        raise SpeechEQError(
+            f"{path}: not UTF-8 text ({err.reason} at byte {err.start}); convert it, e.g. with "
+            f"iconv -f GB18030 -t UTF-8"
+        ) from None
+    if text.startswith(BOM):
+        warn(f"{path}: starts with a byte-order mark, ignored")
+        text = text[len(BOM) :]
+    return text
 
 
 def read_table(path: str | Path, *, allow_empty_value: bool = False) -> dict[str, str]:

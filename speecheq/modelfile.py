@@ -8,7 +8,6 @@ else. A **checkpoint** (``checkpoint.pt``) holds what resuming a run needs.
 
 from __future__ import annotations
 
-import pickle
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,6 +24,10 @@ from speecheq.models import SpeechEQModel
 from speecheq.tasks import TASKS, Task
 
 MODEL_FORMAT = "speecheq-model-1"
+MODEL_KEYS = (
+    *("format", "config", "inventories", "cmvn", "feature_dim", "feats_conf", "epoch"),
+    *("scores", "state_dict"),
+)
 
 
 def build_tasks(config: TrainConfig, inventories: Mapping[str, Mapping[str, Any]]) -> list[Task]:
@@ -70,9 +73,9 @@ def load_torch(path: Path, what: str) -> dict[str, Any]:
         raise SpeechEQError(f"{path}: {what} not found")
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
-    except (RuntimeError, pickle.UnpicklingError, EOFError, ValueError) as err:
+    except Exception as err:  # a foreign or truncated file fails in many ways inside torch
         first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        raise SpeechEQError(f"{path}: cannot read this {what} ({first})") from None
+        raise SpeechEQError(f"{path}: cannot read this {what} ({first[:200]})") from None
     if not isinstance(payload, dict):
         raise SpeechEQError(f"{path}: not a speecheq {what}")
     return payload
@@ -109,12 +112,21 @@ def load_model(path: str | Path, device: torch.device | str = "cpu") -> TrainedM
     payload = load_torch(path, "model file")
     if payload.get("format") != MODEL_FORMAT:
         raise SpeechEQError(f"{path}: not a speecheq model file (format '{payload.get('format')}')")
+    missing = sorted(set(MODEL_KEYS) - set(payload))
+    if missing:
+        raise SpeechEQError(f"{path}: a damaged model file (it has no {', '.join(missing)})")
     config = config_from_dict(payload["config"], str(path))
-    tasks = build_tasks(config, payload["inventories"])
-    model = build_model(payload["feature_dim"], config, tasks)
-    model.load_state_dict(payload["state_dict"])
-    stats = payload["cmvn"]["global_stats"]
-    cmvn = Cmvn(payload["cmvn"]["mode"], None if stats is None else np.asarray(stats.numpy()))
+    try:
+        tasks = build_tasks(config, payload["inventories"])
+        model = build_model(payload["feature_dim"], config, tasks)
+        model.load_state_dict(payload["state_dict"])
+        stats = payload["cmvn"]["global_stats"]
+        cmvn = Cmvn(payload["cmvn"]["mode"], None if stats is None else np.asarray(stats.numpy()))
+    except (KeyError, TypeError, ValueError, RuntimeError) as err:
+        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise SpeechEQError(
+            f"{path}: its weights or inventories do not fit its config ({first[:200]})"
+        ) from None
     return TrainedModel(
         model.to(device).eval(),
         tasks,

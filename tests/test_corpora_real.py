@@ -94,8 +94,8 @@ def test_short_multitask_training_on_real_casia(tmp_path: Path) -> None:
     run("prepare", "casia", "--corpus-dir", corpus, tmp_path / "all")
     run("lexicon", tmp_path / "all", tmp_path / "lang")
     for part, speaker in (("train", "liuchanhg"), ("valid", "wangzhe")):
-        run("data", "subset", tmp_path / "all", tmp_path / part, "--speakers", speaker)
-        run("data", "subset", tmp_path / part, tmp_path / part, "--per-class", 8)
+        run("data", "subset", tmp_path / "all", tmp_path / speaker, "--speakers", speaker)
+        run("data", "subset", tmp_path / speaker, tmp_path / part, "--per-class", 8)
         run("feats", tmp_path / part, "--nj", 1)
     config = tmp_path / "train.yaml"
     config.write_text(

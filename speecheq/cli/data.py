@@ -10,6 +10,7 @@ import typer
 from speecheq.console import print_table, status_console
 from speecheq.data.datadir import DataDir, fix, validate
 from speecheq.data.ops import (
+    check_output,
     combine,
     describe,
     label_fraction,
@@ -118,6 +119,9 @@ def subset_command(
     with their emotion labels (--label-fraction)."""
     if unlabeled_out is not None and label_fraction_ is None:
         raise SpeechEQError("--unlabeled-out needs --label-fraction")
+    check_output(dst, src)
+    if unlabeled_out is not None:
+        check_output(unlabeled_out, src, dst)
     chosen_speakers: list[str] | None = None
     if speakers is not None:
         chosen_speakers = [s for s in speakers.split(",") if s]
@@ -159,6 +163,7 @@ def combine_command(
     source_names = names.split(",") if names else [source.name for source in sources]
     if len(source_names) != len(sources):
         raise SpeechEQError(f"--names gives {len(source_names)} names for {len(sources)} sources")
+    check_output(dst, *sources)
     data = combine([DataDir.load(source) for source in sources], source_names, prefix=prefix)
     data.save(dst)
     print_table(f"{dst}", ["what", "value", "utterances"], describe(data))
@@ -183,6 +188,7 @@ def split_command(
 
     No speaker is in both train and test; the valid set comes from training speakers only.
     """
+    check_output(dst, src)
     folds = split_folds(
         DataDir.load(src), by=by, num_folds=num_folds, valid_fraction=valid_fraction, seed=seed
     )

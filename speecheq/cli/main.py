@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import sys
+from typing import NoReturn
 
 import typer
+from rich.markup import escape
 
 from speecheq.cli import data, exp, feats, lexicon, prepare, score, synth, train
 from speecheq.console import status_console
@@ -31,12 +33,21 @@ app.command("synth")(synth.synth_command)
 
 
 def main() -> None:
-    """Run the CLI; a :class:`SpeechEQError` is printed as one line and exits with status 1."""
+    """Run the CLI. A :class:`SpeechEQError`, or an operating-system error (a read-only or full
+    disk, a path under a file), is printed as one line and exits with status 1."""
     try:
         app()
     except SpeechEQError as err:
-        status_console.print(f"[red]error:[/] {err}", soft_wrap=True)
-        sys.exit(1)
+        fail(str(err))
+    except OSError as err:
+        where = f"{err.filename}: " if err.filename else ""
+        fail(f"{where}{err.strerror or err}")
     except KeyboardInterrupt:
         status_console.print("[red]interrupted[/]")
         sys.exit(130)
+
+
+def fail(message: str) -> NoReturn:
+    """Print ``message`` as an error and exit with status 1."""
+    status_console.print(f"[red]error:[/] {escape(message)}", soft_wrap=True)
+    sys.exit(1)

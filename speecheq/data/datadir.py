@@ -13,9 +13,10 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from speecheq.console import note
 from speecheq.data.tables import REQUIRED_TABLES, SPK_TABLES, TABLES, UTT_TABLES
 from speecheq.errors import SpeechEQError
-from speecheq.fileio import Line, atomic_write, write_table
+from speecheq.fileio import Line, atomic_write, read_text_file, write_table
 
 
 @dataclass(frozen=True)
@@ -27,7 +28,7 @@ class Problem:
     message: str
     key: str | None = None
     kind: str = "consistency"
-    """One of: malformed, duplicate, order, value, consistency, audio."""
+    """One of: encoding, malformed, duplicate, order, value, consistency, audio."""
 
     def __str__(self) -> str:
         return (
@@ -54,9 +55,9 @@ def scan_table(path: Path, value_check: Callable[[str, str], object] | None = No
     scan = Scan()
     empty_values = path.name in TABLES and TABLES[path.name].empty_values
     try:
-        text = path.read_text(encoding="utf-8")
-    except UnicodeDecodeError as err:
-        scan.problems.append(Problem(str(path), None, f"not UTF-8 text ({err.reason})"))
+        text = read_text_file(path)
+    except SpeechEQError as err:
+        scan.problems.append(Problem(str(path), None, str(err).split(": ", 1)[1], kind="encoding"))
         return scan
     seen: set[str] = set()
     previous: str | None = None
@@ -150,8 +151,15 @@ class DataDir:
         return data
 
     def save(self, path: str | Path) -> None:
-        """Write every table (sorted, atomically) plus the derived ``spk2utt``."""
+        """Write every table (sorted, atomically) plus the derived ``spk2utt``.
+
+        Where ``path`` already holds a data directory, this one replaces it: its tables and
+        ``conf/`` files that this one does not have are removed (they would describe other
+        utterances), and said so; other files are left alone.
+        """
         path = Path(path)
+        if path.exists() and not path.is_dir():
+            raise SpeechEQError(f"{path}: is a file, not a folder for a data directory")
         path.mkdir(parents=True, exist_ok=True)
         for name, table in self.tables.items():
             write_table(path / name, table)
@@ -159,6 +167,14 @@ class DataDir:
         for name, text in self.conf.items():
             with atomic_write(path / "conf" / name) as out:
                 out.write(text)
+        stale = [path / name for name in TABLES if name not in self.tables]
+        stale += [file for file in path.glob("conf/*") if file.name not in self.conf]
+        removed = [file for file in stale if file.is_file()]
+        for file in removed:
+            file.unlink()
+        if removed:
+            names = ", ".join(str(file.relative_to(path)) for file in removed)
+            note(f"{path}: removed {names} of the data directory this one replaces")
 
     @property
     def utts(self) -> list[str]:
@@ -257,6 +273,13 @@ def validate(path: str | Path, check_audio: bool = False) -> list[Problem]:
             problems.extend(scan.problems)
             tables[name] = {line.key: line.value for line in scan.lines}
     data = DataDir(tables)
+    for name in REQUIRED_TABLES:
+        if (
+            (path / name).is_file()
+            and not tables.get(name)
+            and not any(problem.file == str(path / name) for problem in problems)
+        ):
+            problems.append(Problem(str(path / name), None, "has no utterances"))
     problems.extend(data.consistency_problems(path))
     if (path / "spk2utt").is_file():
         scan = scan_table(path / "spk2utt")
@@ -328,6 +351,8 @@ def fix(src: str | Path, dst: str | Path | None = None, check_audio: bool = Fals
         if (src / name).is_file():
             scan = scan_table(src / name, TABLES[name].check)
             for problem in scan.problems:
+                if problem.kind == "encoding":
+                    raise SpeechEQError(f"{problem}; 'data fix' cannot repair an encoding")
                 if problem.kind != "order":
                     report.add(name, FIX_REASONS[problem.kind])
             tables[name] = {line.key: line.value for line in scan.lines}

@@ -310,9 +310,41 @@ def _partition_fold(data: DataDir) -> Fold:
     )
 
 
+FOLD_PARTS: tuple[str, ...] = ("train", "valid", "test")
+
+
+def check_output(output: str | Path, *inputs: str | Path) -> None:
+    """Raise if ``output`` is, contains or lies inside one of ``inputs``."""
+    out = Path(output).resolve()
+    for item in map(Path, inputs):
+        source = item.resolve()
+        if out == source or source.is_relative_to(out) or out.is_relative_to(source):
+            raise SpeechEQError(
+                f"{output}: the output would overwrite the input {item} (it is, holds or lies "
+                "inside it); write to another folder"
+            )
+
+
+def _written_by_split(path: Path) -> bool:
+    """Whether ``path`` holds only folds as :func:`save_folds` writes them."""
+    return all(
+        fold.is_dir() and {part.name for part in fold.iterdir()} <= set(FOLD_PARTS)
+        for fold in path.iterdir()
+    )
+
+
 def save_folds(folds: Sequence[Fold], root: str | Path) -> None:
-    """Write folds under ``root``, replacing what was there only once all are written."""
+    """Write folds under ``root``, replacing what was there only once all are written.
+
+    A ``root`` that holds anything but folds (files this function did not write) is an error,
+    and nothing is written or removed.
+    """
     root = Path(root)
+    if root.exists() and not (root.is_dir() and _written_by_split(root)):
+        raise SpeechEQError(
+            f"{root}: holds files that are not folds of 'speecheq data split'; write the folds "
+            "to a new or empty folder"
+        )
     staging = root.with_name(f".{root.name}.tmp")
     if staging.exists():
         shutil.rmtree(staging)

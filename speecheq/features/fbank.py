@@ -35,8 +35,9 @@ def compute_features(
 
     Audio at another rate than ``config.sample_frequency`` is resampled, as Kaldi does when
     allowed (downsampling by default; upsampling only with ``allow_upsample``). ``who`` names
-    the input in errors, e.g. ``"utterance 'spk1-001' ('a.wav')"``: a forbidden rate change or
-    audio shorter than one frame raises :class:`SpeechEQError`.
+    the input in errors, e.g. ``"utterance 'spk1-001' ('a.wav')"``: a forbidden rate change,
+    audio shorter than one frame or samples that are not finite raise :class:`SpeechEQError`;
+    no features that are not finite come out.
     """
     if samples.ndim != 1:
         raise ValueError(f"expected mono samples (1-D), got shape {samples.shape}")
@@ -60,9 +61,13 @@ def compute_features(
             f"{who}: {len(samples) / rate:.3f} s of audio is shorter than one "
             f"{config.frame_length:g} ms frame"
         )
+    if not torch.isfinite(waveform).all():
+        raise SpeechEQError(f"{who}: the audio has samples that are not finite (NaN or inf)")
     feats = fbank(waveform, config)
     if config.pitch:
         feats = torch.cat((feats, pitch_features(waveform, config)), dim=1)
+    if not torch.isfinite(feats).all():
+        raise SpeechEQError(f"{who}: its features are not finite")
     return feats.numpy()
 
 

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from speecheq import metrics
+from speecheq.console import warn
 from speecheq.data.datadir import DataDir
 from speecheq.labels import DERIVED_SCALES, ClassMap, check_category
 from speecheq.models import ModelOutput
@@ -59,8 +60,14 @@ class EmotionTask(ClassificationTask):
             "merge": dict(class_map.merge),
             "class_weights": None,
         }
+        counts = Counter(filter(None, map(class_map.map, train.get("utt2emo").values())))
+        absent = [name for name in class_map.classes if not counts[name]]
+        if absent and counts:
+            warn(
+                f"training set: no utterance of class {', '.join(absent)} (labels.classes); the "
+                "model cannot learn it"
+            )
         if options.class_weights == "balanced":
-            counts = Counter(filter(None, map(class_map.map, train.get("utt2emo").values())))
             total = sum(counts.values())
             inventory["class_weights"] = [
                 total / (len(class_map.classes) * counts[name]) if counts[name] else 0.0
