@@ -32,10 +32,15 @@ def atomic_write(path: str | Path, mode: str = "w", encoding: str | None = "utf-
 
     If the block raises, the temporary file is removed and ``path`` is left as it was, so a
     reader never sees a half-written file. The file gets the mode the umask gives new files.
+    A failure to write (a read-only or full disk, a path under a file) is a
+    :class:`SpeechEQError` naming ``path``.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    except OSError as err:
+        raise _cannot_write(path, err) from None
     try:
         with os.fdopen(fd, mode, encoding=None if "b" in mode else encoding) as handle:
             yield handle
@@ -43,10 +48,16 @@ def atomic_write(path: str | Path, mode: str = "w", encoding: str | None = "utf-
             os.fsync(handle.fileno())
         os.chmod(tmp, FILE_MODE)
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as err:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
+        if isinstance(err, OSError) and err.filename in (None, tmp, str(path)):
+            raise _cannot_write(path, err) from None
         raise
+
+
+def _cannot_write(path: Path, err: OSError) -> SpeechEQError:
+    return SpeechEQError(f"{path}: cannot write it ({err.strerror or err})")
 
 
 @dataclass(frozen=True)

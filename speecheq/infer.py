@@ -16,6 +16,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+import soundfile
 import torch
 
 from speecheq.audio import read_audio
@@ -27,7 +28,14 @@ from speecheq.features import FeatureConfig, compute_features
 from speecheq.fileio import atomic_write
 from speecheq.modelfile import load_model
 
-AUDIO_SUFFIXES = (".wav", ".flac")
+AUDIO_SUFFIXES: tuple[str, ...] = tuple(
+    sorted(
+        {f".{name.lower()}" for name in soundfile.available_formats() if name != "RAW"}
+        | {".aif", ".opus"}
+    )
+)
+"""File name endings of the formats the audio reader decodes (headerless RAW aside), as a
+folder scan finds them."""
 
 
 @dataclass(frozen=True)
@@ -63,9 +71,15 @@ def infer(
     files: Sequence[Path],
     *,
     device: str = "auto",
+    skip_bad: bool = False,
+    skipped: dict[str, str] | None = None,
     advance: Callable[[int], None] | None = None,
 ) -> list[Inference]:
-    """Run the model on each audio file; ``advance(1)`` after each."""
+    """Run the model on each audio file; ``advance(1)`` after each.
+
+    A file that cannot be read (missing, corrupt, not finite) stops the run with an error naming
+    it, or, with ``skip_bad``, is left out and recorded in ``skipped`` (path -> why).
+    """
     target = choose_device(device)
     trained = load_model(model_path, target)
     if trained.feats_conf is None:
@@ -79,8 +93,17 @@ def infer(
     collate = Collator(trained.tasks)
     results = []
     for path in files:
-        samples, rate = read_audio(str(path))
-        feats = compute_features(samples, rate, feature_config, who=f"'{path}'")
+        try:
+            samples, rate = read_audio(str(path))
+            feats = compute_features(samples, rate, feature_config, who=f"'{path}'")
+        except SpeechEQError as err:
+            if not skip_bad:
+                raise
+            if skipped is not None:
+                skipped[str(path)] = str(err)
+            if advance is not None:
+                advance(1)
+            continue
         if feats.shape[1] != trained.feature_dim:
             raise SpeechEQError(
                 f"'{path}': features of dimension {feats.shape[1]}, the model expects "
@@ -110,7 +133,7 @@ def write_json(path: Path, results: Sequence[Inference]) -> None:
         for r in results
     ]
     with atomic_write(path) as out:
-        json.dump(records, out, ensure_ascii=False, indent=2)
+        json.dump(records, out, ensure_ascii=False, indent=2, allow_nan=False)
         out.write("\n")
 
 

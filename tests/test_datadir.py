@@ -183,3 +183,18 @@ def test_conf_files_travel_with_subsets_and_must_agree_to_combine(tmp_path: Path
     b.conf["feats.conf"] = "--num-mel-bins=40\n"
     with pytest.raises(SpeechEQError, match="conf/feats.conf differs between 'a' and 'b'"):
         combine([loaded, b], ["a", "b"])
+
+
+def test_a_replaced_data_directory_keeps_no_stale_table(
+    datadir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    data = DataDir.load(datadir)
+    write_table(datadir / "feats.scp", {utt: "x.ark:1" for utt in data.utts})
+    (datadir / "conf").mkdir()
+    (datadir / "conf" / "feats.conf").write_text("--num-mel-bins=80\n")
+    (datadir / "notes.txt").write_text("mine\n")
+    data.subset(data.utts[:4]).save(datadir)  # stage 1 again, after a speaker was removed
+    assert not (datadir / "feats.scp").exists() and not (datadir / "conf" / "feats.conf").exists()
+    assert (datadir / "notes.txt").read_text() == "mine\n"  # not a table: left alone
+    assert "removed feats.scp, conf/feats.conf" in " ".join(capsys.readouterr().err.split())
+    assert len(DataDir.load(datadir).utts) == 4

@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from speecheq.console import print_table, progress_bar
+from speecheq.errors import SpeechEQError
 
 DeviceOption = Annotated[str, typer.Option(help="auto (CUDA when present, else CPU), cpu or cuda.")]
 ThreadsOption = Annotated[
@@ -161,6 +162,13 @@ def infer_command(
     csv_out: Annotated[
         Path | None, typer.Option("--csv", help="Also write the results as CSV here.")
     ] = None,
+    skip_bad: Annotated[
+        bool,
+        typer.Option(
+            "--skip-bad",
+            help="Leave out files that cannot be read, and list them, instead of stopping.",
+        ),
+    ] = False,
     device: DeviceOption = "auto",
 ) -> None:
     """Recognise the emotion (and every other task of the model) in raw audio files.
@@ -170,8 +178,15 @@ def infer_command(
     from speecheq.infer import audio_files, infer, write_csv, write_json
 
     files = audio_files(inputs)
+    skipped: dict[str, str] = {}
     with progress_bar("inferring", len(files)) as advance:
-        results = infer(model, files, device=device, advance=advance)
+        results = infer(
+            model, files, device=device, skip_bad=skip_bad, skipped=skipped, advance=advance
+        )
+    if skipped:
+        print_table(f"{len(skipped)} file(s) skipped", ["file", "why"], sorted(skipped.items()))
+    if not results:
+        raise SpeechEQError("no file could be read")
     if json_out is not None:
         write_json(json_out, results)
     if csv_out is not None:

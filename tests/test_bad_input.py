@@ -1,0 +1,546 @@
+"""The bad-input battery: bad files, values, configs, paths and runs, tried as a user would.
+
+Every case runs the command line in this process and checks: the exit status; one clear
+sentence naming the file and line, utterance or path; no traceback; and that every file that
+existed before is byte-identical after (nothing lost, nothing half-written). Cases that must
+succeed (a byte-order mark, a truncated WAV) check the warning and the result instead.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile
+import yaml
+
+from speecheq.cli.main import main
+from speecheq.data.datadir import DataDir
+from speecheq.fileio import read_table, write_table
+from tests.conftest import CORPORA
+from tests.synthetic import TINY, one_thread  # noqa: F401
+
+RATE = 16000
+SPEAKERS = ("spk1", "spk2")
+EMOTIONS = ("neutral", "happy", "angry", "sad")
+
+
+@dataclass
+class Outcome:
+    code: int
+    out: str
+    err: str
+
+
+def run(capsys: pytest.CaptureFixture[str], *args: object) -> Outcome:
+    """``speecheq ARGS`` in this process, as its console script runs it."""
+    capsys.readouterr()
+    argv = sys.argv
+    sys.argv = ["speecheq", *map(str, args)]
+    try:
+        main()
+        code = 0
+    except SystemExit as done:
+        code = done.code if isinstance(done.code, int) else 1
+    finally:
+        sys.argv = argv
+    captured = capsys.readouterr()
+    return Outcome(code, captured.out, captured.err)
+
+
+def snapshot(root: Path) -> dict[Path, bytes]:
+    return {path: path.read_bytes() for path in root.rglob("*") if path.is_file()}
+
+
+def speech(seconds: float, seed: int) -> np.ndarray:
+    """A few real CASIA seconds when the corpus is there, else a voiced synthetic signal."""
+    found = sorted(CORPORA.glob("casia/*/*/2*.wav"))[seed::97] if CORPORA.is_dir() else []
+    if found:
+        samples, _ = soundfile.read(found[0], dtype="float32")
+        return samples[: int(seconds * RATE)]
+    t = np.arange(int(seconds * RATE)) / RATE
+    rng = np.random.default_rng(seed)
+    return (
+        0.2 * np.sin(2 * np.pi * (120 + 40 * seed) * t) + 0.01 * rng.standard_normal(len(t))
+    ).astype(np.float32)
+
+
+def write_data(root: Path) -> Path:
+    """A valid data directory of 8 utterances (2 speakers x 4 emotions) with audio."""
+    tables: dict[str, dict[str, str]] = {"wav.scp": {}, "utt2spk": {}, "utt2emo": {}}
+    for index, (spk, emotion) in enumerate((s, e) for s in SPEAKERS for e in EMOTIONS):
+        utt = f"{spk}-{emotion}"
+        wav = root / "wav" / f"{utt}.wav"
+        wav.parent.mkdir(parents=True, exist_ok=True)
+        soundfile.write(wav, speech(1.0, index), RATE, subtype="PCM_16")
+        tables["wav.scp"][utt], tables["utt2spk"][utt], tables["utt2emo"][utt] = (
+            str(wav),
+            spk,
+            emotion,
+        )
+    data = root / "data"
+    DataDir(tables).save(data)
+    write_table(data / "spk2gender", {"spk1": "f", "spk2": "m"})
+    return data
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A folder with data/ (features computed), lang-less tiny config, and exp/model.pt."""
+    import torch
+
+    from speecheq.config import config_from_dict
+    from speecheq.features import FeatureConfig, make_feats
+    from speecheq.train import train
+
+    torch.set_num_threads(1)
+    root = tmp_path_factory.mktemp("trained")
+    data = write_data(root)
+    make_feats(data, FeatureConfig(num_mel_bins=40))
+    config = config_from_dict(
+        {**TINY, "optim": {**TINY["optim"], "epochs": 1}, "tasks": {"emotion": {}, "gender": {}}},
+        "test",
+    )
+    (root / "train.yaml").write_text(yaml.safe_dump(config.to_dict()))
+    train(config, data, data, root / "exp")
+    return root
+
+
+Setup = Callable[[Path, Path], list[object]]
+"""Given a fresh folder and the trained folder, write the case's inputs; return the arguments."""
+
+
+def _data(tmp: Path) -> Path:
+    return write_data(tmp)
+
+
+def _edit(path: Path, text: str, encoding: str = "utf-8") -> None:
+    path.write_bytes(text.encode(encoding))
+
+
+def _lines(path: Path) -> list[str]:
+    return path.read_text(encoding="utf-8").splitlines()
+
+
+def case_malformed_line(tmp: Path, _: Path) -> list[object]:
+    data = _data(tmp)
+    lines = _lines(data / "wav.scp")
+    _edit(data / "wav.scp", "\n".join([lines[0], "spk1-orphan", *lines[1:]]) + "\n")
+    return ["data", "validate", data]
+
+
+def case_empty_wav_scp(tmp: Path, _: Path) -> list[object]:
+    data = _data(tmp)
+    _edit(data / "wav.scp", "")
+    _edit(data / "utt2spk", "")
+    return ["data", "validate", data]
+
+
+def case_unknown_label(tmp: Path, _: Path) -> list[object]:
+    data = _data(tmp)
+    _edit(data / "utt2emo", (data / "utt2emo").read_text().replace("happy", "joyful"))
+    return ["data", "validate", data]
+
+
+def case_non_finite_avd(tmp: Path, _: Path) -> list[object]:
+    data = _data(tmp)
+    _edit(data / "utt2avd", "spk1-angry nan 1 1\n")
+    return ["data", "validate", data]
+
+
+def case_gb18030_table(tmp: Path, _: Path) -> list[object]:
+    data = _data(tmp)
+    _edit(data / "text", "spk1-angry 就是下雨也去\n", "gb18030")
+    return ["data", "fix", data, "--out", tmp / "fixed"]
+
+
+def case_bom_fix(tmp: Path, _: Path) -> list[object]:
+    data = _data(tmp)
+    _edit(data / "utt2spk", "\ufeff" + (data / "utt2spk").read_text())
+    return ["data", "fix", data, "--out", tmp / "fixed"]
+
+
+def case_split_onto_source(tmp: Path, _: Path) -> list[object]:
+    return ["data", "split", _data(tmp), tmp / "data"]
+
+
+def case_split_onto_parent(tmp: Path, _: Path) -> list[object]:
+    return ["data", "split", _data(tmp), tmp]
+
+
+def case_split_over_foreign_files(tmp: Path, _: Path) -> list[object]:
+    (tmp / "folds").mkdir()
+    _edit(tmp / "folds" / "notes.txt", "mine\n")
+    return ["data", "split", _data(tmp), tmp / "folds"]
+
+
+def case_subset_onto_source(tmp: Path, _: Path) -> list[object]:
+    data = _data(tmp)
+    return ["data", "subset", data, data, "--speakers", "spk1"]
+
+
+def case_subset_inside_source(tmp: Path, _: Path) -> list[object]:
+    data = _data(tmp)
+    return ["data", "subset", data, data / "spk1", "--speakers", "spk1"]
+
+
+def case_combine_onto_source(tmp: Path, _: Path) -> list[object]:
+    data = _data(tmp)
+    return ["data", "combine", data, data]
+
+
+def case_unknown_speaker(tmp: Path, _: Path) -> list[object]:
+    return ["data", "subset", _data(tmp), tmp / "out", "--speakers", "spk9"]
+
+
+def case_bad_valid_fraction(tmp: Path, _: Path) -> list[object]:
+    return ["data", "split", _data(tmp), tmp / "folds", "--valid-fraction", "1.5"]
+
+
+def case_data_dir_is_a_file(tmp: Path, _: Path) -> list[object]:
+    _edit(tmp / "data", "not a folder\n")
+    return ["data", "validate", tmp / "data"]
+
+
+def _wav(data: Path, utt: str) -> Path:
+    return Path(read_table(data / "wav.scp")[utt])
+
+
+def case_nan_audio(tmp: Path, _: Path) -> list[object]:
+    data = _data(tmp)
+    samples = speech(1.0, 0)
+    samples[100] = np.nan
+    soundfile.write(_wav(data, "spk1-happy"), samples, RATE, subtype="FLOAT")
+    return ["feats", data]
+
+
+def case_missing_audio(tmp: Path, _: Path) -> list[object]:
+    data = _data(tmp)
+    _wav(data, "spk2-sad").unlink()
+    return ["feats", data]
+
+
+def case_corrupt_audio(tmp: Path, _: Path) -> list[object]:
+    data = _data(tmp)
+    _wav(data, "spk1-sad").write_bytes(b"RIFF\x10\x00\x00\x00WAVEjunk" + os.urandom(64))
+    return ["feats", data]
+
+
+def case_empty_audio(tmp: Path, _: Path) -> list[object]:
+    data = _data(tmp)
+    soundfile.write(_wav(data, "spk2-neutral"), np.zeros(0, dtype=np.float32), RATE)
+    return ["feats", data]
+
+
+def case_truncated_wav(tmp: Path, _: Path) -> list[object]:
+    data = _data(tmp)
+    wav = _wav(data, "spk1-angry")
+    wav.write_bytes(wav.read_bytes()[:20000])
+    return ["feats", data, "--nj", "1"]
+
+
+def case_bad_feature_conf(tmp: Path, _: Path) -> list[object]:
+    _edit(tmp / "fbank.conf", "--num-mel-bins=40\n--num-mel-bin=40\n")
+    return ["feats", _data(tmp), "--conf", tmp / "fbank.conf"]
+
+
+def case_feature_conf_is_a_folder(tmp: Path, _: Path) -> list[object]:
+    (tmp / "conf").mkdir()
+    return ["feats", _data(tmp), "--conf", tmp / "conf"]
+
+
+def case_zero_jobs(tmp: Path, _: Path) -> list[object]:
+    return ["feats", _data(tmp), "--nj", "0"]
+
+
+def _train_args(trained: Path, tmp: Path, config: Path | None = None) -> list[object]:
+    data = trained / "data"
+    return ["train", "--config", config or trained / "train.yaml", "--train-dir", data,
+            "--valid-dir", data, "--exp-dir", tmp / "exp", "--device", "cpu"]  # fmt: skip
+
+
+def _config(tmp: Path, text: str) -> Path:
+    _edit(tmp / "train.yaml", text)
+    return tmp / "train.yaml"
+
+
+def case_config_is_a_folder(tmp: Path, trained: Path) -> list[object]:
+    return _train_args(trained, tmp, tmp)
+
+
+def case_huge_learning_rate(tmp: Path, trained: Path) -> list[object]:
+    return _train_args(trained, tmp, _config(tmp, "optim: {lr: 1.0e+3}\n"))
+
+
+def case_nan_learning_rate(tmp: Path, trained: Path) -> list[object]:
+    return _train_args(trained, tmp, _config(tmp, "optim: {lr: .nan}\n"))
+
+
+def case_one_class(tmp: Path, trained: Path) -> list[object]:
+    return _train_args(trained, tmp, _config(tmp, "labels: {classes: [happy]}\n"))
+
+
+def case_task_twice(tmp: Path, trained: Path) -> list[object]:
+    return _train_args(trained, tmp, _config(tmp, "tasks:\n  emotion: {}\n  emotion: {}\n"))
+
+
+def case_tasks_option_twice(tmp: Path, trained: Path) -> list[object]:
+    return [*_train_args(trained, tmp), "--tasks", "emotion,emotion"]
+
+
+def case_class_not_in_training(tmp: Path, trained: Path) -> list[object]:
+    config = {**TINY, "optim": {**TINY["optim"], "epochs": 1}, "tasks": {"emotion": {}}}
+    config["labels"] = {"classes": ["neutral", "happy", "surprise"]}
+    return _train_args(trained, tmp, _config(tmp, yaml.safe_dump(config)))
+
+
+def case_unknown_config_key(tmp: Path, trained: Path) -> list[object]:
+    return _train_args(trained, tmp, _config(tmp, "optim: {rate: 0.1}\n"))
+
+
+def case_bad_override(tmp: Path, trained: Path) -> list[object]:
+    return [*_train_args(trained, tmp), "--set", "optim.lr"]
+
+
+def case_bad_resume(tmp: Path, trained: Path) -> list[object]:
+    return [*_train_args(trained, tmp), "--resume", "yes"]
+
+
+def case_no_features(tmp: Path, trained: Path) -> list[object]:
+    data = _data(tmp)
+    return ["train", "--config", trained / "train.yaml", "--train-dir", data,
+            "--valid-dir", data, "--exp-dir", tmp / "exp"]  # fmt: skip
+
+
+def case_resume_on_other_data(tmp: Path, trained: Path) -> list[object]:
+    subset = DataDir.load(trained / "data").subset([f"spk1-{e}" for e in EMOTIONS])
+    subset.save(tmp / "other")
+    args = _train_args(trained, tmp)
+    args[args.index("--exp-dir") + 1] = trained / "exp"
+    args[args.index("--train-dir") + 1] = tmp / "other"
+    return args
+
+
+def case_exp_dir_under_a_file(tmp: Path, trained: Path) -> list[object]:
+    _edit(tmp / "afile", "x\n")
+    args = _train_args(trained, tmp)
+    args[args.index("--exp-dir") + 1] = tmp / "afile" / "exp"
+    return args
+
+
+def case_a_wav_as_model(tmp: Path, trained: Path) -> list[object]:
+    wav = next((trained / "wav").glob("*.wav"))
+    return ["predict", wav, trained / "data", tmp / "decode"]
+
+
+def case_truncated_model(tmp: Path, trained: Path) -> list[object]:
+    data = (trained / "exp" / "model.pt").read_bytes()
+    (tmp / "model.pt").write_bytes(data[: len(data) // 2])
+    return ["predict", tmp / "model.pt", trained / "data", tmp / "decode"]
+
+
+def case_model_that_does_not_fit(tmp: Path, trained: Path) -> list[object]:
+    import torch
+
+    payload = torch.load(trained / "exp" / "model.pt", weights_only=True)
+    payload["config"]["model"]["d_model"] = 64
+    torch.save(payload, tmp / "model.pt")
+    return ["predict", tmp / "model.pt", trained / "data", tmp / "decode"]
+
+
+def case_missing_model(tmp: Path, trained: Path) -> list[object]:
+    return ["predict", tmp / "none.pt", trained / "data", tmp / "decode"]
+
+
+def case_decode_under_a_file(tmp: Path, trained: Path) -> list[object]:
+    _edit(tmp / "afile", "x\n")
+    return ["predict", trained / "exp" / "model.pt", trained / "data", tmp / "afile" / "d"]
+
+
+def case_score_without_hyp(tmp: Path, _: Path) -> list[object]:
+    (tmp / "decode" / "ref").mkdir(parents=True)
+    return ["score", tmp / "decode"]
+
+
+def case_score_unknown_class(tmp: Path, _: Path) -> list[object]:
+    for side, value in (("ref", "happy"), ("hyp", "joyful")):
+        (tmp / "d" / side).mkdir(parents=True)
+        _edit(tmp / "d" / side / "utt2emo", f"u1 {value}\n")
+    _edit(tmp / "d" / "classes", "happy\nsad\n")
+    return ["score", tmp / "d"]
+
+
+def case_infer_missing_file(tmp: Path, trained: Path) -> list[object]:
+    return ["infer", trained / "exp" / "model.pt", tmp / "none.wav"]
+
+
+def case_infer_corrupt_file(tmp: Path, trained: Path) -> list[object]:
+    soundfile.write(tmp / "good.wav", speech(1.0, 1), RATE)
+    (tmp / "bad.wav").write_bytes(b"RIFF....WAVEnothing")
+    return ["infer", trained / "exp" / "model.pt", tmp / "good.wav", tmp / "bad.wav",
+            "--json", tmp / "out.json"]  # fmt: skip
+
+
+def case_infer_skip_bad(tmp: Path, trained: Path) -> list[object]:
+    return [*case_infer_corrupt_file(tmp, trained), "--skip-bad"]
+
+
+def case_infer_nan_audio(tmp: Path, trained: Path) -> list[object]:
+    samples = speech(1.0, 2)
+    samples[10:20] = np.inf
+    soundfile.write(tmp / "inf.wav", samples, RATE, subtype="FLOAT")
+    return ["infer", trained / "exp" / "model.pt", tmp / "inf.wav", "--json", tmp / "out.json"]
+
+
+def case_unknown_corpus(tmp: Path, _: Path) -> list[object]:
+    return ["prepare", "casya", tmp / "data", "--corpus-dir", tmp]
+
+
+def case_corpus_not_laid_out(tmp: Path, _: Path) -> list[object]:
+    (tmp / "casia").mkdir()
+    return ["prepare", "casia", tmp / "data", "--corpus-dir", tmp / "casia"]
+
+
+def case_plan_missing(tmp: Path, _: Path) -> list[object]:
+    return ["exp", "train", tmp]
+
+
+def case_folds_missing(tmp: Path, trained: Path) -> list[object]:
+    return ["exp", "folds", tmp / "folds", tmp / "exp", "--config", trained / "train.yaml"]
+
+
+@dataclass(frozen=True)
+class Case:
+    setup: Setup
+    code: int
+    message: str
+    """A fragment the error (or warning) must hold, with ``{tmp}`` for the case's folder."""
+
+
+CASES: dict[str, Case] = {
+    "malformed line": Case(case_malformed_line, 1, "wav.scp:2: malformed line 'spk1-orphan'"),
+    "empty wav.scp": Case(case_empty_wav_scp, 1, "wav.scp: has no utterances"),
+    "unknown label": Case(case_unknown_label, 1, "utt2emo:2: unknown emotion category 'joyful'"),
+    "non-finite avd": Case(case_non_finite_avd, 1, "utt2avd:1: expected three finite numbers"),
+    "gb18030 table": Case(case_gb18030_table, 1, "{tmp}/data/text: not UTF-8 text"),
+    "byte-order mark": Case(case_bom_fix, 0, "utt2spk: starts with a byte-order mark"),
+    "split onto its source": Case(case_split_onto_source, 1, "would overwrite the input"),
+    "split onto a parent": Case(case_split_onto_parent, 1, "would overwrite the input"),
+    "split over other files": Case(case_split_over_foreign_files, 1, "{tmp}/folds: holds files"),
+    "subset onto its source": Case(case_subset_onto_source, 1, "would overwrite the input"),
+    "subset inside its source": Case(case_subset_inside_source, 1, "would overwrite the input"),
+    "combine onto a source": Case(case_combine_onto_source, 1, "would overwrite the input"),
+    "unknown speaker": Case(case_unknown_speaker, 1, "speaker(s) not in the data directory: spk9"),
+    "valid fraction": Case(case_bad_valid_fraction, 1, "valid fraction must be in [0, 1)"),
+    "data dir is a file": Case(case_data_dir_is_a_file, 1, "{tmp}/data: data directory does not"),
+    "nan audio": Case(case_nan_audio, 1, "utterance 'spk1-happy'"),
+    "missing audio": Case(case_missing_audio, 1, "utterance 'spk2-sad': audio file"),
+    "corrupt audio": Case(case_corrupt_audio, 1, "utterance 'spk1-sad': cannot decode"),
+    "empty audio": Case(case_empty_audio, 1, "utterance 'spk2-neutral'"),
+    "truncated wav": Case(case_truncated_wav, 0, "spk1-angry.wav' is truncated"),
+    "bad feature conf": Case(case_bad_feature_conf, 1, "fbank.conf:2: unknown feature option"),
+    "feature conf folder": Case(case_feature_conf_is_a_folder, 1, "{tmp}/conf: "),
+    "zero jobs": Case(case_zero_jobs, 2, "Invalid value for '--nj': 0 is not in the range"),
+    "config is a folder": Case(case_config_is_a_folder, 1, "is a folder, expected a YAML"),
+    "huge learning rate": Case(case_huge_learning_rate, 1, "optim.lr must be in (0, 1]"),
+    "nan learning rate": Case(case_nan_learning_rate, 1, "'optim.lr' must be a finite number"),
+    "one class": Case(case_one_class, 1, "a classifier needs two classes or more"),
+    "task twice": Case(case_task_twice, 1, "train.yaml:3: not valid YAML (the key 'emotion'"),
+    "--tasks twice": Case(case_tasks_option_twice, 1, "task 'emotion' is listed twice"),
+    "class not in training": Case(case_class_not_in_training, 0, "no utterance of class surprise"),
+    "unknown config key": Case(case_unknown_config_key, 1, "unknown key 'optim.rate'"),
+    "bad override": Case(case_bad_override, 1, "--set 'optim.lr': expected KEY=VALUE"),
+    "bad resume": Case(case_bad_resume, 1, "--resume must be auto, true or false, got 'yes'"),
+    "no features": Case(case_no_features, 1, "{tmp}/data: feats.scp is missing"),
+    "resume on other data": Case(case_resume_on_other_data, 1, "other train data than this run"),
+    "exp dir under a file": Case(case_exp_dir_under_a_file, 1, "{tmp}/afile/exp: Not a directory"),
+    "a wav as model": Case(case_a_wav_as_model, 1, "cannot read this model file"),
+    "truncated model": Case(case_truncated_model, 1, "{tmp}/model.pt: cannot read this model"),
+    "model not fitting": Case(case_model_that_does_not_fit, 1, "do not fit its config"),
+    "missing model": Case(case_missing_model, 1, "{tmp}/none.pt: model file not found"),
+    "decode under a file": Case(case_decode_under_a_file, 1, "{tmp}/afile/d/hyp/"),
+    "score without hyp": Case(case_score_without_hyp, 1, "no 'hyp' folder"),
+    "score unknown class": Case(
+        case_score_unknown_class, 1, "hyp/utt2emo:1: 'joyful' is not one of the"
+    ),
+    "infer missing file": Case(case_infer_missing_file, 1, "{tmp}/none.wav: no such file"),
+    "infer corrupt file": Case(case_infer_corrupt_file, 1, "{tmp}/bad.wav' ("),
+    "infer --skip-bad": Case(case_infer_skip_bad, 0, "1 file(s) skipped"),
+    "infer infinite audio": Case(case_infer_nan_audio, 1, "inf.wav' has 10 samples that are not"),
+    "unknown corpus": Case(case_unknown_corpus, 1, "unknown corpus 'casya'"),
+    "corpus not laid out": Case(case_corpus_not_laid_out, 1, "no casia corpus found"),
+    "plan missing": Case(case_plan_missing, 1, "plan.json: no plan here"),
+    "folds missing": Case(case_folds_missing, 1, "{tmp}/folds: no folds here"),
+}
+
+
+@pytest.mark.parametrize("name", CASES)
+def test_bad_input_ends_in_one_clear_sentence_and_loses_nothing(
+    name: str,
+    trained: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    case = CASES[name]
+    args = case.setup(tmp_path, trained)
+    before = {**snapshot(tmp_path), **snapshot(trained)}
+    outcome = run(capsys, *args)
+    shown = outcome.err + outcome.out
+    assert outcome.code == case.code, shown
+    assert "Traceback" not in shown
+    assert case.message.format(tmp=tmp_path) in " ".join(shown.split()), shown
+    if case.code == 1:
+        errors = [line for line in outcome.err.splitlines() if line.startswith("error: ")]
+        assert len(errors) == 1, outcome.err  # one sentence
+    changed = [p for p, data in before.items() if not p.is_file() or p.read_bytes() != data]
+    assert not changed, changed
+
+
+def test_a_full_disk_names_the_file_and_keeps_what_was_there(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    data = write_data(tmp_path)
+    before = snapshot(tmp_path)
+
+    def full(fd: int) -> None:
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(os, "fsync", full)
+    outcome = run(capsys, "data", "fix", data)
+    assert outcome.code == 1 and "Traceback" not in outcome.err
+    assert f"{data}/" in outcome.err and "No space left on device" in outcome.err
+    assert snapshot(tmp_path) == before
+
+
+def test_the_byte_order_mark_keeps_the_first_utterance(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    args = case_bom_fix(tmp_path, tmp_path)
+    assert run(capsys, *args).code == 0
+    assert len(read_table(tmp_path / "fixed" / "utt2spk")) == 8
+
+
+def test_files_follow_the_umask(tmp_path: Path) -> None:
+    data = write_data(tmp_path)
+    assert (data / "utt2spk").stat().st_mode & 0o777 == 0o666 & ~_umask()
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def test_a_folder_scan_finds_every_format_the_reader_decodes(tmp_path: Path) -> None:
+    from speecheq.infer import audio_files
+
+    for name, subtype in (("a.flac", "PCM_16"), ("b.ogg", "VORBIS"), ("c.WAV", "PCM_16")):
+        soundfile.write(tmp_path / name, speech(0.5, 0), RATE, subtype=subtype)
+    (tmp_path / "notes.txt").write_text("not audio")
+    assert [path.name for path in audio_files([tmp_path])] == ["a.flac", "b.ogg", "c.WAV"]
