@@ -56,6 +56,8 @@ class TrainedModel:
     epoch: int
     scores: dict[str, float]
     """The validation scores of the saved epoch."""
+    trained_on: dict[str, Any]
+    """The training data: its path, fingerprint and corpora (empty in older model files)."""
 
     def task(self, name: str) -> Task | None:
         return next((task for task in self.tasks if task.name == name), None)
@@ -85,11 +87,13 @@ def model_payload(
     model: SpeechEQModel,
     tasks: Sequence[Task],
     config: TrainConfig,
+    *,
     cmvn: Cmvn,
     feature_dim: int,
     feats_conf: str | None,
     epoch: int,
     scores: Mapping[str, float],
+    trained_on: Mapping[str, Any],
 ) -> dict[str, Any]:
     """The content of a model file (plain data and tensors only)."""
     global_stats = None if cmvn.global_stats is None else torch.from_numpy(cmvn.global_stats)
@@ -102,6 +106,7 @@ def model_payload(
         "feats_conf": feats_conf,
         "epoch": epoch,
         "scores": dict(scores),
+        "trained_on": dict(trained_on),
         "state_dict": {key: value.detach().cpu() for key, value in model.state_dict().items()},
     }
 
@@ -136,4 +141,5 @@ def load_model(path: str | Path, device: torch.device | str = "cpu") -> TrainedM
         payload["feats_conf"],
         payload["epoch"],
         payload["scores"],
+        dict(payload.get("trained_on") or {}),
     )

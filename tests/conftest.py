@@ -62,3 +62,31 @@ def datadir(tmp_path: Path) -> Path:
     path = tmp_path / "data" / "all"
     make_datadir(tmp_path).save(path)
     return path
+
+
+@pytest.fixture(scope="session")
+def audio_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A folder with a data directory of real audio (``data``, features computed, 40 mel bins),
+    its config (``train.yaml``) and a tiny model trained on it (``exp/model.pt``: emotion,
+    intensity and gender)."""
+    import torch
+    import yaml
+
+    from speecheq.config import config_from_dict
+    from speecheq.features import FeatureConfig, make_feats
+    from speecheq.train import train
+    from tests.synthetic import TINY, write_audio_data
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    root = tmp_path_factory.mktemp("audio_model")
+    data = write_audio_data(root)
+    make_feats(data, FeatureConfig(num_mel_bins=40))
+    tasks = {"emotion": {}, "intensity": {}, "gender": {}}
+    config = config_from_dict(
+        {**TINY, "optim": {**TINY["optim"], "epochs": 1}, "tasks": tasks}, "test"
+    )
+    (root / "train.yaml").write_text(yaml.safe_dump(config.to_dict()))
+    train(config, data, data, root / "exp")
+    torch.set_num_threads(threads)
+    return root

@@ -14,11 +14,13 @@ from typing import Any
 import kaldiio
 import numpy as np
 import pytest
+import soundfile
 import torch
 
 from speecheq.config import TrainConfig, config_from_dict
 from speecheq.data.datadir import DataDir
 from speecheq.fileio import read_table, write_table
+from tests.conftest import CORPORA
 
 PHONES = ("a", "i", "u", "e", "o", "k", "s", "t")
 
@@ -123,3 +125,39 @@ def write_feature_set(
     tables["utt2num_frames"] = {utt: str(len(m)) for utt, m in matrices.items()}
     DataDir(tables, {"feats.conf": f"--num-mel-bins={dim}\n"}).save(root)
     return root
+
+
+RATE = 16000
+AUDIO_SPEAKERS = {"spk1": "f", "spk2": "m"}
+AUDIO_EMOTIONS = {"neutral": "0", "happy": "2", "angry": "3", "sad": "1"}
+"""The emotions of :func:`write_audio_data`, with each one's intensity level."""
+
+
+def speech(seconds: float, seed: int) -> np.ndarray:
+    """A few seconds of real CASIA speech when the corpus is there, else a voiced signal."""
+    found = sorted(CORPORA.glob("casia/*/*/2*.wav"))[seed::97] if CORPORA.is_dir() else []
+    if found:
+        samples, _ = soundfile.read(found[0], dtype="float32")
+        return samples[: int(seconds * RATE)]
+    t = np.arange(int(seconds * RATE)) / RATE
+    noise = 0.01 * np.random.default_rng(seed).standard_normal(len(t))
+    return (0.2 * np.sin(2 * np.pi * (120 + 40 * seed) * t) + noise).astype(np.float32)
+
+
+def write_audio_data(root: Path) -> Path:
+    """A data directory at ``root/data`` of 8 utterances (2 speakers x 4 emotions, with
+    intensities and genders) whose audio is under ``root/wav``."""
+    tables: dict[str, dict[str, str]] = {
+        name: {} for name in ("wav.scp", "utt2spk", "utt2emo", "utt2intensity")
+    }
+    for index, (spk, emotion) in enumerate((s, e) for s in AUDIO_SPEAKERS for e in AUDIO_EMOTIONS):
+        utt = f"{spk}-{emotion}"
+        wav = root / "wav" / f"{utt}.wav"
+        wav.parent.mkdir(parents=True, exist_ok=True)
+        soundfile.write(wav, speech(1.0, index), RATE, subtype="PCM_16")
+        tables["wav.scp"][utt] = str(wav)
+        tables["utt2spk"][utt], tables["utt2emo"][utt] = spk, emotion
+        tables["utt2intensity"][utt] = AUDIO_EMOTIONS[emotion]
+    tables["spk2gender"] = dict(AUDIO_SPEAKERS)
+    DataDir(tables).save(root / "data")
+    return root / "data"

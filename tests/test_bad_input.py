@@ -22,12 +22,10 @@ import yaml
 
 from speecheq.cli.main import main
 from speecheq.data.datadir import DataDir
-from speecheq.fileio import read_table, write_table
-from tests.conftest import CORPORA
-from tests.synthetic import TINY, one_thread  # noqa: F401
+from speecheq.fileio import read_table
+from tests.synthetic import TINY, one_thread, speech, write_audio_data  # noqa: F401
 
 RATE = 16000
-SPEAKERS = ("spk1", "spk2")
 EMOTIONS = ("neutral", "happy", "angry", "sad")
 
 
@@ -58,66 +56,12 @@ def snapshot(root: Path) -> dict[Path, bytes]:
     return {path: path.read_bytes() for path in root.rglob("*") if path.is_file()}
 
 
-def speech(seconds: float, seed: int) -> np.ndarray:
-    """A few real CASIA seconds when the corpus is there, else a voiced synthetic signal."""
-    found = sorted(CORPORA.glob("casia/*/*/2*.wav"))[seed::97] if CORPORA.is_dir() else []
-    if found:
-        samples, _ = soundfile.read(found[0], dtype="float32")
-        return samples[: int(seconds * RATE)]
-    t = np.arange(int(seconds * RATE)) / RATE
-    rng = np.random.default_rng(seed)
-    return (
-        0.2 * np.sin(2 * np.pi * (120 + 40 * seed) * t) + 0.01 * rng.standard_normal(len(t))
-    ).astype(np.float32)
-
-
-def write_data(root: Path) -> Path:
-    """A valid data directory of 8 utterances (2 speakers x 4 emotions) with audio."""
-    tables: dict[str, dict[str, str]] = {"wav.scp": {}, "utt2spk": {}, "utt2emo": {}}
-    for index, (spk, emotion) in enumerate((s, e) for s in SPEAKERS for e in EMOTIONS):
-        utt = f"{spk}-{emotion}"
-        wav = root / "wav" / f"{utt}.wav"
-        wav.parent.mkdir(parents=True, exist_ok=True)
-        soundfile.write(wav, speech(1.0, index), RATE, subtype="PCM_16")
-        tables["wav.scp"][utt], tables["utt2spk"][utt], tables["utt2emo"][utt] = (
-            str(wav),
-            spk,
-            emotion,
-        )
-    data = root / "data"
-    DataDir(tables).save(data)
-    write_table(data / "spk2gender", {"spk1": "f", "spk2": "m"})
-    return data
-
-
-@pytest.fixture(scope="module")
-def trained(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A folder with data/ (features computed), lang-less tiny config, and exp/model.pt."""
-    import torch
-
-    from speecheq.config import config_from_dict
-    from speecheq.features import FeatureConfig, make_feats
-    from speecheq.train import train
-
-    torch.set_num_threads(1)
-    root = tmp_path_factory.mktemp("trained")
-    data = write_data(root)
-    make_feats(data, FeatureConfig(num_mel_bins=40))
-    config = config_from_dict(
-        {**TINY, "optim": {**TINY["optim"], "epochs": 1}, "tasks": {"emotion": {}, "gender": {}}},
-        "test",
-    )
-    (root / "train.yaml").write_text(yaml.safe_dump(config.to_dict()))
-    train(config, data, data, root / "exp")
-    return root
-
-
 Setup = Callable[[Path, Path], list[object]]
 """Given a fresh folder and the trained folder, write the case's inputs; return the arguments."""
 
 
 def _data(tmp: Path) -> Path:
-    return write_data(tmp)
+    return write_audio_data(tmp)
 
 
 def _edit(path: Path, text: str, encoding: str = "utf-8") -> None:
@@ -483,13 +427,13 @@ CASES: dict[str, Case] = {
 @pytest.mark.parametrize("name", CASES)
 def test_bad_input_ends_in_one_clear_sentence_and_loses_nothing(
     name: str,
-    trained: Path,
+    audio_model: Path,
     tmp_path: Path,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     case = CASES[name]
-    args = case.setup(tmp_path, trained)
-    before = {**snapshot(tmp_path), **snapshot(trained)}
+    args = case.setup(tmp_path, audio_model)
+    before = {**snapshot(tmp_path), **snapshot(audio_model)}
     outcome = run(capsys, *args)
     shown = outcome.err + outcome.out
     assert outcome.code == case.code, shown
@@ -505,7 +449,7 @@ def test_bad_input_ends_in_one_clear_sentence_and_loses_nothing(
 def test_a_full_disk_names_the_file_and_keeps_what_was_there(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    data = write_data(tmp_path)
+    data = write_audio_data(tmp_path)
     before = snapshot(tmp_path)
 
     def full(fd: int) -> None:
@@ -527,7 +471,7 @@ def test_the_byte_order_mark_keeps_the_first_utterance(
 
 
 def test_files_follow_the_umask(tmp_path: Path) -> None:
-    data = write_data(tmp_path)
+    data = write_audio_data(tmp_path)
     assert (data / "utt2spk").stat().st_mode & 0o777 == 0o666 & ~_umask()
 
 
@@ -538,9 +482,9 @@ def _umask() -> int:
 
 
 def test_a_folder_scan_finds_every_format_the_reader_decodes(tmp_path: Path) -> None:
-    from speecheq.infer import audio_files
+    from speecheq.inference.inputs import audio_inputs
 
     for name, subtype in (("a.flac", "PCM_16"), ("b.ogg", "VORBIS"), ("c.WAV", "PCM_16")):
         soundfile.write(tmp_path / name, speech(0.5, 0), RATE, subtype=subtype)
     (tmp_path / "notes.txt").write_text("not audio")
-    assert [path.name for path in audio_files([tmp_path])] == ["a.flac", "b.ogg", "c.WAV"]
+    assert [Path(name).name for name, _ in audio_inputs([tmp_path])] == ["a.flac", "b.ogg", "c.WAV"]

@@ -55,7 +55,7 @@ LAYERS = [
     ("models",),
     ("tasks",),
     ("config", "dataio", "modelfile", "decode"),
-    ("scoring", "predict", "infer"),
+    ("scoring", "predict", "inference"),
     ("train",),
     ("experiments",),
     ("cli", "__main__"),

@@ -215,3 +215,21 @@ def test_every_registered_task_keeps_the_contract(tmp_path: Path) -> None:
             assert math.isfinite(loss) and loss > 0.0
         else:  # no labels: nothing to learn
             assert loss == 0.0
+
+
+@pytest.mark.parametrize("encoder", ["conformer", "blstm"])
+def test_an_utterance_gives_the_same_output_alone_or_in_a_padded_batch(
+    encoder: str, tmp_path: Path
+) -> None:
+    tasks = make_tasks(("emotion", "phone"), tmp_path)
+    model = tiny_model(tasks, encoder=encoder).eval()
+    torch.manual_seed(1)
+    short, long = torch.randn(1, 41, 12), torch.randn(1, 97, 12)
+    batch = torch.zeros(2, 112, 12)  # padded past the longest, as batches are
+    batch[0, :41], batch[1, :97] = short[0], long[0]
+    with torch.inference_mode():
+        alone = model(short, torch.tensor([41]))
+        together = model(batch, torch.tensor([41, 97]))
+    frames = int(alone.encoded.lengths[0])
+    assert torch.allclose(together.heads["emotion"][0], alone.heads["emotion"][0], atol=1e-5)
+    assert torch.allclose(together.encoded.frames[0, :frames], alone.encoded.frames[0], atol=1e-5)

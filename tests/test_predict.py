@@ -2,28 +2,19 @@
 
 from __future__ import annotations
 
-import csv
-import json
 from pathlib import Path
 
-import kaldiio
-import numpy as np
 import pytest
 import torch
 from typer.testing import CliRunner
 
-from speecheq.audio import read_audio
 from speecheq.cli.main import app
 from speecheq.data.datadir import DataDir
 from speecheq.errors import SpeechEQError
-from speecheq.features import FeatureConfig, compute_features
-from speecheq.features.cmvn import utterance_stats
 from speecheq.fileio import read_table, write_table
-from speecheq.infer import audio_files, infer
 from speecheq.predict import predict
 from speecheq.scoring.decode_dir import read_decode_dir
 from speecheq.train.trainer import train
-from tests.conftest import make_datadir
 from tests.synthetic import one_thread, tiny, write_feature_set, write_lang  # noqa: F401
 
 
@@ -106,69 +97,3 @@ def test_predict_command_and_its_errors(trained: tuple[Path, Path], tmp_path: Pa
     (tmp_path / "junk.pt").write_bytes(b"not a torch file")
     with pytest.raises(SpeechEQError, match="junk.pt: cannot read this model file"):
         predict(tmp_path / "junk.pt", root / "train", tmp_path / "out")
-
-
-FEATURES = FeatureConfig(num_mel_bins=40)
-
-
-def write_wav_features(root: Path) -> Path:
-    """A data directory of real WAV tones with stage-2 features (of :data:`FEATURES`)."""
-    data = make_datadir(root, emotions=("neutral", "happy", "angry", "sad"), per_emotion=2)
-    path = root / "data"
-    feats = {}
-    for utt in data.utts:
-        samples, rate = read_audio(data.get("wav.scp")[utt], utt)
-        feats[utt] = compute_features(samples, rate, FEATURES)
-    with kaldiio.WriteHelper(f"ark,scp:{root}/feats.ark,{root}/feats.scp") as writer:
-        for utt in sorted(feats):
-            writer(utt, feats[utt])
-    with kaldiio.WriteHelper(f"ark,scp:{root}/cmvn.ark,{root}/cmvn.scp") as writer:
-        for spk, utts in data.spk2utt.items():
-            writer(spk, utterance_stats(np.concatenate([feats[u] for u in utts])))
-    data.tables["feats.scp"] = read_table(root / "feats.scp")
-    data.tables["cmvn.scp"] = read_table(root / "cmvn.scp")
-    data.tables["utt2num_frames"] = {utt: str(len(m)) for utt, m in feats.items()}
-    data.conf["feats.conf"] = FEATURES.to_conf()
-    data.save(path)
-    return path
-
-
-def test_infer_on_wav_files_matches_predict_on_their_features(tmp_path: Path) -> None:
-    data_dir = write_wav_features(tmp_path)
-    config = tiny(tasks={"emotion": {}, "gender": {}}, optim={"epochs": 1})
-    train(config, data_dir, data_dir, tmp_path / "exp")
-    model = tmp_path / "exp" / "model.pt"
-    predict(model, data_dir, tmp_path / "decode", device="cpu")
-
-    files = audio_files([tmp_path / "wav"])
-    assert len(files) == 32
-    results = infer(model, files, device="cpu")
-    wav2utt = {v: k for k, v in read_table(data_dir / "wav.scp").items()}
-    posteriors = read_table(tmp_path / "decode" / "hyp" / "utt2emo.post")
-    genders = read_table(tmp_path / "decode" / "hyp" / "utt2gender")
-    for result in results:
-        utt = wav2utt[result.path]
-        expected = [float(p) for p in posteriors[utt].split()]
-        assert list(result.posteriors.values()) == pytest.approx(expected, abs=1e-4)
-        assert result.values["gender"] == genders[utt]
-
-    cli = CliRunner().invoke(
-        app,
-        [
-            *("infer", str(model), str(files[0]), str(tmp_path / "wav"), "--device", "cpu"),
-            *("--json", str(tmp_path / "out.json"), "--csv", str(tmp_path / "out.csv")),
-        ],
-    )
-    assert cli.exit_code == 0, cli.output
-    records = json.loads((tmp_path / "out.json").read_text())
-    assert len(records) == 33 and set(records[0]) == {"path", "emotion", "gender", "posteriors"}
-    rows = list(csv.DictReader((tmp_path / "out.csv").open()))
-    assert rows[0]["path"] == str(files[0]) and "p_neutral" in rows[0]
-
-
-def test_infer_errors(tmp_path: Path) -> None:
-    with pytest.raises(SpeechEQError, match="missing.wav: no such file or folder"):
-        audio_files([tmp_path / "missing.wav"])
-    (tmp_path / "empty").mkdir()
-    with pytest.raises(SpeechEQError, match="empty: no audio files"):
-        audio_files([tmp_path / "empty"])

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import sys
-from typing import NoReturn
+from typing import Annotated, NoReturn
 
 import typer
 from rich.markup import escape
 
-from speecheq.cli import data, exp, feats, lexicon, prepare, score, synth, train
+from speecheq import __version__
+from speecheq.cli import data, exp, feats, infer, lexicon, prepare, score, synth, train
 from speecheq.console import status_console
 from speecheq.errors import SpeechEQError
 
@@ -20,6 +21,26 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     rich_markup_mode="markdown",
 )
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"speecheq {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _options(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", is_eager=True, callback=_version, help="Print the version and exit."
+        ),
+    ] = False,
+) -> None:
+    """Speech emotion recognition toolkit: Kaldi-style recipes and multitask learning."""
+
+
 app.add_typer(data.app, name="data")
 app.add_typer(exp.app, name="exp")
 app.command("prepare")(prepare.prepare_command)
@@ -28,7 +49,8 @@ app.command("lexicon")(lexicon.lexicon_command)
 app.command("score")(score.score_command)
 app.command("train")(train.train_command)
 app.command("predict")(train.predict_command)
-app.command("infer")(train.infer_command)
+app.command("infer")(infer.infer_command)
+app.command("export")(infer.export_command)
 app.command("synth")(synth.synth_command)
 
 

@@ -1,4 +1,4 @@
-"""``speecheq train``, ``speecheq predict`` and ``speecheq infer``: stage 4 and decoding."""
+"""``speecheq train`` and ``speecheq predict``: stage 4 and decoding."""
 
 from __future__ import annotations
 
@@ -7,8 +7,7 @@ from typing import Annotated
 
 import typer
 
-from speecheq.console import print_table, progress_bar
-from speecheq.errors import SpeechEQError
+from speecheq.console import print_table
 
 DeviceOption = Annotated[str, typer.Option(help="auto (CUDA when present, else CPU), cpu or cuda.")]
 ThreadsOption = Annotated[
@@ -151,50 +150,3 @@ def predict_command(
         for s in summaries
     ]
     print_table(f"{out_dir}", ["task", "table", "hypotheses", "references", "scores"], rows)
-
-
-def infer_command(
-    model: Annotated[Path, typer.Argument(help="A model file (EXP_DIR/model.pt).")],
-    inputs: Annotated[list[Path], typer.Argument(help="Audio files, or folders of them.")],
-    json_out: Annotated[
-        Path | None, typer.Option("--json", help="Also write the results as JSON here.")
-    ] = None,
-    csv_out: Annotated[
-        Path | None, typer.Option("--csv", help="Also write the results as CSV here.")
-    ] = None,
-    skip_bad: Annotated[
-        bool,
-        typer.Option(
-            "--skip-bad",
-            help="Leave out files that cannot be read, and list them, instead of stopping.",
-        ),
-    ] = False,
-    device: DeviceOption = "auto",
-) -> None:
-    """Recognise the emotion (and every other task of the model) in raw audio files.
-
-    Features are computed as in stage 2, with the options stored in the model file.
-    """
-    from speecheq.infer import audio_files, infer, write_csv, write_json
-
-    files = audio_files(inputs)
-    skipped: dict[str, str] = {}
-    with progress_bar("inferring", len(files)) as advance:
-        results = infer(
-            model, files, device=device, skip_bad=skip_bad, skipped=skipped, advance=advance
-        )
-    if skipped:
-        print_table(f"{len(skipped)} file(s) skipped", ["file", "why"], sorted(skipped.items()))
-    if not results:
-        raise SpeechEQError("no file could be read")
-    if json_out is not None:
-        write_json(json_out, results)
-    if csv_out is not None:
-        write_csv(csv_out, results)
-    tasks = list(results[0].values)
-    rows = []
-    for result in results:
-        confidence = max(result.posteriors.values()) if result.posteriors else None
-        values = [result.values[task] for task in tasks]
-        rows.append([result.path, *values, "-" if confidence is None else f"{confidence:.2f}"])
-    print_table(f"{model}", ["file", *tasks, "confidence"], rows)

@@ -76,13 +76,52 @@ class ConformerEncoder(nn.Module):
         self, feats: torch.Tensor, lengths: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor]:
         hidden, lengths = self.subsampling(feats, lengths)
-        # The layers are run here, not by Conformer.forward, whose padding mask is only as wide
-        # as the longest utterance: batches may be padded further (see train.data.Collator).
         padding = padding_mask(lengths, hidden.shape[1])
+        keep = (~padding).transpose(0, 1).unsqueeze(-1).to(hidden.dtype)
         hidden = self.dropout(hidden).transpose(0, 1)
         for layer in self.conformer.conformer_layers:
-            hidden = layer(hidden, padding)
-        return hidden.transpose(0, 1), lengths
+            hidden = conformer_layer(layer, hidden, padding, keep)
+        return (hidden * keep).transpose(0, 1), lengths
+
+
+def conformer_layer(
+    layer: nn.Module, x: torch.Tensor, padding: torch.Tensor, keep: torch.Tensor
+) -> torch.Tensor:
+    """torchaudio's ``ConformerLayer.forward`` on ``(time, batch, dim)``, with the padded frames
+    (``keep`` 0, ``(time, batch, 1)``) zeroed where a convolution reads them.
+
+    torchaudio's layer lets a padded frame's values (from biases) into its depthwise
+    convolution, so an utterance's last frames would depend on what else its batch holds; here
+    they see zeros, as with no other utterance, however a batch is padded.
+    """
+    x = x * keep
+    x = layer.ffn1(x) * 0.5 + x
+    if layer.convolution_first:
+        x = x + _convolution(layer.conv_module, x, keep)
+    attended = layer.self_attn_layer_norm(x)
+    attended, _ = layer.self_attn(
+        query=attended,
+        key=attended,
+        value=attended,
+        key_padding_mask=padding,
+        need_weights=False,
+    )
+    x = layer.self_attn_dropout(attended) + x
+    if not layer.convolution_first:
+        x = x + _convolution(layer.conv_module, x, keep)
+    x = layer.ffn2(x) * 0.5 + x
+    return layer.final_layer_norm(x)
+
+
+def _convolution(module: nn.Module, x: torch.Tensor, keep: torch.Tensor) -> torch.Tensor:
+    """torchaudio's convolution module on ``(time, batch, dim)``, padded frames zeroed before
+    its depthwise convolution."""
+    pointwise, glu, depthwise, *rest = module.sequential
+    hidden = glu(pointwise(module.layer_norm(x).permute(1, 2, 0)))
+    hidden = depthwise(hidden * keep.permute(1, 2, 0))
+    for step in rest:
+        hidden = step(hidden)
+    return hidden.permute(2, 0, 1)
 
 
 class BiLSTMEncoder(nn.Module):

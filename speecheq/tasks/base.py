@@ -242,6 +242,11 @@ class Task(ABC):
         return value
 
     @classmethod
+    def to_json(cls, value: Any) -> Any:
+        """A parsed value as plain JSON data (tuples as lists)."""
+        return list(value) if isinstance(value, tuple) else value
+
+    @classmethod
     @abstractmethod
     def score(
         cls, refs: Sequence[Any], hyps: Sequence[Any], classes: Sequence[str] = ()

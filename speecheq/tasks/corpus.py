@@ -91,7 +91,9 @@ class CorpusHead(nn.Module):
         return self.options.reversal * (2 / (1 + math.exp(-10 * progress)) - 1)
 
     def forward(self, encoded: Encoded) -> torch.Tensor:
-        if self.training and torch.is_grad_enabled():
+        if not torch.is_grad_enabled():  # decoding: nothing to reverse
+            return self.classifier(encoded.embedding)
+        if self.training:
             self.steps += 1
         return self.classifier(reverse_gradient(encoded.embedding, self.strength()))
 

@@ -142,6 +142,10 @@ class DimensionalTask(Task):
         return parse_avd(value, where)
 
     @classmethod
+    def to_json(cls, value: Any) -> dict[str, float]:
+        return dict(zip(AVD_DIMENSIONS, value, strict=True))
+
+    @classmethod
     def score(
         cls, refs: Sequence[Any], hyps: Sequence[Any], classes: Sequence[str] = ()
     ) -> TaskScores:

@@ -40,6 +40,8 @@ class TrainingData:
     feats_conf: str | None
     fingerprints: dict[str, dict[str, str]]
     """Role (``train``, ``valid``, ``unlabeled1``...) -> its path and :func:`fingerprint`."""
+    corpora: list[str]
+    """The corpora of the training set (``utt2corpus``; empty when it has none)."""
 
 
 def fingerprint(data: DataDir) -> str:
@@ -135,4 +137,5 @@ def load_training_data(
         dim,
         train_data.conf.get("feats.conf"),
         fingerprints,
+        sorted(set(train_data.get("utt2corpus").values())),
     )

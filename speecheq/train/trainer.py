@@ -354,11 +354,12 @@ class _Trainer:
                 self.model,
                 self.tasks,
                 self.config,
-                self.data.cmvn,
-                self.data.feature_dim,
-                self.data.feats_conf,
-                epoch + 1,
-                metrics,
+                cmvn=self.data.cmvn,
+                feature_dim=self.data.feature_dim,
+                feats_conf=self.data.feats_conf,
+                epoch=epoch + 1,
+                scores=metrics,
+                trained_on={**self.data.fingerprints["train"], "corpora": self.data.corpora},
             )
             save_torch(payload, self.exp_dir / MODEL)
         checkpoint = make_checkpoint(

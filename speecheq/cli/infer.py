@@ -1,0 +1,191 @@
+"""``speecheq infer`` (raw audio: utterances, or long recordings as a timeline) and
+``speecheq export`` (ONNX, TorchScript)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from speecheq.cli.train import DeviceOption, ThreadsOption, set_threads
+from speecheq.console import note, print_table, progress_bar
+from speecheq.errors import SpeechEQError
+
+
+def infer_command(
+    model: Annotated[
+        Path, typer.Argument(help="A model file (EXP/model.pt), or an export (.onnx, .ts).")
+    ],
+    inputs: Annotated[
+        list[Path],
+        typer.Argument(help="Audio files, folders of them, a wav.scp, or a list of files."),
+    ],
+    tasks: Annotated[
+        str | None,
+        typer.Option(
+            help="Comma-separated tasks to report (default: the emotion tasks the model has: "
+            "emotion, intensity, dimensional; auxiliary ones such as gender, phone on request)."
+        ),
+    ] = None,
+    json_out: Annotated[
+        Path | None, typer.Option("--json", help="Write the results as JSON here.")
+    ] = None,
+    csv_out: Annotated[Path | None, typer.Option("--csv", help="Write them as CSV here.")] = None,
+    timeline: Annotated[
+        bool,
+        typer.Option(
+            "--timeline",
+            help="Long recordings: find speech, classify windows, merge them into segments "
+            "(start, end, emotion, posteriors) written to --out-dir.",
+        ),
+    ] = False,
+    out_dir: Annotated[
+        Path | None,
+        typer.Option(help="With --timeline: where <recording>.json/.csv, segments, utt2emo go."),
+    ] = None,
+    plot: Annotated[
+        bool, typer.Option("--plot", help="With --timeline: also <recording>.png.")
+    ] = False,
+    window: Annotated[float, typer.Option(help="With --timeline: window length, seconds.")] = 3.0,
+    hop: Annotated[float, typer.Option(help="With --timeline: window hop, seconds.")] = 1.0,
+    min_segment: Annotated[
+        float, typer.Option(help="With --timeline: shortest segment, seconds.")
+    ] = 1.0,
+    vad_threshold: Annotated[
+        float, typer.Option(help="With --timeline: speech probability that starts speech.")
+    ] = 0.5,
+    skip_bad: Annotated[
+        bool,
+        typer.Option(
+            "--skip-bad",
+            help="Leave out files that cannot be read, and list them, instead of stopping.",
+        ),
+    ] = False,
+    device: DeviceOption = "cpu",
+    num_threads: ThreadsOption = None,
+) -> None:
+    """Recognise emotion in raw audio, with a model file or an exported model.
+
+    Utterances are batched by length; the results (each task's value, typed, and the emotion
+    posteriors) are printed and, with --json/--csv, written with the model's identity. With
+    --timeline each input is a long recording: its speech is found with a voice activity
+    detector, cut into windows and merged into segments of one emotion.
+    """
+    from speecheq.inference import Recognizer, TimelineOptions
+    from speecheq.inference.inputs import audio_inputs
+
+    set_threads(num_threads)
+    items = audio_inputs(inputs)
+    recognizer = Recognizer.load(model, tasks=tasks.split(",") if tasks else None, device=device)
+    if timeline:
+        options = TimelineOptions(window, hop, min_segment, vad_threshold)
+        _timelines(recognizer, items, options, out_dir, plot, skip_bad)
+    else:
+        _utterances(recognizer, items, json_out, csv_out, skip_bad)
+
+
+def _utterances(
+    recognizer: object,
+    items: list[tuple[str, str]],
+    json_out: Path | None,
+    csv_out: Path | None,
+    skip_bad: bool,
+) -> None:
+    from speecheq.audio import read_audio
+    from speecheq.inference import Recognizer
+    from speecheq.inference.outputs import write_predictions
+
+    assert isinstance(recognizer, Recognizer)
+    skipped: dict[str, str] = {}
+    features = []
+    with progress_bar("reading", len(items)) as advance:
+        for name, spec in items:
+            try:
+                samples, rate = read_audio(spec, None if name == spec else name)
+                features.append((name, recognizer.features(samples, rate, f"'{spec}'")))
+            except SpeechEQError as err:
+                if not skip_bad:
+                    raise
+                skipped[name] = str(err)
+            advance(1)
+    if skipped:
+        print_table(f"{len(skipped)} file(s) skipped", ["file", "why"], sorted(skipped.items()))
+    if not features:
+        raise SpeechEQError("no file could be read")
+    results = list(recognizer.predict_many(features))
+    write_predictions(results, recognizer.identity, json_path=json_out, csv_path=csv_out)
+    names = [task.name for task in recognizer.tasks]
+    rows = []
+    for name, prediction in results:
+        confidence = max(prediction.posteriors.values()) if prediction.posteriors else None
+        values = [_shown(prediction.values.get(task)) for task in names]
+        rows.append([name, *values, "-" if confidence is None else f"{confidence:.2f}"])
+    print_table(f"{recognizer.backend.path}", ["file", *names, "confidence"], rows)
+
+
+def _shown(value: object) -> str:
+    if isinstance(value, dict):
+        return " ".join(f"{key[0]}={item:.2f}" for key, item in value.items())
+    if isinstance(value, list):
+        return " ".join(map(str, value))
+    return str(value)
+
+
+def _timelines(
+    recognizer: object,
+    items: list[tuple[str, str]],
+    options: object,
+    out_dir: Path | None,
+    plot: bool,
+    skip_bad: bool,
+) -> None:
+    from speecheq.inference import Recognizer, TimelineOptions
+    from speecheq.inference.outputs import kaldi_tables, write_timeline
+
+    assert isinstance(recognizer, Recognizer) and isinstance(options, TimelineOptions)
+    if out_dir is None:
+        raise SpeechEQError("--timeline writes its results to --out-dir; give one")
+    timelines = []
+    for name, spec in items:
+        if spec != name or spec.rstrip().endswith("|"):
+            raise SpeechEQError(f"{name}: a timeline reads audio files, not wav.scp commands")
+        try:
+            result = recognizer.timeline(spec, options)
+        except SpeechEQError as err:
+            if not skip_bad:
+                raise
+            note(f"skipped {spec}: {err}")
+            continue
+        timelines.append(result)
+        written = write_timeline(result, recognizer.identity, out_dir, plot)
+        rows = [[f"{s.start:.2f}", f"{s.end:.2f}", s.emotion or "-",
+                 f"{max(s.posteriors.values()):.2f}" if s.posteriors else "-"]
+                for s in result.segments]  # fmt: skip
+        print_table(
+            f"{spec}: {result.duration:.1f} s, {len(result.segments)} segment(s), "
+            f"{result.real_time_factor:.0f}x real time",
+            ["start", "end", "emotion", "posterior"],
+            rows,
+        )
+        note(f"wrote {', '.join(str(path) for path in written)}")
+    if not timelines:
+        raise SpeechEQError("no recording could be read")
+    kaldi_tables(timelines, out_dir)
+
+
+def export_command(
+    model: Annotated[Path, typer.Argument(help="A model file (EXP/model.pt).")],
+    out: Annotated[Path, typer.Argument(help="The exported model: NAME.onnx or NAME.ts.")],
+    format: Annotated[str, typer.Option(help="onnx or torchscript.")] = "onnx",
+) -> None:
+    """Export a model for deployment: ONNX (run it with onnxruntime) or TorchScript.
+
+    The export takes normalised features and their lengths, with dynamic batch and time axes,
+    and carries the model's tasks, classes, feature options and CMVN, so 'speecheq infer' and
+    the Python Recognizer run it as they run the model file.
+    """
+    from speecheq.inference.export import export_model
+
+    path = export_model(model, out, format)
+    note(f"wrote {path}")

@@ -1,0 +1,63 @@
+"""The audio a user hands ``speecheq infer``: files, folders, a Kaldi ``wav.scp`` or a list."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import soundfile
+
+from speecheq.audio import is_pipe
+from speecheq.errors import SpeechEQError
+from speecheq.fileio import read_lines
+
+AUDIO_SUFFIXES: tuple[str, ...] = tuple(
+    sorted(
+        {f".{name.lower()}" for name in soundfile.available_formats() if name != "RAW"}
+        | {".aif", ".opus"}
+    )
+)
+"""File name endings of the formats the audio reader decodes (headerless RAW aside), as a
+folder scan finds them."""
+
+
+def audio_inputs(inputs: Sequence[str | Path]) -> list[tuple[str, str]]:
+    """``(name, wav.scp value)`` of every input: an audio file; a folder (every audio file in it,
+    recursively, sorted); a ``wav.scp`` (its utterances, pipes included); or a list file (one
+    path per line, relative to the list's folder)."""
+    found: list[tuple[str, str]] = []
+    for item in map(Path, inputs):
+        if item.is_dir():
+            files = sorted(p for p in item.rglob("*") if p.suffix.lower() in AUDIO_SUFFIXES)
+            if not files:
+                raise SpeechEQError(f"{item}: no audio files ({', '.join(AUDIO_SUFFIXES)}) in it")
+            found.extend((str(path), str(path)) for path in files)
+        elif not item.is_file():
+            raise SpeechEQError(f"{item}: no such file or folder")
+        elif item.name == "wav.scp":
+            found.extend((line.key, line.value) for line in read_lines(item))
+        elif item.suffix.lower() in AUDIO_SUFFIXES:
+            found.append((str(item), str(item)))
+        else:
+            found.extend(_listed(item))
+    if not found:
+        raise SpeechEQError("no audio files given")
+    return found
+
+
+def _listed(path: Path) -> list[tuple[str, str]]:
+    """The audio files a list file names (blank lines and ``#`` comments aside)."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise SpeechEQError(f"{path}: neither audio nor a UTF-8 list of audio files") from None
+    listed = []
+    for lineno, raw in enumerate(text.splitlines(), start=1):
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        target = Path(line) if Path(line).is_absolute() or is_pipe(line) else path.parent / line
+        if not is_pipe(line) and not target.is_file():
+            raise SpeechEQError(f"{path}:{lineno}: no such audio file '{line}'")
+        listed.append((line, str(target)))
+    return listed

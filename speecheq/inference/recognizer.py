@@ -1,0 +1,216 @@
+"""The Python API of inference: a model loaded once, then arrays, files and long recordings.
+
+::
+
+    from speecheq import Recognizer
+
+    rec = Recognizer.load("exp/train/fold1/model.pt")        # or an exported .onnx / .ts model
+    rec.predict(samples, sample_rate).emotion                 # a numpy array of one utterance
+    rec.predict_file("speech.wav").posteriors                 # {'neutral': 0.12, 'happy': ...}
+    rec.timeline("call.wav").segments                         # start, end, emotion, ...
+
+Features are computed as in stage 2, with the options the model was trained with (the
+``feats.conf`` it carries). CMVN follows the model: ``global`` and ``corpus`` use the training
+statistics it stores (a lone file has no corpus); ``speaker`` and ``utterance`` use the
+utterance's own statistics, or, on a long recording, the statistics of all its speech (one
+recording standing in for one speaker); ``none`` uses none.
+
+Only the tasks asked for are reported (default: the emotion tasks the model has: emotion,
+intensity, dimensional); auxiliary heads (phone, gender, speaker...) on request. Values are
+typed: a class name, an intensity level (int), arousal/valence/dominance (floats), tokens.
+A loaded recognizer is read-only: several threads may call it at once.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import torch
+
+from speecheq.audio import read_audio
+from speecheq.dataio.cmvn import Cmvn
+from speecheq.errors import SpeechEQError
+from speecheq.features import FeatureConfig, compute_features
+from speecheq.inference.backends import Backend, load_backend
+from speecheq.models import Encoded, ModelOutput
+from speecheq.tasks import Task
+
+if TYPE_CHECKING:
+    from speecheq.inference.timeline import Timeline, TimelineOptions
+
+EMOTION_TASKS: tuple[str, ...] = ("emotion", "intensity", "dimensional")
+"""The tasks reported by default (those of them the model has)."""
+
+BATCH_FRAMES = 6000
+"""Padded feature frames per batch when many utterances are recognised."""
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """What the model says of one utterance: each task's typed value, and emotion posteriors."""
+
+    values: dict[str, Any]
+    posteriors: dict[str, float] = field(default_factory=dict)
+    """Emotion class -> posterior (empty when emotion was not asked for)."""
+
+    @property
+    def emotion(self) -> str | None:
+        return self.values.get("emotion")
+
+    def to_json(self) -> dict[str, Any]:
+        return {**self.values, **({"posteriors": self.posteriors} if self.posteriors else {})}
+
+
+class Recognizer:
+    """A model (file or export) ready to recognise raw audio; see the module docstring."""
+
+    def __init__(self, backend: Backend, tasks: Sequence[str] | None = None) -> None:
+        self.backend = backend
+        self.all_tasks: list[Task] = backend.tasks
+        names = [task.name for task in self.all_tasks]
+        wanted = list(tasks) if tasks else [name for name in EMOTION_TASKS if name in names]
+        unknown = [name for name in wanted if name not in names]
+        if unknown:
+            raise SpeechEQError(
+                f"{backend.path}: the model has no task {', '.join(unknown)} (its tasks: "
+                f"{', '.join(names)})"
+            )
+        if not wanted:
+            raise SpeechEQError(
+                f"{backend.path}: the model has no emotion task; choose tasks among "
+                f"{', '.join(names)}"
+            )
+        self.tasks = [task for task in self.all_tasks if task.name in wanted]
+        if backend.feats_conf is None:
+            raise SpeechEQError(
+                f"{backend.path}: the model carries no feature options (its training data had no "
+                "conf/feats.conf), so features of raw audio cannot be computed to match"
+            )
+        self.feature_config = FeatureConfig.parse(
+            backend.feats_conf, f"{backend.path} (feats.conf)"
+        )
+        mode = backend.cmvn.mode
+        self.cmvn = backend.cmvn if mode in ("global", "corpus", "none") else Cmvn("utterance")
+        self.per_speaker = mode == "speaker"
+
+    @classmethod
+    def load(
+        cls, path: str | Path, *, tasks: Sequence[str] | None = None, device: str = "cpu"
+    ) -> Recognizer:
+        """A model file of ``speecheq train`` (``.pt``), or one ``speecheq export`` wrote
+        (``.onnx``, run by onnxruntime; ``.ts``, TorchScript)."""
+        return cls(load_backend(Path(path), device), tasks)
+
+    @property
+    def identity(self) -> dict[str, Any]:
+        """What the model is: its file and digest, tasks, classes, training data and config."""
+        emotion = next((task for task in self.all_tasks if task.name == "emotion"), None)
+        return {
+            "model": str(self.backend.path),
+            "sha256": file_digest(self.backend.path),
+            "tasks": [task.name for task in self.all_tasks],
+            "classes": emotion.classes if emotion is not None else [],
+            "trained_on": self.backend.trained_on,
+            "config": self.backend.config,
+        }
+
+    def features(self, samples: np.ndarray, rate: int, who: str) -> np.ndarray:
+        """The model's features of mono samples, before normalisation."""
+        samples = np.asarray(samples, dtype=np.float32)
+        if samples.ndim == 2:
+            samples = samples.mean(axis=1)
+        if samples.ndim != 1 or samples.size == 0:
+            raise SpeechEQError(
+                f"{who}: expected mono or (samples, channels) audio, got shape {samples.shape}"
+            )
+        if not np.isfinite(samples).all():
+            raise SpeechEQError(f"{who}: the audio has samples that are not finite (NaN or inf)")
+        feats = compute_features(samples, int(rate), self.feature_config, who=who)
+        if feats.shape[1] != self.backend.feature_dim:
+            raise SpeechEQError(
+                f"{who}: features of dimension {feats.shape[1]}, the model expects "
+                f"{self.backend.feature_dim}"
+            )
+        return feats
+
+    def predict(self, samples: np.ndarray, sample_rate: int) -> Prediction:
+        """Recognise one utterance given as samples (float, in [-1, 1]) at ``sample_rate``."""
+        return self.predict_features([self.features(samples, sample_rate, "audio")])[0]
+
+    def predict_file(self, path: str | Path) -> Prediction:
+        """Recognise one audio file (any format the audio reader decodes)."""
+        samples, rate = read_audio(str(path))
+        return self.predict_features([self.features(samples, rate, f"'{path}'")])[0]
+
+    def predict_many(
+        self, items: Iterable[tuple[str, np.ndarray]], stats: np.ndarray | None = None
+    ) -> Iterator[tuple[str, Prediction]]:
+        """Recognise utterances given as (name, raw features), batched by length; yields them
+        in the order given. ``stats`` (CMVN statistics) normalise all of them, where the model
+        normalises by speaker."""
+        buffered = list(items)
+        order = sorted(range(len(buffered)), key=lambda i: len(buffered[i][1]))
+        results: dict[int, Prediction] = {}
+        batch: list[int] = []
+        for index in [*order, None]:
+            if index is not None:
+                longest = max([len(buffered[i][1]) for i in batch] + [len(buffered[index][1])])
+                if not batch or longest * (len(batch) + 1) <= BATCH_FRAMES:
+                    batch.append(index)
+                    continue
+            if batch:
+                feats = [buffered[i][1] for i in batch]
+                results.update(zip(batch, self.predict_features(feats, stats), strict=True))
+            batch = [] if index is None else [index]
+        for index, (name, _) in enumerate(buffered):
+            yield name, results[index]
+
+    def predict_features(
+        self, feats: Sequence[np.ndarray], stats: np.ndarray | None = None
+    ) -> list[Prediction]:
+        """Recognise a batch of utterances given as raw features (frames x dim each)."""
+        normalised = [self._normalise(f, stats) for f in feats]
+        lengths = np.array([len(f) for f in normalised], dtype=np.int64)
+        batch = np.zeros((len(normalised), int(lengths.max()), normalised[0].shape[1]), np.float32)
+        for row, matrix in enumerate(normalised):
+            batch[row, : len(matrix)] = matrix
+        heads = self.backend.run(batch, lengths)
+        output = ModelOutput(
+            Encoded(torch.empty(0), torch.from_numpy(heads["frame_lengths"]), torch.empty(0)),
+            {task.name: torch.from_numpy(heads[task.name]) for task in self.tasks},
+        )
+        values: list[dict[str, Any]] = [{} for _ in feats]
+        posteriors: list[dict[str, float]] = [{} for _ in feats]
+        for task in self.tasks:
+            decoded = task.hypotheses(output)[task.decode_table]
+            for row, value in enumerate(decoded):
+                values[row][task.name] = task.to_json(task.parse(value, task.name))
+            if task.name == "emotion":
+                for row, probabilities in enumerate(task.posteriors(output).tolist()):
+                    posteriors[row] = dict(zip(task.classes, probabilities, strict=True))
+        return [Prediction(v, p) for v, p in zip(values, posteriors, strict=True)]
+
+    def timeline(self, path: str | Path, options: TimelineOptions | None = None) -> Timeline:
+        """The emotion timeline of a long recording (see :mod:`speecheq.inference.timeline`)."""
+        from speecheq.inference.timeline import TimelineOptions, timeline
+
+        return timeline(self, path, options or TimelineOptions())
+
+    def _normalise(self, feats: np.ndarray, stats: np.ndarray | None) -> np.ndarray:
+        if stats is not None and self.per_speaker:
+            return Cmvn("global", stats)(feats, None, "recording")
+        return self.cmvn(feats, None, "audio")
+
+
+def file_digest(path: Path) -> str:
+    """The first 16 hex digits of the SHA-256 of a file."""
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()[:16]

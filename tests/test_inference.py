@@ -1,0 +1,181 @@
+"""Inference on raw audio: the Recognizer (arrays, files, threads), the command line (batches,
+inputs, typed values, identity), long recordings as a timeline, and ONNX/TorchScript exports."""
+
+from __future__ import annotations
+
+import csv
+import json
+import re
+import shutil
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile
+from typer.testing import CliRunner
+
+from speecheq import Recognizer
+from speecheq.cli.main import app
+from speecheq.fileio import read_table
+from speecheq.inference import TimelineOptions
+from speecheq.inference.export import export_model
+from speecheq.predict import predict
+from tests.conftest import CORPORA, corpus_dir
+from tests.synthetic import RATE, one_thread, speech  # noqa: F401
+
+README = Path(__file__).resolve().parents[1] / "README.md"
+
+
+def invoke(*args: object) -> str:
+    result = CliRunner().invoke(app, [str(arg) for arg in args])
+    assert result.exit_code == 0, (result.output, result.exception)
+    return result.output
+
+
+def test_recognizer_matches_predict_on_the_same_audio(audio_model: Path, tmp_path: Path) -> None:
+    model, data = audio_model / "exp" / "model.pt", audio_model / "data"
+    predict(model, data, tmp_path / "decode", device="cpu")
+    posteriors = read_table(tmp_path / "decode" / "hyp" / "utt2emo.post")
+    rec = Recognizer.load(model, tasks=["emotion", "intensity", "gender"])
+    for utt, wav in read_table(data / "wav.scp").items():
+        from_file = rec.predict_file(wav)
+        samples, rate = soundfile.read(wav, dtype="float32")
+        from_array = rec.predict(samples, rate)
+        expected = [float(p) for p in posteriors[utt].split()]
+        assert list(from_file.posteriors.values()) == pytest.approx(expected, abs=1e-4)
+        assert from_array == from_file
+        assert isinstance(from_file.values["intensity"], int)  # typed, not "2"
+        assert from_file.values["gender"] in ("m", "f")
+
+
+def test_default_tasks_are_the_emotion_tasks_and_threads_agree(audio_model: Path) -> None:
+    rec = Recognizer.load(audio_model / "exp" / "model.pt")
+    assert [task.name for task in rec.tasks] == ["emotion", "intensity"]  # not gender
+    clips = [speech(1.0 + 0.25 * i, i) for i in range(8)]
+    alone = [rec.predict(clip, RATE) for clip in clips]
+    with ThreadPoolExecutor(4) as pool:
+        together = list(pool.map(lambda clip: rec.predict(clip, RATE), clips))
+    assert together == alone
+    identity = rec.identity
+    assert identity["classes"] == ["neutral", "happy", "angry", "sad"]
+    assert len(identity["sha256"]) == 16 and identity["trained_on"]["fingerprint"]
+
+
+def test_infer_command_reads_files_folders_wav_scp_and_lists(
+    audio_model: Path, tmp_path: Path
+) -> None:
+    model, wav = audio_model / "exp" / "model.pt", audio_model / "wav"
+    files = sorted(wav.glob("*.wav"))
+    (tmp_path / "list.txt").write_text(f"# two clips\n{files[0]}\n{files[1]}\n")
+    output = invoke(
+        "infer", model, wav, audio_model / "data" / "wav.scp", tmp_path / "list.txt",
+        "--tasks", "emotion,gender", "--json", tmp_path / "out.json", "--csv", tmp_path / "out.csv",
+    )  # fmt: skip
+    assert "confidence" in output
+    written = json.loads((tmp_path / "out.json").read_text())
+    assert written["model"]["classes"] == ["neutral", "happy", "angry", "sad"]
+    results = written["results"]
+    assert len(results) == 8 + 8 + 2
+    assert set(results[0]) == {"file", "emotion", "gender", "posteriors"}
+    assert {r["file"] for r in results} >= {"spk1-happy", str(files[0])}  # wav.scp ids, paths
+    lines = (tmp_path / "out.csv").read_text().splitlines()
+    assert lines[0].startswith("# model: ") and lines[2].startswith("# classes: ")
+    rows = list(csv.DictReader(line for line in lines if not line.startswith("#")))
+    assert len(rows) == 18 and float(rows[0]["p_happy"]) >= 0
+
+
+def long_recording(path: Path, speaker: str, emotions: list[str]) -> list[tuple[float, float]]:
+    """CASIA utterances of ``emotions``, trimmed to their speech, 1.5 s of silence apart;
+    returns where each one's speech is."""
+    parts, truth, at = [np.zeros(RATE, np.float32)], [], 1.0
+    for index, emotion in enumerate(emotions):
+        samples, _ = soundfile.read(
+            corpus_dir("casia") / speaker / emotion / f"{211 + index}.wav", dtype="float32"
+        )
+        frames = np.abs(samples[: len(samples) // 160 * 160]).reshape(-1, 160).max(axis=1)
+        loud = np.flatnonzero(frames > 0.05 * frames.max())
+        samples = samples[loud[0] * 160 : (loud[-1] + 1) * 160]
+        truth.append((at, at + len(samples) / RATE))
+        parts += [samples, np.zeros(int(1.5 * RATE), np.float32)]
+        at += len(samples) / RATE + 1.5
+    soundfile.write(path, np.concatenate(parts), RATE, subtype="PCM_16")
+    return truth
+
+
+@pytest.mark.corpora
+def test_timeline_finds_the_speech_of_a_long_recording_and_labels_it(
+    audio_model: Path, tmp_path: Path
+) -> None:
+    emotions = ["angry", "sad", "happy", "neutral", "fear", "surprise"] * 2
+    truth = long_recording(tmp_path / "call.wav", "zhaoquanyin", emotions)
+    rec = Recognizer.load(audio_model / "exp" / "model.pt")
+    timeline = rec.timeline(tmp_path / "call.wav", TimelineOptions(min_segment=0.5))
+    assert len(timeline.speech) == len(truth)
+    for (start, end), (true_start, true_end) in zip(timeline.speech, truth, strict=True):
+        assert abs(start - true_start) < 0.3 and abs(end - true_end) < 0.3
+    assert all(s.emotion in rec.identity["classes"] for s in timeline.segments)
+    for segment in timeline.segments:  # every segment lies in one stretch of speech
+        assert any(s <= segment.start < segment.end <= e for s, e in timeline.speech)
+    out = tmp_path / "out"
+    invoke("infer", audio_model / "exp" / "model.pt", tmp_path / "call.wav", "--timeline",
+           "--out-dir", out, "--plot", "--min-segment", "0.5")  # fmt: skip
+    written = json.loads((out / "call.json").read_text())
+    assert len(written["speech"]) == len(truth) and written["segments"][0]["intensity"] in range(4)
+    segments = read_table(out / "segments")
+    assert len(segments) == len(written["segments"]) == len(read_table(out / "utt2emo"))
+    assert next(iter(segments.values())).startswith("call ")
+    assert (out / "call.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_timeline_merges_short_runs_and_cuts_windows() -> None:
+    from speecheq.inference.timeline import cut_windows
+
+    options = TimelineOptions(window=3.0, hop=1.0)
+    windows = cut_windows([(0.0, 2.0), (5.0, 10.5)], options)
+    assert windows[0] == (0.0, 2.0, 0)
+    assert [w[:2] for w in windows[1:]] == [(5.0, 8.0), (6.0, 9.0), (7.0, 10.0), (7.5, 10.5)]
+    with pytest.raises(Exception, match="--hop must be in"):
+        TimelineOptions(window=1.0, hop=2.0)
+
+
+def python_example() -> str:
+    section = README.read_text(encoding="utf-8").split("## Inference on raw audio")[1]
+    return re.search(r"```python\n(.*?)```", section, re.S).group(1)
+
+
+def test_the_readme_python_example_runs(
+    audio_model: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "exp/train/fold1").mkdir(parents=True)
+    shutil.copy(audio_model / "exp" / "model.pt", tmp_path / "exp/train/fold1/model.pt")
+    soundfile.write(tmp_path / "speech.wav", speech(1.5, 3), RATE)
+    recording = [np.zeros(RATE), speech(2.0, 1), np.zeros(RATE), speech(2.0, 2), np.zeros(RATE)]
+    soundfile.write(tmp_path / "call.wav", np.concatenate(recording), RATE)
+    monkeypatch.chdir(tmp_path)
+    exec(compile(python_example(), "README.md", "exec"), {})
+
+
+@pytest.mark.parametrize("fmt", ["onnx", "torchscript"])
+def test_an_export_gives_the_posteriors_of_the_model_file(
+    audio_model: Path, tmp_path: Path, fmt: str
+) -> None:
+    model = audio_model / "exp" / "model.pt"
+    exported = export_model(model, tmp_path / ("model.onnx" if fmt == "onnx" else "model.ts"), fmt)
+    original, runtime = Recognizer.load(model), Recognizer.load(exported)
+    casia = sorted(CORPORA.glob("casia/liuchanhg/*/20[1-3].wav"))
+    clips = [soundfile.read(path, dtype="float32")[0] for path in casia]
+    clips = clips or [speech(1.0 + i / 3, i) for i in range(6)]
+    for clip in clips:
+        expected, found = original.predict(clip, RATE), runtime.predict(clip, RATE)
+        assert found.values == expected.values
+        for name, posterior in expected.posteriors.items():
+            assert abs(found.posteriors[name] - posterior) < 1e-4
+    batched = [
+        p
+        for _, p in runtime.predict_many(
+            [(str(i), original.features(c, RATE, "c")) for i, c in enumerate(clips)]
+        )
+    ]
+    assert [p.values for p in batched] == [original.predict(c, RATE).values for c in clips]
+    assert runtime.identity["classes"] == original.identity["classes"]
