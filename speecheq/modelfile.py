@@ -8,6 +8,7 @@ else. A **checkpoint** (``checkpoint.pt``) holds what resuming a run needs.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,8 +20,9 @@ import torch
 from speecheq.config import TrainConfig, config_from_dict
 from speecheq.dataio.cmvn import Cmvn
 from speecheq.errors import SpeechEQError
+from speecheq.features.upstream import Upstream, digests
 from speecheq.fileio import atomic_write
-from speecheq.models import SpeechEQModel
+from speecheq.models import InputSpec, SpeechEQModel
 from speecheq.tasks import TASKS, Task
 
 MODEL_FORMAT = "speecheq-model-1"
@@ -35,11 +37,22 @@ def build_tasks(config: TrainConfig, inventories: Mapping[str, Mapping[str, Any]
     return [TASKS[name](options, inventories[name]) for name, options in config.tasks.items()]
 
 
-def build_model(feature_dim: int, config: TrainConfig, tasks: Sequence[Task]) -> SpeechEQModel:
-    """The network for ``tasks``: the shared encoder and one head per task."""
+def build_model(
+    feature_dim: int,
+    config: TrainConfig,
+    tasks: Sequence[Task],
+    spec: InputSpec | None = None,
+    upstream: Upstream | None = None,
+) -> SpeechEQModel:
+    """The network for ``tasks``: the front end ``spec`` says (with ``upstream`` for raw
+    audio), the shared encoder and one head per task."""
     dims = SpeechEQModel.dims(config.model)
     heads = {task.name: task.build_head(dims) for task in tasks}
-    return SpeechEQModel(feature_dim, config.model, heads)
+    return SpeechEQModel(feature_dim, config.model, heads, spec, upstream)
+
+
+UPSTREAM_PREFIX = "encoder.frontend.upstream."
+"""The state-dict keys of a model's upstream (left out of the model file when it is frozen)."""
 
 
 @dataclass
@@ -95,8 +108,21 @@ def model_payload(
     scores: Mapping[str, float],
     trained_on: Mapping[str, Any],
 ) -> dict[str, Any]:
-    """The content of a model file (plain data and tensors only)."""
+    """The content of a model file (plain data and tensors only). A frozen upstream is named
+    (path and digests), not stored; a fine-tuned one's weights are in the state dict."""
     global_stats = None if cmvn.global_stats is None else torch.from_numpy(cmvn.global_stats)
+    upstream = None
+    state = {key: value.detach().cpu() for key, value in model.state_dict().items()}
+    if model.spec.kind == "upstream":
+        frontend = model.encoder.frontend
+        upstream = {
+            **frontend.upstream.origin,
+            "config": frontend.upstream.config_text,
+            "preprocessor": frontend.upstream.preprocessor_text,
+            "fine_tuned": not frontend.freeze,
+        }
+        if frontend.freeze:
+            state = {k: v for k, v in state.items() if not k.startswith(UPSTREAM_PREFIX)}
     return {
         "format": MODEL_FORMAT,
         "config": config.to_dict(),
@@ -107,8 +133,26 @@ def model_payload(
         "epoch": epoch,
         "scores": dict(scores),
         "trained_on": dict(trained_on),
-        "state_dict": {key: value.detach().cpu() for key, value in model.state_dict().items()},
+        "input": dataclasses.asdict(model.spec),
+        "upstream": upstream,
+        "state_dict": state,
     }
+
+
+def _upstream(path: Path, stored: Mapping[str, Any]) -> Upstream:
+    """The upstream of a model file: rebuilt from its stored config (fine-tuned: the weights
+    are in the model file), or loaded from its directory, checked to be the one trained with."""
+    if stored["fine_tuned"]:
+        return Upstream.from_config(stored["config"], stored["preprocessor"])
+    directory = Path(stored["path"])
+    expected = {key: stored[key] for key in ("config_sha256", "weights_sha256")}
+    found = digests(directory) if directory.is_dir() else None
+    if found != expected:
+        what = "is missing" if found is None else f"differs (digests {found})"
+        raise SpeechEQError(
+            f"{path}: was trained with the upstream {directory} (digests {expected}), which {what}"
+        )
+    return Upstream.load(directory)
 
 
 def load_model(path: str | Path, device: torch.device | str = "cpu") -> TrainedModel:
@@ -121,10 +165,18 @@ def load_model(path: str | Path, device: torch.device | str = "cpu") -> TrainedM
     if missing:
         raise SpeechEQError(f"{path}: a damaged model file (it has no {', '.join(missing)})")
     config = config_from_dict(payload["config"], str(path))
+    spec = InputSpec(**payload.get("input", {}))
+    upstream = _upstream(path, payload["upstream"]) if spec.kind == "upstream" else None
+    state = {  # model files before the front ends were named so
+        key.replace("encoder.subsampling.", "encoder.frontend."): value
+        for key, value in payload["state_dict"].items()
+    }
     try:
         tasks = build_tasks(config, payload["inventories"])
-        model = build_model(payload["feature_dim"], config, tasks)
-        model.load_state_dict(payload["state_dict"])
+        model = build_model(payload["feature_dim"], config, tasks, spec, upstream)
+        missing, unexpected = model.load_state_dict(state, strict=False)
+        if unexpected or [key for key in missing if not key.startswith(UPSTREAM_PREFIX)]:
+            raise RuntimeError(f"missing {missing[:3]}, unexpected {unexpected[:3]}")
         stats = payload["cmvn"]["global_stats"]
         cmvn = Cmvn(payload["cmvn"]["mode"], None if stats is None else np.asarray(stats.numpy()))
     except (KeyError, TypeError, ValueError, RuntimeError) as err:

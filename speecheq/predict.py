@@ -21,10 +21,12 @@ from torch.utils.data import DataLoader
 
 from speecheq.console import progress_bar
 from speecheq.data.datadir import DataDir
-from speecheq.dataio.dataset import Collator, FeatureDataset, load_utterances
+from speecheq.dataio.dataset import Collator, FeatureDataset, WaveformDataset, load_utterances
 from speecheq.dataio.sampler import BucketBatchSampler
 from speecheq.decode import decode, score_tasks
 from speecheq.device import choose_device
+from speecheq.errors import SpeechEQError
+from speecheq.features.extract import CONF_NAME
 from speecheq.fileio import atomic_write, write_table
 from speecheq.modelfile import load_model
 
@@ -48,11 +50,23 @@ def predict(
     target = choose_device(device)
     trained = load_model(model_path, target)
     data = DataDir.load(data_dir)
-    dataset = FeatureDataset(
-        load_utterances(data_dir, data, trained.tasks, with_targets=False),
-        trained.cmvn.for_data(data_dir, data),
-        trained.feature_dim,
-    )
+    dataset: FeatureDataset | WaveformDataset
+    if trained.model.spec.kind == "upstream":
+        audio = trained.model.encoder.frontend.upstream.preparation
+        utterances = load_utterances(data_dir, data, trained.tasks, with_targets=False, audio=audio)
+        dataset = WaveformDataset(utterances, audio)
+    else:
+        conf = data.conf.get(CONF_NAME)
+        if conf is not None and trained.feats_conf is not None and conf != trained.feats_conf:
+            raise SpeechEQError(
+                f"{data_dir}/conf/{CONF_NAME}: its features were computed with other options "
+                f"than those {model_path} was trained on"
+            )
+        dataset = FeatureDataset(
+            load_utterances(data_dir, data, trained.tasks, with_targets=False),
+            trained.cmvn.for_data(data_dir, data),
+            trained.feature_dim,
+        )
     sampler = BucketBatchSampler(dataset.lengths, trained.config.batching.max_frames, shuffle=False)
     loader = DataLoader(dataset, batch_sampler=sampler, collate_fn=Collator(trained.tasks))
     with progress_bar(f"decoding {data_dir}", len(dataset)) as advance:

@@ -19,7 +19,11 @@ stop_stage=5         # last stage to run
 nj=2                 # parallel jobs for feature extraction
 corpus=              # the preparer (speecheq prepare <corpus>), or several, space-separated
 corpus_dir=          # the corpus as distributed (one corpus; several take theirs from db.sh)
-data=data            # where the data directories go
+data=                # where the data directories go ("" = data, or data_<upstream> for ssl)
+feats_type=fbank     # fbank, ssl (an upstream's layers from stage 2) or raw (upstream in the model)
+upstream=            # with --feats-type ssl or raw: a local pretrained checkpoint directory
+layers=all           # with --feats-type ssl: the upstream layers stored (all, 0,6,12, 6-12)
+finetune=true        # with --feats-type raw: fine-tune the upstream (false: keep it frozen)
 feats_conf=../TEMPLATE/conf/fbank.conf
 token_type=phone     # phone or bpe
 nbpe=100             # BPE vocabulary size, with --token-type bpe
@@ -32,7 +36,7 @@ seeds=               # space-separated seeds: every fold trained with each ("" =
 train_sets=alone,pooled,loo  # --plan cross: training sets
 task_sets=           # --plan cross: space-separated task sets, each comma-separated
 classes=             # --plan cross: comma-separated classes ("" = those all corpora share)
-train_config=conf/train.yaml
+train_config=        # "" = conf/train.yaml, or conf/train_ssl.yaml with an upstream
 tasks=               # comma-separated tasks to train ("" = those of the config)
 tag=                 # experiment name under exp/ ("" = from the config name and the tasks)
 device=auto          # auto, cpu or cuda
@@ -51,11 +55,17 @@ Options (default in brackets):
   --corpus-dir DIR           the corpus as distributed
   --nj N                     feature extraction jobs [$nj]
   --feats-conf FILE          filterbank options [$feats_conf]
+  --feats-type fbank|ssl|raw fbank; ssl: a pretrained upstream's layers computed in stage 2;
+                             raw: the upstream run inside the model [$feats_type]
+  --upstream DIR             the local checkpoint (wav2vec2, HuBERT, WavLM, data2vec, Whisper)
+  --layers LIST              with ssl: the layers stored (all, 0,6,12, 6-12) [$layers]
+  --finetune true|false      with raw: fine-tune the upstream [$finetune]
   --token-type phone|bpe     CTC tokens [$token_type]; --nbpe N [$nbpe]
   --split-by speaker|group|partition [$split_by]; --num-folds K; --valid-fraction F [$valid_fraction]
   --folds 'fold1 fold2'      only these folds [all]
   --seeds '0 1 2'            train every fold with each seed [the config's]
-  --train-config FILE        [$train_config]; --tasks emotion,intensity,phone,gender [config's]
+  --train-config FILE        [conf/train.yaml; with an upstream conf/train_ssl.yaml]
+  --tasks emotion,intensity,phone,gender     the tasks trained [the config's]
   --tag NAME                 experiment name under exp/; --device auto|cpu|cuda [$device]
   --resume auto|true|false   continue each fold's training from its checkpoint [$resume]
   --train-cmd '...'          launcher of stage 4 [cmd.sh: $train_cmd]
@@ -73,6 +83,9 @@ if [ -f "$recipe_dir/cmd.sh" ]; then . "$recipe_dir/cmd.sh"; fi
 if [ -n "$corpus_dir" ] && [[ $corpus_dir != /* ]]; then
   corpus_dir=$PWD/$corpus_dir
 fi
+if [ -n "$upstream" ] && [[ $upstream != /* ]]; then
+  upstream=$PWD/$upstream
+fi
 cd "$recipe_dir"
 . ./path.sh
 if [ -f db.sh ]; then . ./db.sh; fi  # where each corpus is, for recipes that combine several
@@ -84,9 +97,32 @@ die() { echo "$0: $*" >&2; exit 1; }
   die "stages run from 1 to 5, got --stage $stage --stop-stage $stop_stage"
 case $resume in auto | true | false) ;; *) die "--resume takes auto, true or false, got '$resume'" ;; esac
 case $plan in folds | cross) ;; *) die "--plan takes folds or cross, got '$plan'" ;; esac
+case $feats_type in
+  fbank) ;;
+  ssl | raw)
+    [ -n "$upstream" ] || die "--feats-type $feats_type needs --upstream DIR (a local checkpoint)"
+    ;;
+  *) die "--feats-type takes fbank, ssl or raw, got '$feats_type'" ;;
+esac
+if [ -z "$data" ]; then
+  data=data
+  [ "$feats_type" != ssl ] || data=data_$(basename "$upstream")
+fi
+if [ -z "$train_config" ]; then
+  train_config=conf/train.yaml
+  [ "$feats_type" = fbank ] || train_config=conf/train_ssl.yaml
+fi
+overrides=()  # the upstream run inside the model
+if [ "$feats_type" = raw ]; then
+  freeze=true
+  [ "$finetune" = false ] || freeze=false
+  overrides=(--set "model.upstream.path=$upstream" --set "model.upstream.freeze=$freeze")
+fi
 
 if [ -z "$tag" ]; then
   tag=$(basename "$train_config" .yaml)
+  [ "$feats_type" = fbank ] || tag="${tag}_$(basename "$upstream")"
+  [ "$feats_type" != raw ] || tag="${tag}_raw"
   [ -z "$tasks" ] || tag="${tag}_${tasks//,/-}"
 fi
 expdir=exp/$tag
@@ -125,8 +161,13 @@ fi
 
 if [ "$stage" -le 2 ] && [ "$stop_stage" -ge 2 ]; then
   start=$SECONDS
-  log 2 "features for $data/all ($nj jobs)"
-  speecheq feats "$data/all" --conf "$feats_conf" --nj "$nj"
+  log 2 "features ($feats_type) for $data/all ($nj jobs)"
+  if [ "$feats_type" = ssl ]; then
+    speecheq feats "$data/all" --type ssl --upstream "$upstream" --layers "$layers" --nj "$nj" \
+      --device "$([ "$device" = auto ] && echo cpu || echo "$device")"
+  else
+    speecheq feats "$data/all" --conf "$feats_conf" --nj "$nj"
+  fi
   log 2 "done in $((SECONDS - start)) s"
 fi
 
@@ -144,7 +185,8 @@ if [ "$stage" -le 4 ] && [ "$stop_stage" -ge 4 ]; then
     speecheq data split "$data/all" "$data/folds" --by "$split_by" \
       ${num_folds:+--num-folds "$num_folds"} --valid-fraction "$valid_fraction"
     speecheq exp folds "$data/folds" "$expdir" --config "$train_config" --lang-dir "$data/lang" \
-      --name "$tag" ${tasks:+--tasks "$tasks"} ${folds:+--folds "$folds"} ${seeds:+--seeds "$seeds"}
+      --name "$tag" ${tasks:+--tasks "$tasks"} ${folds:+--folds "$folds"} ${seeds:+--seeds "$seeds"} \
+      "${overrides[@]}"
   else
     task_options=()
     for set in $task_sets; do task_options+=(--tasks "$set"); done

@@ -30,6 +30,28 @@ def feats_command(
             "rate (and list them) instead of stopping.",
         ),
     ] = False,
+    kind: Annotated[
+        str,
+        typer.Option(
+            "--type", help="fbank (log-mel filterbanks) or ssl (a pretrained upstream's layers)."
+        ),
+    ] = "fbank",
+    upstream: Annotated[
+        Path | None,
+        typer.Option(
+            help="With --type ssl: a local checkpoint directory (wav2vec2, HuBERT, WavLM, "
+            "data2vec-audio, Whisper) with config.json and its weights."
+        ),
+    ] = None,
+    layers: Annotated[
+        str, typer.Option(help="With --type ssl: the hidden states kept: all, 0,6,12 or 6-12.")
+    ] = "all",
+    dtype: Annotated[
+        str, typer.Option(help="With --type ssl: float16 (half the disk) or float32.")
+    ] = "float16",
+    device: Annotated[
+        str, typer.Option(help="With --type ssl: where the upstream runs (cpu or cuda).")
+    ] = "cpu",
 ) -> None:
     """Compute Kaldi-compatible log-mel filterbanks for every utterance (stage 2).
 
@@ -40,11 +62,24 @@ def feats_command(
     features follow the filterbanks (voicing, normalized log-F0, delta; like Kaldi's
     compute-and-process-kaldi-pitch-feats, but not bit-identical to it). An interrupted run is
     finished by running the same command again: complete jobs are reused.
-    """
-    from speecheq.features import FeatureConfig, make_feats
 
-    config = FeatureConfig.from_conf(conf) if conf is not None else FeatureConfig()
-    report = make_feats(data_dir, config, nj=nj, skip_bad=skip_bad)
+    With --type ssl, the features are the chosen hidden layers of a pretrained upstream (a
+    local checkpoint; nothing is downloaded), side by side in each frame, stored as float16 by
+    default; conf/feats.conf names the upstream and the digests of its config and weights.
+    """
+    from speecheq.errors import SpeechEQError
+    from speecheq.features import FeatureConfig, SSLConfig, make_feats
+
+    config: FeatureConfig | SSLConfig
+    if kind == "ssl":
+        if upstream is None:
+            raise SpeechEQError("--type ssl needs --upstream (a local checkpoint directory)")
+        config = SSLConfig.create(upstream, layers, dtype)
+    elif kind == "fbank":
+        config = FeatureConfig.from_conf(conf) if conf is not None else FeatureConfig()
+    else:
+        raise SpeechEQError(f"--type must be fbank or ssl, got '{kind}'")
+    report = make_feats(data_dir, config, nj=nj, skip_bad=skip_bad, device=device)
     if report.skipped:
         print_table(
             f"{len(report.skipped)} utterance(s) skipped",

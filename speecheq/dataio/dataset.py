@@ -1,8 +1,10 @@
-"""Datasets of utterances: per-utterance features (CMVN applied) and targets, and collation.
+"""Datasets of utterances: per-utterance inputs and targets, and collation into batches.
 
-A data directory is read once, up front: its features index (``feats.scp``), lengths
-(``utt2num_frames``) and every enabled task's targets, so a bad label or token is reported
-before training starts. Features are read from their archives when a batch is built.
+A data directory is read once, up front: where each utterance's input is (``feats.scp``, or
+``wav.scp`` for a model that runs an upstream on raw audio), its length and every enabled
+task's targets, so a bad label or token is reported before training starts. Inputs are read
+when a batch is built: features (CMVN applied) from their archives, or audio, prepared as the
+upstream asks.
 """
 
 from __future__ import annotations
@@ -14,12 +16,15 @@ from typing import Any
 
 import kaldiio
 import numpy as np
+import soundfile
 import torch
 from torch.utils.data import Dataset
 
+from speecheq.audio import is_pipe, read_audio
 from speecheq.data.datadir import DataDir
 from speecheq.dataio.cmvn import Cmvn
 from speecheq.errors import SpeechEQError
+from speecheq.features.upstream import Preparation
 from speecheq.tasks import Batch, Task
 
 
@@ -39,9 +44,10 @@ class Utterance:
     """One utterance to read: its features' location, length, speaker and task targets."""
 
     utt: str
-    feats: str
-    """Its ``feats.scp`` value (``archive:offset``)."""
+    source: str
+    """Its ``feats.scp`` value (``archive:offset``), or its ``wav.scp`` value (raw audio)."""
     num_frames: int
+    """Frames of its features (of the upstream's output, for raw audio)."""
     speaker: str | None
     targets: dict[str, Any]
     corpus: str | None = None
@@ -49,16 +55,27 @@ class Utterance:
 
 
 def load_utterances(
-    path: Path, data: DataDir, tasks: Sequence[Task], *, with_targets: bool = True
+    path: Path,
+    data: DataDir,
+    tasks: Sequence[Task],
+    *,
+    with_targets: bool = True,
+    audio: Preparation | None = None,
 ) -> list[Utterance]:
-    """Every utterance of ``data`` with its features index, length and (optionally) targets."""
-    feats, num_frames = data.get("feats.scp"), data.get("utt2num_frames")
-    if not feats:
-        raise SpeechEQError(
-            f"{path}: feats.scp is missing or empty (compute features with 'speecheq feats {path}')"
-        )
-    if not num_frames:
-        raise SpeechEQError(f"{path}: utt2num_frames is missing (it is written with feats.scp)")
+    """Every utterance of ``data`` with its input's location, length and (optionally) targets:
+    its features, or, with ``audio``, its raw audio prepared for an upstream."""
+    if audio is None:
+        sources, num_frames = data.get("feats.scp"), data.get("utt2num_frames")
+        if not sources:
+            raise SpeechEQError(
+                f"{path}: feats.scp is missing or empty (compute features with 'speecheq feats "
+                f"{path}')"
+            )
+        if not num_frames:
+            raise SpeechEQError(f"{path}: utt2num_frames is missing (it is written with feats.scp)")
+    else:
+        sources = data.get("wav.scp")
+        num_frames = {utt: str(audio.frames(n)) for utt, n in _samples(path, data, audio).items()}
     corpora = data.get("utt2corpus")
     targets: dict[str, dict[str, Any]] = {utt: {} for utt in data.utts}
     for task in tasks if with_targets else ():
@@ -67,13 +84,13 @@ def load_utterances(
             targets[utt][task.name] = task.encode(value, where)
     utterances = []
     for utt in data.utts:
-        for name, table in (("feats.scp", feats), ("utt2num_frames", num_frames)):
+        for name, table in (("feats.scp", sources), ("utt2num_frames", num_frames)):
             if utt not in table:
                 raise SpeechEQError(f"{path}/{name}: utterance '{utt}' is missing")
         utterances.append(
             Utterance(
                 utt,
-                feats[utt],
+                sources[utt],
                 int(num_frames[utt]),
                 data.utt2spk.get(utt),
                 targets[utt],
@@ -81,6 +98,28 @@ def load_utterances(
             )
         )
     return utterances
+
+
+def _samples(path: Path, data: DataDir, audio: Preparation) -> dict[str, int]:
+    """Each utterance's samples at the upstream's rate, from ``utt2dur`` or the file headers."""
+    durations = data.get("utt2dur")
+    samples = {}
+    for utt, spec in data.get("wav.scp").items():
+        if utt in durations:
+            seconds = float(durations[utt])
+        elif is_pipe(spec):
+            raise SpeechEQError(
+                f"{path}/wav.scp: utterance '{utt}' is a command; its duration needs utt2dur "
+                f"(written by 'speecheq feats {path}')"
+            )
+        else:
+            try:
+                info = soundfile.info(spec)
+            except (soundfile.LibsndfileError, RuntimeError, OSError) as err:
+                raise SpeechEQError(f"utterance '{utt}': cannot read '{spec}' ({err})") from None
+            seconds = info.frames / info.samplerate
+        samples[utt] = round(seconds * audio.rate)
+    return samples
 
 
 @dataclass(frozen=True)
@@ -109,13 +148,34 @@ class FeatureDataset(Dataset):
 
     def __getitem__(self, index: int) -> Example:
         entry = self.utterances[index]
-        feats = read_features(entry.feats, entry.utt)
+        feats = read_features(entry.source, entry.utt)
         if feats.shape[1] != self.feature_dim:
             raise SpeechEQError(
                 f"utterance '{entry.utt}': features of dimension {feats.shape[1]}, "
                 f"expected {self.feature_dim}"
             )
         return Example(entry.utt, self.cmvn(feats, entry.speaker, entry.utt), entry.targets)
+
+
+class WaveformDataset(Dataset):
+    """Utterances of one data directory as raw audio, prepared for an upstream on access."""
+
+    def __init__(self, utterances: Sequence[Utterance], audio: Preparation) -> None:
+        self.utterances = list(utterances)
+        self.audio = audio
+
+    def __len__(self) -> int:
+        return len(self.utterances)
+
+    @property
+    def lengths(self) -> list[int]:
+        return [u.num_frames for u in self.utterances]
+
+    def __getitem__(self, index: int) -> Example:
+        entry = self.utterances[index]
+        samples, rate = read_audio(entry.source, entry.utt)
+        waveform = self.audio.waveform(samples, rate, f"utterance '{entry.utt}'")
+        return Example(entry.utt, waveform, entry.targets)
 
 
 def read_features(spec: str, utt: str) -> np.ndarray:

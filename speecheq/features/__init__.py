@@ -1,8 +1,28 @@
-"""Stage 2 features: Kaldi-compatible log-mel filterbanks (optional pitch), CMVN stats."""
+"""Stage 2 features: Kaldi-compatible log-mel filterbanks (optional pitch), or the hidden layers
+of a pretrained upstream; CMVN statistics."""
+
+from __future__ import annotations
 
 from speecheq.features import cmvn
 from speecheq.features.config import FeatureConfig
 from speecheq.features.extract import FeatsReport, make_feats
 from speecheq.features.fbank import compute_features
+from speecheq.features.ssl import SSLConfig
 
-__all__ = ["FeatsReport", "FeatureConfig", "cmvn", "compute_features", "make_feats"]
+
+def parse_feature_conf(text: str, source: str) -> FeatureConfig | SSLConfig:
+    """The options a data directory's ``conf/feats.conf`` records: filterbank or upstream."""
+    if any(line.strip() == "--type=ssl" for line in text.splitlines()):
+        return SSLConfig.parse(text, source)
+    return FeatureConfig.parse(text, source)
+
+
+__all__ = [
+    "FeatsReport",
+    "FeatureConfig",
+    "SSLConfig",
+    "cmvn",
+    "compute_features",
+    "make_feats",
+    "parse_feature_conf",
+]

@@ -17,9 +17,10 @@ import json
 import multiprocessing
 import os
 import queue
+import sys
 import time
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
@@ -34,10 +35,13 @@ from speecheq.data.datadir import DataDir
 from speecheq.errors import SpeechEQError
 from speecheq.features.cmvn import utterance_stats
 from speecheq.features.config import FeatureConfig
-from speecheq.features.fbank import compute_features
+from speecheq.features.fbank import FbankExtractor
+from speecheq.features.ssl import SSLConfig, SSLExtractor
 from speecheq.fileio import atomic_write, read_table
 
 CONF_NAME = "feats.conf"
+
+Extractor = FbankExtractor | SSLExtractor
 """The file in the data directory's ``conf/`` that records the feature options."""
 
 
@@ -89,9 +93,9 @@ class Job:
     def record(self) -> Path:
         return self.folder / f"feats.{self.index}.json"
 
-    def key(self, config: FeatureConfig) -> str:
+    def key(self, conf: str) -> str:
         """A digest of the options and of every input (wav.scp value, file size and time)."""
-        digest = hashlib.sha256(config.to_conf().encode())
+        digest = hashlib.sha256(conf.encode())
         for utt, speaker, spec in self.utts:
             stamp = ""
             if not is_pipe(spec) and Path(spec).is_file():
@@ -121,9 +125,15 @@ def split_speakers(spk2utt: dict[str, list[str]], num_jobs: int) -> list[list[st
 
 
 def make_feats(
-    data_dir: str | Path, config: FeatureConfig, nj: int = 1, skip_bad: bool = False
+    data_dir: str | Path,
+    config: FeatureConfig | SSLConfig,
+    nj: int = 1,
+    skip_bad: bool = False,
+    device: str = "cpu",
 ) -> FeatsReport:
-    """Compute features for a data directory and write them with their tables (stage 2).
+    """Compute features for a data directory and write them with their tables (stage 2):
+    filterbanks (a :class:`FeatureConfig`), or the hidden layers of a pretrained upstream (an
+    :class:`~speecheq.features.ssl.SSLConfig`, on ``device``).
 
     Writes ``data/feats.<job>.ark`` and per-job scp files, then ``feats.scp``,
     ``utt2num_frames``, ``utt2dur``, per-speaker CMVN stats (``cmvn.scp``, ``data/cmvn.ark``)
@@ -150,10 +160,13 @@ def make_feats(
         )
         for index, block in enumerate(split_speakers(spk2utt, nj), start=1)
     ]
-    keys = {job.index: job.key(config) for job in jobs}
+    extractor: Extractor = (
+        SSLExtractor(config, device) if isinstance(config, SSLConfig) else FbankExtractor(config)
+    )
+    keys = {job.index: job.key(config.to_conf()) for job in jobs}
     records = {job.index: _complete_record(job, keys[job.index], skip_bad) for job in jobs}
     todo = [job for job in jobs if records[job.index] is None]
-    _run_jobs(todo, config, skip_bad, keys, len(data.utts))
+    _run_jobs(todo, extractor, skip_bad, keys, len(data.utts))
     for job in todo:
         records[job.index] = _complete_record(job, keys[job.index], skip_bad)
         if records[job.index] is None:
@@ -173,26 +186,34 @@ def make_feats(
 
 
 def run_job(
-    job: Job, config: FeatureConfig, skip_bad: bool, key: str, advance: Callable[[int], None]
+    job: Job,
+    extractor: Extractor,
+    skip_bad: bool,
+    key: str,
+    advance: Callable[[int], None],
 ) -> None:
-    """Compute one job's features, one utterance at a time, then write its record."""
+    """Compute one job's features, a few utterances at a time, then write its record."""
     frames: dict[str, tuple[int, float]] = {}
     skipped: dict[str, str] = {}
     stats: dict[str, np.ndarray] = {}
     with atomic_write(job.ark, "wb") as ark, atomic_write(job.scp) as scp:
-        for utt, speaker, spec in job.utts:
-            try:
-                samples, rate = read_audio(spec, utt)
-                feats = compute_features(samples, rate, config, who=f"utterance '{utt}' ('{spec}')")
-            except SpeechEQError as err:
-                if not skip_bad:
-                    raise
-                skipped[utt] = str(err)
-            else:
-                scp.write(f"{utt} {job.ark}:{write_matrix(ark, utt, feats)}\n")
-                frames[utt] = (len(feats), len(samples) / rate)
-                stats[speaker] = stats.get(speaker, 0.0) + utterance_stats(feats)
-            advance(1)
+        for first in range(0, len(job.utts), extractor.chunk):
+            chunk = job.utts[first : first + extractor.chunk]
+            read: list[tuple[str, str, np.ndarray, int]] = []
+            for utt, speaker, spec in chunk:
+                try:
+                    read.append((utt, speaker, *read_audio(spec, utt)))
+                except SpeechEQError as err:
+                    if not skip_bad:
+                        raise
+                    skipped[utt] = str(err)
+            computed = _compute(extractor, read, job, skip_bad, skipped)
+            for (utt, speaker, samples, rate), feats in zip(read, computed, strict=True):
+                if feats is not None:
+                    scp.write(f"{utt} {job.ark}:{write_matrix(ark, utt, feats)}\n")
+                    frames[utt] = (len(feats), len(samples) / rate)
+                    stats[speaker] = stats.get(speaker, 0.0) + utterance_stats(feats)
+            advance(len(chunk))
         ark_bytes = ark.tell()
     with atomic_write(job.cmvn, "wb") as ark:
         for speaker, matrix in sorted(stats.items()):
@@ -209,16 +230,47 @@ def run_job(
         json.dump(record, out)
 
 
+def _compute(
+    extractor: Extractor,
+    read: Sequence[tuple[str, str, np.ndarray, int]],
+    job: Job,
+    skip_bad: bool,
+    skipped: dict[str, str],
+) -> list[np.ndarray | None]:
+    """The features of a chunk's utterances (None for those skipped as bad)."""
+    items = [(samples, rate, f"utterance '{utt}'") for utt, _, samples, rate in read]
+    try:
+        return list(extractor.compute_batch(items))
+    except SpeechEQError:
+        if not skip_bad or len(items) == 1:
+            if skip_bad:
+                skipped[read[0][0]] = str(sys.exc_info()[1])
+                return [None]
+            raise
+    results: list[np.ndarray | None] = []
+    for item, (utt, *_) in zip(items, read, strict=True):
+        try:
+            results.extend(extractor.compute_batch([item]))
+        except SpeechEQError as err:
+            skipped[utt] = str(err)
+            results.append(None)
+    return results
+
+
 def write_matrix(ark: IO[bytes], key: str, matrix: np.ndarray) -> int:
-    """Append ``key`` and ``matrix`` to an open ark; return the offset an scp entry points to."""
+    """Append ``key`` and ``matrix`` to an open ark; return the offset an scp entry points to.
+
+    Matrices of 32 or 64-bit floats are written in Kaldi's format, others (half precision) in
+    NumPy's, which kaldiio reads back the same way."""
     offset = ark.tell() + len(key.encode()) + 1
-    kaldiio.save_ark(ark, {key: matrix})
+    kaldi = matrix.dtype in (np.float32, np.float64)
+    kaldiio.save_ark(ark, {key: matrix}, write_function="numpy" if not kaldi else None)
     return offset
 
 
 def _run_jobs(
     todo: list[Job],
-    config: FeatureConfig,
+    extractor: Extractor,
     skip_bad: bool,
     keys: dict[int, str],
     total: int,
@@ -234,9 +286,9 @@ def _run_jobs(
             advance(done)
             if todo:
                 threads = torch.get_num_threads()
-                torch.set_num_threads(1)
+                torch.set_num_threads(extractor.threads(1))
                 try:
-                    run_job(todo[0], config, skip_bad, keys[todo[0].index], advance)
+                    run_job(todo[0], extractor, skip_bad, keys[todo[0].index], advance)
                 finally:
                     torch.set_num_threads(threads)
         return
@@ -244,7 +296,9 @@ def _run_jobs(
     messages = context.Queue()
     workers = {
         job.index: context.Process(
-            target=_worker, args=(job, config, skip_bad, keys[job.index], messages), daemon=True
+            target=_worker,
+            args=(job, extractor, skip_bad, keys[job.index], messages, len(todo)),
+            daemon=True,
         )
         for job in todo
     }
@@ -291,14 +345,19 @@ def _follow(
 
 
 def _worker(
-    job: Job, config: FeatureConfig, skip_bad: bool, key: str, messages: multiprocessing.Queue
+    job: Job,
+    extractor: Extractor,
+    skip_bad: bool,
+    key: str,
+    messages: multiprocessing.Queue,
+    jobs: int,
 ) -> None:
     """A job's process: runs the job, sending progress, completion or failure to the parent.
 
     If the parent dies (its child is adopted by another process), the job stops as if
     interrupted, rather than computing for nobody and blocking on a queue nobody reads.
     """
-    torch.set_num_threads(1)
+    torch.set_num_threads(extractor.threads(jobs))
     parent = os.getppid()
 
     def report(count: int) -> None:
@@ -307,7 +366,7 @@ def _worker(
         messages.put(("progress", job.index, count))
 
     try:
-        run_job(job, config, skip_bad, key, report)
+        run_job(job, extractor, skip_bad, key, report)
         messages.put(("done", job.index, None))
     except SpeechEQError as err:
         messages.put(("error", job.index, str(err)))

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import functools
 import math
+from collections.abc import Sequence
 
 import numpy as np
 import torch
@@ -169,3 +170,24 @@ def fbank(waveform: torch.Tensor, config: FeatureConfig) -> torch.Tensor:
     if config.subtract_mean:
         mel = mel - mel.mean(dim=0, keepdim=True)
     return mel
+
+
+class FbankExtractor:
+    """Computes filterbank features for stage 2, one utterance at a time on one thread."""
+
+    chunk = 1
+    """Utterances read before their features are computed."""
+
+    def __init__(self, config: FeatureConfig) -> None:
+        self.config = config
+
+    def threads(self, jobs: int) -> int:
+        """Torch threads per job: one (small operations gain nothing from more)."""
+        return 1
+
+    def compute_batch(self, utterances: Sequence[tuple[np.ndarray, int, str]]) -> list[np.ndarray]:
+        """Features of utterances ``(samples, rate, who)``, in order."""
+        return [
+            compute_features(samples, rate, self.config, who=who)
+            for samples, rate, who in utterances
+        ]

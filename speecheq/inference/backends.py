@@ -9,6 +9,7 @@ model file.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import warnings
 from abc import ABC, abstractmethod
@@ -23,8 +24,9 @@ from speecheq.config import config_from_dict
 from speecheq.dataio.cmvn import Cmvn
 from speecheq.device import choose_device
 from speecheq.errors import SpeechEQError
+from speecheq.features.upstream import Preparation
 from speecheq.modelfile import TrainedModel, build_tasks, load_model
-from speecheq.models import SpeechEQModel
+from speecheq.models import InputSpec, SpeechEQModel
 from speecheq.tasks import Task
 
 EXPORT_FORMAT = "speecheq-export-1"
@@ -47,6 +49,9 @@ class Backend(ABC):
                 metadata["cmvn"]["mode"], None if stats is None else np.asarray(stats, np.float64)
             )
             self.feature_dim = int(metadata["feature_dim"])
+            self.spec = InputSpec(**metadata.get("input", {}))
+            self.preparation: Preparation | None = None
+            """How raw audio becomes the input of a model with its own upstream."""
             self.feats_conf: str | None = metadata["feats_conf"]
             self.trained_on: dict[str, Any] = dict(metadata.get("trained_on") or {})
         except (KeyError, TypeError, ValueError) as err:
@@ -67,6 +72,8 @@ class TorchBackend(Backend):
         trained = load_model(path, self.device)
         super().__init__(path, export_metadata(trained, path))
         self.network = HeadOutputs(trained.model, [task.name for task in trained.tasks])
+        if self.spec.kind == "upstream":
+            self.preparation = trained.model.encoder.frontend.upstream.preparation
 
     @torch.inference_mode()
     def run(self, feats: np.ndarray, lengths: np.ndarray) -> dict[str, np.ndarray]:
@@ -178,6 +185,7 @@ def export_metadata(trained: TrainedModel, path: Path) -> dict[str, Any]:
         },
         "feature_dim": trained.feature_dim,
         "feats_conf": trained.feats_conf,
+        "input": dataclasses.asdict(trained.model.spec),
         "trained_on": trained.trained_on,
         "outputs": ["frame_lengths", *(task.name for task in tasks)],
         "source": str(path),

@@ -34,6 +34,11 @@ def export_model(model_path: str | Path, out: str | Path, fmt: str) -> Path:
     if out.suffix != FORMATS[fmt]:
         raise SpeechEQError(f"{out}: a {fmt} model's file name ends with {FORMATS[fmt]}")
     trained = load_model(model_path)
+    if trained.model.spec.kind == "upstream":
+        raise SpeechEQError(
+            f"{model_path}: a model that runs an upstream on raw audio cannot be exported yet; "
+            "train one on upstream features (speecheq feats --type ssl) to export it"
+        )
     network = HeadOutputs(trained.model, [task.name for task in trained.tasks])
     metadata = json.dumps(export_metadata(trained, model_path))
     example = (

@@ -24,7 +24,8 @@ A loaded recognizer is read-only: several threads may call it at once.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Iterator, Sequence
+import threading
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -35,7 +36,8 @@ import torch
 from speecheq.audio import read_audio
 from speecheq.dataio.cmvn import Cmvn
 from speecheq.errors import SpeechEQError
-from speecheq.features import FeatureConfig, compute_features
+from speecheq.features import SSLConfig, compute_features, parse_feature_conf
+from speecheq.features.ssl import SSLExtractor
 from speecheq.inference.backends import Backend, load_backend
 from speecheq.models import Encoded, ModelOutput
 from speecheq.tasks import Task
@@ -86,14 +88,7 @@ class Recognizer:
                 f"{', '.join(names)}"
             )
         self.tasks = [task for task in self.all_tasks if task.name in wanted]
-        if backend.feats_conf is None:
-            raise SpeechEQError(
-                f"{backend.path}: the model carries no feature options (its training data had no "
-                "conf/feats.conf), so features of raw audio cannot be computed to match"
-            )
-        self.feature_config = FeatureConfig.parse(
-            backend.feats_conf, f"{backend.path} (feats.conf)"
-        )
+        self.compute = _feature_maker(backend)
         mode = backend.cmvn.mode
         self.cmvn = backend.cmvn if mode in ("global", "corpus", "none") else Cmvn("utterance")
         self.per_speaker = mode == "speaker"
@@ -130,7 +125,7 @@ class Recognizer:
             )
         if not np.isfinite(samples).all():
             raise SpeechEQError(f"{who}: the audio has samples that are not finite (NaN or inf)")
-        feats = compute_features(samples, int(rate), self.feature_config, who=who)
+        feats = self.compute(samples, int(rate), who)
         if feats.shape[1] != self.backend.feature_dim:
             raise SpeechEQError(
                 f"{who}: features of dimension {feats.shape[1]}, the model expects "
@@ -205,6 +200,35 @@ class Recognizer:
         if stats is not None and self.per_speaker:
             return Cmvn("global", stats)(feats, None, "recording")
         return self.cmvn(feats, None, "audio")
+
+
+FeatureMaker = Callable[[np.ndarray, int, str], np.ndarray]
+
+
+def _feature_maker(backend: Backend) -> FeatureMaker:
+    """How a model's input is made from raw audio: its filterbanks, its upstream's layers (that
+    upstream checked to be the one its features came from), or its own upstream's input."""
+    if backend.spec.kind == "upstream":
+        assert backend.preparation is not None
+        return backend.preparation.waveform
+    if backend.feats_conf is None:
+        raise SpeechEQError(
+            f"{backend.path}: the model carries no feature options (its training data had no "
+            "conf/feats.conf), so features of raw audio cannot be computed to match"
+        )
+    options = parse_feature_conf(backend.feats_conf, f"{backend.path} (feats.conf)")
+    if isinstance(options, SSLConfig):
+        options.check_upstream(f"{backend.path}: its features")
+        extractor = SSLExtractor(options)
+        lock = threading.Lock()
+
+        def layers(samples: np.ndarray, rate: int, who: str) -> np.ndarray:
+            with lock:  # the upstream is loaded once, on first use
+                upstream = extractor.upstream
+            return extractor.compute_batch([(samples, rate, who)], upstream)[0]
+
+        return layers
+    return lambda samples, rate, who: compute_features(samples, rate, options, who=who)
 
 
 def file_digest(path: Path) -> str:

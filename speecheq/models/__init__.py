@@ -1,6 +1,7 @@
 """The SpeechEQ model: shared encoder, attentive statistics pooling, per-task heads."""
 
-from speecheq.models.config import ModelConfig
+from speecheq.models.config import ModelConfig, UpstreamOptions
+from speecheq.models.frontends import InputSpec
 from speecheq.models.model import (
     Dims,
     Encoded,
@@ -14,8 +15,10 @@ __all__ = [
     "Dims",
     "Encoded",
     "FrameLinear",
+    "InputSpec",
     "ModelConfig",
     "ModelOutput",
     "SpeechEQModel",
+    "UpstreamOptions",
     "UtteranceLinear",
 ]

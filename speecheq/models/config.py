@@ -2,8 +2,28 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal
+
+
+@dataclass(frozen=True)
+class UpstreamOptions:
+    """A pretrained upstream run inside the model, on raw audio (an empty path: none)."""
+
+    path: str = ""
+    """Its local checkpoint directory (config.json and weights, as save_pretrained writes)."""
+    freeze: bool = True
+    """Keep its weights as they are; false: fine-tune them (their learning rate scaled)."""
+    layers: str = "all"
+    """The hidden states summed with learned weights: all, 0,6,12 or 6-12."""
+    lr_scale: float = 0.1
+    """Fine-tuning: the upstream's learning rate as a share of optim.lr."""
+    checkpointing: bool = True
+    """Fine-tuning: recompute its activations in the backward pass (less memory, more time)."""
+
+    def __post_init__(self) -> None:
+        if not 0 < self.lr_scale <= 1:
+            raise ValueError("model.upstream.lr_scale must be in (0, 1]")
 
 
 @dataclass(frozen=True)
@@ -13,8 +33,9 @@ class ModelConfig:
     The defaults are sized for CPU training (a few minutes per recipe on two cores).
     """
 
-    encoder: Literal["conformer", "blstm"] = "conformer"
-    """Conformer stack or bidirectional LSTM after the convolutional front end."""
+    encoder: Literal["conformer", "blstm", "none"] = "conformer"
+    """Conformer stack or bidirectional LSTM after the front end, or none (the front end's
+    projection straight into the pooling: a light downstream for upstream features)."""
     d_model: int = 144
     """Width of the encoder output (frame-level heads read it)."""
     num_layers: int = 4
@@ -34,6 +55,10 @@ class ModelConfig:
     """Hidden width of the attention of the statistics pooling."""
     embedding_dim: int = 128
     """Width of the pooled utterance embedding (utterance-level heads read it)."""
+    upstream: UpstreamOptions = field(default_factory=UpstreamOptions)
+    """A pretrained upstream run on raw audio inside the model (frozen or fine-tuned). Upstream
+    features computed in stage 2 (speecheq feats --type ssl) need none of this: a model reads
+    them as any features, through a learned weighted sum of their layers."""
 
     def __post_init__(self) -> None:
         for name in ("d_model", "num_layers", "num_heads", "ffn_dim", "subsampling_channels"):

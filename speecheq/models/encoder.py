@@ -1,4 +1,4 @@
-"""The shared encoder: a convolutional front end (4x time subsampling), then Conformer or BiLSTM.
+"""The shared encoder: a front end (:mod:`.frontends`), then Conformer, BiLSTM or nothing.
 
 The Conformer keeps torchaudio's BatchNorm in its convolution modules. GroupNorm (per
 utterance over channels and time) or a per-frame LayerNorm would keep the utterances of a batch
@@ -15,10 +15,10 @@ from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 from torchaudio.models import Conformer
 
+from speecheq.features.ssl import parse_layers
+from speecheq.features.upstream import Upstream
 from speecheq.models.config import ModelConfig
-
-MIN_FRAMES = 7
-"""The shortest input the front end accepts; shorter inputs are padded up to it."""
+from speecheq.models.frontends import ConvSubsampling, InputSpec, LayerSum, UpstreamFrontend
 
 
 def padding_mask(lengths: torch.Tensor, max_length: int) -> torch.Tensor:
@@ -27,41 +27,12 @@ def padding_mask(lengths: torch.Tensor, max_length: int) -> torch.Tensor:
     return steps[None, :] >= lengths[:, None]
 
 
-class ConvSubsampling(nn.Module):
-    """Two stride-2 3x3 convolutions over (time, feature), then a projection to ``out_dim``."""
-
-    def __init__(self, in_dim: int, channels: int, out_dim: int) -> None:
-        super().__init__()
-        self.conv = nn.Sequential(
-            nn.Conv2d(1, channels, kernel_size=3, stride=2),
-            nn.ReLU(),
-            nn.Conv2d(channels, channels, kernel_size=3, stride=2),
-            nn.ReLU(),
-        )
-        freq = ((in_dim - 1) // 2 - 1) // 2
-        if freq < 1:
-            raise ValueError(f"features of dimension {in_dim} are too narrow to subsample")
-        self.project = nn.Linear(channels * freq, out_dim)
-
-    def forward(
-        self, feats: torch.Tensor, lengths: torch.Tensor
-    ) -> tuple[torch.Tensor, torch.Tensor]:
-        """``(batch, frames, in_dim)`` -> ``(batch, frames // 4 roughly, out_dim)``, new lengths."""
-        if feats.shape[1] < MIN_FRAMES:
-            feats = nn.functional.pad(feats, (0, 0, 0, MIN_FRAMES - feats.shape[1]))
-        hidden = self.conv(feats.unsqueeze(1))  # (batch, channels, time, freq)
-        batch, channels, time, freq = hidden.shape
-        hidden = self.project(hidden.transpose(1, 2).reshape(batch, time, channels * freq))
-        lengths = torch.clamp(((lengths - 1) // 2 - 1) // 2, min=1)
-        return hidden, lengths
-
-
 class ConformerEncoder(nn.Module):
     """Front end, then a ``torchaudio.models.Conformer`` stack."""
 
-    def __init__(self, feature_dim: int, config: ModelConfig) -> None:
+    def __init__(self, frontend: nn.Module, config: ModelConfig) -> None:
         super().__init__()
-        self.subsampling = ConvSubsampling(feature_dim, config.subsampling_channels, config.d_model)
+        self.frontend = frontend
         self.dropout = nn.Dropout(config.dropout)
         self.conformer = Conformer(
             input_dim=config.d_model,
@@ -75,7 +46,7 @@ class ConformerEncoder(nn.Module):
     def forward(
         self, feats: torch.Tensor, lengths: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        hidden, lengths = self.subsampling(feats, lengths)
+        hidden, lengths = self.frontend(feats, lengths)
         padding = padding_mask(lengths, hidden.shape[1])
         keep = (~padding).transpose(0, 1).unsqueeze(-1).to(hidden.dtype)
         hidden = self.dropout(hidden).transpose(0, 1)
@@ -127,9 +98,9 @@ def _convolution(module: nn.Module, x: torch.Tensor, keep: torch.Tensor) -> torc
 class BiLSTMEncoder(nn.Module):
     """Front end, then a bidirectional LSTM (``d_model // 2`` units each way) over packed input."""
 
-    def __init__(self, feature_dim: int, config: ModelConfig) -> None:
+    def __init__(self, frontend: nn.Module, config: ModelConfig) -> None:
         super().__init__()
-        self.subsampling = ConvSubsampling(feature_dim, config.subsampling_channels, config.d_model)
+        self.frontend = frontend
         self.dropout = nn.Dropout(config.dropout)
         self.lstm = nn.LSTM(
             config.d_model,
@@ -143,7 +114,7 @@ class BiLSTMEncoder(nn.Module):
     def forward(
         self, feats: torch.Tensor, lengths: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        hidden, lengths = self.subsampling(feats, lengths)
+        hidden, lengths = self.frontend(feats, lengths)
         packed = pack_padded_sequence(
             self.dropout(hidden), lengths.cpu(), batch_first=True, enforce_sorted=False
         )
@@ -152,7 +123,41 @@ class BiLSTMEncoder(nn.Module):
         return output, lengths
 
 
-def build_encoder(feature_dim: int, config: ModelConfig) -> nn.Module:
-    """The encoder named by ``config.encoder``; its output has ``config.d_model`` channels."""
-    encoders = {"conformer": ConformerEncoder, "blstm": BiLSTMEncoder}
-    return encoders[config.encoder](feature_dim, config)
+class FrontendOnly(nn.Module):
+    """The front end alone (its projection straight into the pooling): a light downstream."""
+
+    def __init__(self, frontend: nn.Module, config: ModelConfig) -> None:
+        super().__init__()
+        self.frontend = frontend
+        self.dropout = nn.Dropout(config.dropout)
+
+    def forward(
+        self, feats: torch.Tensor, lengths: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        hidden, lengths = self.frontend(feats, lengths)
+        keep = (~padding_mask(lengths, hidden.shape[1])).unsqueeze(-1).to(hidden.dtype)
+        return self.dropout(hidden) * keep, lengths
+
+
+def build_encoder(
+    feature_dim: int, config: ModelConfig, spec: InputSpec, upstream: Upstream | None = None
+) -> nn.Module:
+    """The encoder named by ``config.encoder`` over the front end ``spec`` says; its output has
+    ``config.d_model`` channels."""
+    frontend: nn.Module
+    if spec.kind == "filterbank":
+        frontend = ConvSubsampling(feature_dim, config.subsampling_channels, config.d_model)
+    elif spec.kind == "layers":
+        frontend = LayerSum(spec.layers, spec.layer_dim, config.d_model)
+    else:
+        if upstream is None:
+            raise ValueError("a model on raw audio needs its upstream")
+        frontend = UpstreamFrontend(
+            upstream,
+            parse_layers(config.upstream.layers, upstream.num_layers),
+            config.d_model,
+            freeze=config.upstream.freeze,
+            checkpointing=config.upstream.checkpointing,
+        )
+    encoders = {"conformer": ConformerEncoder, "blstm": BiLSTMEncoder, "none": FrontendOnly}
+    return encoders[config.encoder](frontend, config)

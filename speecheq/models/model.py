@@ -13,8 +13,10 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from speecheq.features.upstream import Upstream
 from speecheq.models.config import ModelConfig
 from speecheq.models.encoder import build_encoder, padding_mask
+from speecheq.models.frontends import InputSpec
 from speecheq.models.pooling import AttentiveStatsPooling
 
 
@@ -71,9 +73,17 @@ class FrameLinear(nn.Module):
 class SpeechEQModel(nn.Module):
     """Encoder, attentive statistics pooling, embedding layer and the task heads."""
 
-    def __init__(self, feature_dim: int, config: ModelConfig, heads: Mapping[str, nn.Module]):
+    def __init__(
+        self,
+        feature_dim: int,
+        config: ModelConfig,
+        heads: Mapping[str, nn.Module],
+        spec: InputSpec | None = None,
+        upstream: Upstream | None = None,
+    ):
         super().__init__()
-        self.encoder = build_encoder(feature_dim, config)
+        self.spec = spec or InputSpec()
+        self.encoder = build_encoder(feature_dim, config, self.spec, upstream)
         self.pooling = AttentiveStatsPooling(config.d_model, config.attention_dim)
         self.embedding = nn.Sequential(
             nn.Linear(2 * config.d_model, config.embedding_dim),

@@ -12,6 +12,7 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from torch.utils.data import ConcatDataset
 
@@ -19,9 +20,20 @@ from speecheq.config import TrainConfig
 from speecheq.data.datadir import DataDir
 from speecheq.data.tables import TABLES
 from speecheq.dataio.cmvn import Cmvn
-from speecheq.dataio.dataset import FeatureDataset, feature_dim, load_utterances
+from speecheq.dataio.dataset import (
+    FeatureDataset,
+    Utterance,
+    WaveformDataset,
+    feature_dim,
+    load_utterances,
+)
+from speecheq.dataio.sampler import BucketBatchSampler, MixedBatchSampler
 from speecheq.errors import SpeechEQError
+from speecheq.features import SSLConfig, parse_feature_conf
+from speecheq.features.extract import CONF_NAME
+from speecheq.features.upstream import Upstream
 from speecheq.modelfile import build_tasks
+from speecheq.models import InputSpec
 from speecheq.tasks import TASKS, Task, TaskContext
 
 
@@ -32,7 +44,7 @@ class TrainingData:
     tasks: list[Task]
     train: ConcatDataset
     """The training set, then each unlabeled set (``--unlabeled-dir``)."""
-    valid: FeatureDataset
+    valid: FeatureDataset | WaveformDataset
     valid_refs: dict[str, dict[str, str]]
     """Task -> the valid set's references."""
     cmvn: Cmvn
@@ -42,6 +54,10 @@ class TrainingData:
     """Role (``train``, ``valid``, ``unlabeled1``...) -> its path and :func:`fingerprint`."""
     corpora: list[str]
     """The corpora of the training set (``utt2corpus``; empty when it has none)."""
+    spec: InputSpec
+    """What the model reads: filterbanks, stored upstream layers, or raw audio."""
+    upstream: Upstream | None
+    """The upstream the model runs on raw audio (``model.upstream.path``), loaded."""
 
 
 def fingerprint(data: DataDir) -> str:
@@ -70,14 +86,20 @@ def load_training_data(
     label masked (their labels, if any, are not read).
     """
     train_data, valid_data = DataDir.load(train_dir), DataDir.load(valid_dir)
-    dim = feature_dim(train_dir, train_data)
+    upstream = None
+    if config.model.upstream.path:
+        upstream = Upstream.load(Path(config.model.upstream.path))
+        spec, dim, audio = InputSpec("upstream", layer_dim=upstream.dim), 1, upstream.preparation
+    else:
+        dim, audio = feature_dim(train_dir, train_data), None
+        spec = _input_spec(train_dir, train_data)
     context = TaskContext(config.labels.class_map(), lang_dir, dim)
     inventories = {
         name: TASKS[name].take_inventory(options, train_data, context)
         for name, options in config.tasks.items()
     }
     tasks = build_tasks(config, inventories)
-    utterances = load_utterances(train_dir, train_data, tasks)
+    utterances = load_utterances(train_dir, train_data, tasks, audio=audio)
     for task in tasks:
         if not task.uses_unlabeled and not any(task.name in u.targets for u in utterances):
             raise SpeechEQError(
@@ -87,8 +109,17 @@ def load_training_data(
     uses_unlabeled = any(task.uses_unlabeled for task in tasks)
     if not uses_unlabeled:
         utterances = [u for u in utterances if u.targets]
-    cmvn = Cmvn.from_training(config.features.cmvn, train_dir, train_data)
-    parts = [FeatureDataset(utterances, cmvn, dim)]
+    mode = "none" if audio is not None else config.features.cmvn
+    cmvn = Cmvn.from_training(mode, train_dir, train_data)
+
+    def dataset(
+        path: Path, data: DataDir, utterances: list[Utterance]
+    ) -> FeatureDataset | WaveformDataset:
+        if audio is not None:
+            return WaveformDataset(utterances, audio)
+        return FeatureDataset(utterances, cmvn.for_data(path, data), dim)
+
+    parts = [dataset(train_dir, train_data, utterances)]
     fingerprints = {
         "train": {"path": str(train_dir), "fingerprint": fingerprint(train_data)},
         "valid": {"path": str(valid_dir), "fingerprint": fingerprint(valid_data)},
@@ -112,21 +143,14 @@ def load_training_data(
                     f"{unlabeled_dir}: utterance '{utt}' is also in {path}; an utterance may be "
                     "given only once"
                 )
-        parts.append(
-            FeatureDataset(
-                load_utterances(unlabeled_dir, unlabeled, tasks, with_targets=False),
-                cmvn.for_data(unlabeled_dir, unlabeled),
-                dim,
-            )
-        )
+        found = load_utterances(unlabeled_dir, unlabeled, tasks, with_targets=False, audio=audio)
+        parts.append(dataset(unlabeled_dir, unlabeled, found))
         fingerprints[f"unlabeled{index}"] = {
             "path": str(unlabeled_dir),
             "fingerprint": fingerprint(unlabeled),
         }
-    valid = FeatureDataset(
-        load_utterances(valid_dir, valid_data, tasks),
-        cmvn.for_data(valid_dir, valid_data),
-        dim,
+    valid = dataset(
+        valid_dir, valid_data, load_utterances(valid_dir, valid_data, tasks, audio=audio)
     )
     return TrainingData(
         tasks,
@@ -135,7 +159,46 @@ def load_training_data(
         {task.name: task.references(valid_data) for task in tasks},
         cmvn,
         dim,
-        train_data.conf.get("feats.conf"),
+        None if upstream is not None else train_data.conf.get(CONF_NAME),
         fingerprints,
         sorted(set(train_data.get("utt2corpus").values())),
+        spec,
+        upstream,
+    )
+
+
+def _input_spec(path: Path, data: DataDir) -> InputSpec:
+    """Filterbanks, or the layers of upstream features (``conf/feats.conf`` says which)."""
+    conf = data.conf.get(CONF_NAME)
+    options = parse_feature_conf(conf, f"{path}/conf/{CONF_NAME}") if conf else None
+    if isinstance(options, SSLConfig):
+        return InputSpec("layers", len(options.layers), options.layer_dim)
+    return InputSpec()
+
+
+def training_sampler(
+    data: TrainingData, config: TrainConfig, rank: int, world_size: int
+) -> BucketBatchSampler:
+    """The training batches of this rank: the training set, and the unlabeled sets mixed in at
+    ``batching.unlabeled_ratio`` when there are any."""
+    batching = config.batching
+    labeled, *unlabeled = data.train.datasets
+    groups = None
+    if batching.balance == "corpus":
+        groups = [u.corpus or "" for part in data.train.datasets for u in part.utterances]
+    options: dict[str, Any] = {
+        "seed": config.seed,
+        "length_noise": batching.length_noise,
+        "rank": rank,
+        "world_size": world_size,
+        "groups": groups,
+    }
+    if not unlabeled:
+        return BucketBatchSampler(labeled.lengths, batching.max_frames, shuffle=True, **options)
+    return MixedBatchSampler(
+        labeled.lengths,
+        [length for part in unlabeled for length in part.lengths],
+        batching.unlabeled_ratio,
+        batching.max_frames,
+        **options,
     )

@@ -45,12 +45,13 @@ class Optimiser:
     @classmethod
     def build(
         cls,
-        parameters: Iterable[nn.Parameter],
+        parameters: Iterable[nn.Parameter] | list[dict[str, Any]],
         optim: OptimConfig,
         schedule: Callable[[int], float],
         device: torch.device,
         grad_scaling: bool,
     ) -> Optimiser:
+        """AdamW over ``parameters`` (or parameter groups, each with its own ``lr``)."""
         optimizer = torch.optim.AdamW(parameters, lr=optim.lr, weight_decay=optim.weight_decay)
         scaler = torch.amp.GradScaler(device.type, enabled=grad_scaling)
         return cls(optimizer, LambdaLR(optimizer, schedule), scaler)

@@ -31,14 +31,20 @@ from torch.utils.data import DataLoader
 from speecheq.config import TrainConfig, write_config
 from speecheq.console import note
 from speecheq.dataio.dataset import Collator
-from speecheq.dataio.sampler import BucketBatchSampler, MixedBatchSampler
+from speecheq.dataio.sampler import BucketBatchSampler
 from speecheq.decode import decode, score_tasks
 from speecheq.errors import SpeechEQError
-from speecheq.modelfile import build_model, load_torch, model_payload, save_torch
+from speecheq.modelfile import (
+    UPSTREAM_PREFIX,
+    build_model,
+    load_torch,
+    model_payload,
+    save_torch,
+)
 from speecheq.models import SpeechEQModel
 from speecheq.tasks import Batch
 from speecheq.train.augment import SpecAugment
-from speecheq.train.data import TrainingData, load_training_data
+from speecheq.train.data import TrainingData, load_training_data, training_sampler
 from speecheq.train.distributed import Runtime, runtime
 from speecheq.train.optim import Optimiser, PhaseState, warmup_cosine
 from speecheq.train.reporter import EpochTimes, Reporter
@@ -126,10 +132,12 @@ class _Trainer:
         self.tasks = data.tasks
         optim = config.optim
         _seed(config.seed)
-        self.model = build_model(data.feature_dim, config, self.tasks).to(rt.device)
+        self.model = build_model(data.feature_dim, config, self.tasks, data.spec, data.upstream).to(
+            rt.device
+        )
         self.weights = torch.tensor([t.options.weight for t in self.tasks], device=rt.device)
         self.augment = SpecAugment(config.features.specaugment)
-        self.sampler = self._sampler()
+        self.sampler = training_sampler(data, config, rt.rank, rt.world_size)
         steps = [len(self.sampler.batches(epoch)) for epoch in range(optim.epochs)]
         if min(steps) == 0:
             raise SpeechEQError(
@@ -137,7 +145,7 @@ class _Trainer:
             )
         schedule = warmup_cosine(sum(steps), optim.warmup_steps, optim.final_lr_ratio)
         self.optimiser = Optimiser.build(
-            self.model.parameters(), optim, schedule, rt.device, rt.grad_scaling
+            self._parameter_groups(), optim, schedule, rt.device, rt.grad_scaling
         )
         self.phases: list[PhaseState] = []
         for task in self.tasks:
@@ -155,30 +163,17 @@ class _Trainer:
         """What :meth:`_step` reports: the total, each task's loss, each phase's loss."""
         self.reporter = Reporter(exp_dir, self.tasks, optim.epochs, rt.is_main)
 
-    def _sampler(self) -> BucketBatchSampler:
-        """The training batches: the training set, and the unlabeled sets mixed in at
-        ``batching.unlabeled_ratio`` when there are any."""
-        batching, rt = self.config.batching, self.rt
-        labeled, *unlabeled = self.data.train.datasets
-        groups = None
-        if batching.balance == "corpus":
-            groups = [u.corpus or "" for part in self.data.train.datasets for u in part.utterances]
-        options: dict[str, Any] = {
-            "seed": self.config.seed,
-            "length_noise": batching.length_noise,
-            "rank": rt.rank,
-            "world_size": rt.world_size,
-            "groups": groups,
-        }
-        if not unlabeled:
-            return BucketBatchSampler(labeled.lengths, batching.max_frames, shuffle=True, **options)
-        return MixedBatchSampler(
-            labeled.lengths,
-            [length for part in unlabeled for length in part.lengths],
-            batching.unlabeled_ratio,
-            batching.max_frames,
-            **options,
-        )
+    def _parameter_groups(self) -> list[dict[str, Any]]:
+        """The trained parameters: the upstream's (when fine-tuned) at its scaled rate."""
+        named = [(n, p) for n, p in self.model.named_parameters() if p.requires_grad]
+        groups: list[dict[str, Any]] = [
+            {"params": [p for n, p in named if not n.startswith(UPSTREAM_PREFIX)]}
+        ]
+        upstream = [p for n, p in named if n.startswith(UPSTREAM_PREFIX)]
+        if upstream:
+            scale = self.config.model.upstream.lr_scale
+            groups.append({"params": upstream, "lr": self.config.optim.lr * scale})
+        return groups
 
     def _loader(self, dataset: Any, sampler: Any) -> DataLoader:
         workers = self.config.num_workers
@@ -261,7 +256,8 @@ class _Trainer:
         """One optimizer step, then the extra phases; returns the losses of :attr:`loss_names`
         (averaged over ranks)."""
         batch = batch.to(self.rt.device)
-        batch = dataclasses.replace(batch, feats=self.augment(batch.feats))
+        if self.data.spec.kind != "upstream":  # masks of features, not of raw audio
+            batch = dataclasses.replace(batch, feats=self.augment(batch.feats))
         with self.rt.autocast():
             output = network(batch.feats, batch.lengths)
             losses = torch.stack([task.loss(output, batch) for task in self.tasks])

@@ -1,0 +1,196 @@
+"""Pretrained upstreams, with tiny random models of every family written as checkpoints are:
+loading and refusing, hidden states as transformers computes them, padding that changes
+nothing, the layer sum, stage 2 to 5 on upstream features, training with the upstream inside
+the model (frozen, fine-tuned, under DDP), and inference on raw audio."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import yaml
+from torch import multiprocessing
+
+from speecheq import Recognizer
+from speecheq.config import config_from_dict
+from speecheq.data.datadir import DataDir
+from speecheq.errors import SpeechEQError
+from speecheq.features import SSLConfig, make_feats
+from speecheq.features.upstream import Upstream
+from speecheq.fileio import read_table
+from speecheq.modelfile import load_model
+from speecheq.models.frontends import LayerSum
+from speecheq.predict import predict
+from speecheq.train import train
+from tests.synthetic import TINY, one_thread, speech, write_audio_data  # noqa: F401
+from tests.upstreams import FAMILIES, tiny_upstream
+
+pytest.importorskip("transformers")
+
+
+@pytest.fixture(scope="module")
+def upstreams(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    root = tmp_path_factory.mktemp("upstreams")
+    return {family: tiny_upstream(root, family) for family in FAMILIES}
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_hidden_states_are_those_of_transformers_and_padding_changes_nothing(
+    family: str, upstreams: dict[str, Path]
+) -> None:
+    import transformers
+
+    upstream = Upstream.load(upstreams[family])
+    short, long = speech(0.6, 1), speech(1.3, 2)
+    inputs = [torch.from_numpy(upstream.prepare(x, 16000, "x")) for x in (short, long)]
+    with torch.inference_mode():
+        alone, frames = upstream(inputs[0][None], torch.tensor([len(inputs[0])]))
+        batch = torch.zeros(2, len(inputs[1]), 1)
+        batch[0, : len(inputs[0])], batch[1] = inputs[0], inputs[1]
+        together, _ = upstream(batch, torch.tensor([len(inputs[0]), len(inputs[1])]))
+        reference = transformers.AutoModel.from_pretrained(upstreams[family]).eval()
+        if family == "whisper":
+            mels = upstream.mels(short, sampling_rate=16000, return_tensors="pt").input_features
+            own = reference.get_encoder()(mels, output_hidden_states=True).hidden_states
+        else:
+            own = reference(inputs[0][None, :, 0], output_hidden_states=True).hidden_states
+    n = int(frames[0])
+    assert alone.shape == (upstream.num_layers, 1, n, upstream.dim)
+    assert torch.allclose(alone, torch.stack(own)[:, :, :n], atol=1e-5)
+    assert torch.allclose(together[:, 0, :n], alone[:, 0], atol=1e-5), "padding changed them"
+
+
+def test_the_layer_sum_learns_its_weights() -> None:
+    layer_sum = LayerSum(3, 4, 5)
+    feats = torch.randn(2, 7, 3 * 4)
+    output, lengths = layer_sum(feats, torch.tensor([7, 5]))
+    expected = layer_sum.project(feats.view(2, 7, 3, 4).mean(dim=2))  # equal weights at first
+    assert torch.allclose(output, expected, atol=1e-6) and lengths.tolist() == [7, 5]
+    output.square().sum().backward()
+    assert layer_sum.weights.grad is not None and layer_sum.weights.grad.abs().sum() > 0
+
+
+def test_a_bad_upstream_is_one_sentence(upstreams: dict[str, Path], tmp_path: Path) -> None:
+    with pytest.raises(SpeechEQError, match="none: no upstream here"):
+        Upstream.load(tmp_path / "none")
+    broken = Path(shutil.copytree(upstreams["hubert"], tmp_path / "broken"))
+    (broken / "model.safetensors").unlink()
+    with pytest.raises(SpeechEQError, match="broken: no weights"):
+        Upstream.load(broken)
+    (broken / "config.json").write_text(json.dumps({"model_type": "bert"}))
+    with pytest.raises(SpeechEQError, match="model type 'bert' is not a supported upstream"):
+        Upstream.load(broken)
+
+
+@pytest.fixture(scope="module")
+def audio(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("audio")
+    write_audio_data(root)
+    return root
+
+
+def tiny_config(**model: object) -> object:
+    data = {
+        **TINY,
+        "model": {**TINY["model"], **model},
+        "optim": {**TINY["optim"], "epochs": 2},
+        "features": {"cmvn": "none", "specaugment": {"freq_masks": 0, "time_masks": 0}},
+        "tasks": {"emotion": {}, "gender": {"weight": 0.3}},
+    }
+    return config_from_dict(data, "test")
+
+
+@pytest.mark.slow
+def test_stages_2_to_5_on_upstream_features(
+    upstreams: dict[str, Path], audio: Path, tmp_path: Path
+) -> None:
+    data = DataDir.load(audio / "data")
+    data.save(tmp_path / "data")
+    config = SSLConfig.create(upstreams["wavlm"], layers="1-2")
+    report = make_feats(tmp_path / "data", config, nj=2)
+    assert report.dim == 2 * 32 and report.utterances == 8
+    conf = (tmp_path / "data" / "conf" / "feats.conf").read_text()
+    assert "--type=ssl" in conf and f"--weights-sha256={config.weights_sha256}" in conf
+    again = make_feats(tmp_path / "data", config, nj=2)
+    assert again.reused_jobs == 2  # resumable: complete jobs are kept
+    result = train(
+        tiny_config(encoder="none"), tmp_path / "data", tmp_path / "data", tmp_path / "exp"
+    )
+    assert len(result.history) == 2
+    model = tmp_path / "exp" / "model.pt"
+    summaries = predict(model, tmp_path / "data", tmp_path / "decode", device="cpu")
+    assert {s.task for s in summaries} == {"emotion", "gender"}
+    posteriors = read_table(tmp_path / "decode" / "hyp" / "utt2emo.post")
+    recognizer = Recognizer.load(model)  # recomputes the upstream features from raw audio
+    for utt, wav in read_table(tmp_path / "data" / "wav.scp").items():
+        expected = [float(p) for p in posteriors[utt].split()]
+        found = list(recognizer.predict_file(wav).posteriors.values())
+        assert found == pytest.approx(expected, abs=2e-3)  # stored as float16
+    swapped = tiny_upstream(tmp_path, "wavlm", seed=7)  # other weights
+    shutil.copytree(swapped, upstreams["wavlm"], dirs_exist_ok=True)
+    with pytest.raises(SpeechEQError, match="was made with the upstream .* which differs"):
+        Recognizer.load(model)
+    tiny_upstream(upstreams["wavlm"].parent, "wavlm")  # as it was
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("freeze", [True, False])
+def test_training_with_the_upstream_inside_the_model(
+    freeze: bool, upstreams: dict[str, Path], audio: Path, tmp_path: Path
+) -> None:
+    path = upstreams["wav2vec2-large"]
+    before = {k: v.clone() for k, v in Upstream.load(path).state_dict().items()}
+    config = tiny_config(upstream={"path": str(path), "freeze": freeze, "layers": "all"})
+    result = train(config, audio / "data", audio / "data", tmp_path / "exp")
+    frontend = result.model.encoder.frontend
+    changed = any(
+        not torch.equal(value, before[key]) for key, value in frontend.upstream.state_dict().items()
+    )
+    assert changed != freeze
+    payload = torch.load(tmp_path / "exp" / "model.pt", weights_only=True)
+    stored = any(key.startswith("encoder.frontend.upstream.") for key in payload["state_dict"])
+    assert stored != freeze and payload["upstream"]["fine_tuned"] != freeze
+    loaded = load_model(tmp_path / "exp" / "model.pt").model.encoder.frontend.upstream
+    kept = all(torch.equal(value, before[key]) for key, value in loaded.state_dict().items())
+    assert kept == freeze  # frozen: reloaded from its folder; fine-tuned: from the model file
+    predict(tmp_path / "exp" / "model.pt", audio / "data", tmp_path / "decode", device="cpu")
+    recognizer = Recognizer.load(tmp_path / "exp" / "model.pt")
+    wav = read_table(audio / "data" / "wav.scp")["spk1-happy"]
+    posteriors = read_table(tmp_path / "decode" / "hyp" / "utt2emo.post")["spk1-happy"]
+    found = list(recognizer.predict_file(wav).posteriors.values())
+    assert found == pytest.approx([float(p) for p in posteriors.split()], abs=1e-4)
+
+
+def _ddp_worker(rank: int, port: int, upstream: str, data: Path, exp: Path) -> None:
+    os.environ.update(
+        MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank), WORLD_SIZE="2"
+    )
+    torch.set_num_threads(1)
+    config = tiny_config(upstream={"path": upstream, "freeze": False})
+    result = train(config, data, data, exp, device="cpu")
+    torch.save(result.model.state_dict(), exp.parent / f"rank{rank}.pt")
+
+
+@pytest.mark.slow
+def test_fine_tuning_under_ddp_on_two_cpu_processes(
+    upstreams: dict[str, Path], audio: Path, tmp_path: Path
+) -> None:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    args = (port, str(upstreams["hubert"]), audio / "data", tmp_path / "exp")
+    multiprocessing.spawn(_ddp_worker, args=args, nprocs=2)
+    states = [torch.load(tmp_path / f"rank{rank}.pt") for rank in (0, 1)]
+    for key, value in states[0].items():
+        assert torch.equal(value, states[1][key]), key
+    assert (tmp_path / "exp" / "model.pt").is_file()
+    assert yaml.safe_load((tmp_path / "exp" / "config.yaml").read_text())["model"]["upstream"]
+    assert np.isfinite(
+        float((tmp_path / "exp" / "metrics.csv").read_text().splitlines()[-1].split(",")[2])
+    )
