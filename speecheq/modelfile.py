@@ -152,7 +152,9 @@ def _upstream(path: Path, stored: Mapping[str, Any]) -> Upstream:
         raise SpeechEQError(
             f"{path}: was trained with the upstream {directory} (digests {expected}), which {what}"
         )
-    return Upstream.load(directory)
+    upstream = Upstream.load(directory)
+    upstream.origin = {"path": str(directory), **found}
+    return upstream
 
 
 def load_model(path: str | Path, device: torch.device | str = "cpu") -> TrainedModel:

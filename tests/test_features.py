@@ -20,7 +20,7 @@ from speecheq.cli.main import app
 from speecheq.data.datadir import DataDir, validate
 from speecheq.errors import SpeechEQError
 from speecheq.features import FeatureConfig, cmvn, compute_features, make_feats
-from speecheq.features.extract import split_speakers
+from speecheq.features.extract import split_speakers, worker_context
 from speecheq.features.pitch import track_pitch
 from speecheq.fileio import read_table
 from tests.conftest import corpus_dir
@@ -278,6 +278,22 @@ def test_speakers_split_into_contiguous_balanced_jobs() -> None:
     assert split_speakers(spk2utt, 3) == [["s0", "s1"], ["s2", "s3"], ["s4", "s5"]]
     assert split_speakers(spk2utt, 10) == [[s] for s in sorted(spk2utt)]
     assert split_speakers(spk2utt, 1) == [sorted(spk2utt)]
+
+
+def _multithreaded_product() -> None:
+    torch.set_num_threads(2)
+    matrix = torch.ones(600, 600)
+    assert float((matrix @ matrix)[0, 0]) == 600.0
+
+
+def test_job_processes_may_use_threads_after_this_one_did() -> None:
+    _multithreaded_product()  # a process forked after this would hang in the same product
+    worker = worker_context().Process(target=_multithreaded_product)
+    worker.start()
+    worker.join(timeout=60)
+    if worker.is_alive():
+        worker.kill()
+    assert worker.exitcode == 0
 
 
 def test_two_jobs_give_the_same_features_as_one(datadir: Path, tmp_path: Path) -> None:

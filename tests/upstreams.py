@@ -9,8 +9,8 @@ from typing import Any
 
 import torch
 
-CONV = {"conv_dim": (32, 32, 32), "conv_kernel": (10, 3, 3), "conv_stride": (5, 2, 2)}
-"""A feature encoder of 20 samples per frame."""
+CONV = {"conv_dim": (32, 32, 32), "conv_kernel": (10, 4, 4), "conv_stride": (5, 4, 4)}
+"""A feature encoder of 80 samples per frame (200 frames a second)."""
 COMMON = {
     "hidden_size": 32,
     "num_hidden_layers": 2,

@@ -110,8 +110,7 @@ def score(plan_dir: str | Path) -> list[Report]:
     reports = []
     for spec in plan.reports:
         decoded = [
-            read_decode_dir(plan.run(run).decode_dir(test), run if len(spec.decodes) > 1 else None)
-            for run, test in spec.decodes
+            read_decode_dir(plan.run(run).decode_dir(test), run) for run, test in spec.decodes
         ]
         report = aggregate(decoded, spec.name)
         write_report(report, spec.out_dir)

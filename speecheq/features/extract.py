@@ -277,8 +277,10 @@ def _run_jobs(
 ) -> None:
     """Run jobs under one progress bar over ``total`` utterances (those of reused jobs done).
 
-    A single job runs in this process; several run in as many forked processes (started
-    before the progress bar's thread), which report progress and their end to this one.
+    A single job runs in this process; several run in as many worker processes
+    (:func:`worker_context`), which report progress and their end to this one. A process forked
+    from this one after torch ran here on several threads would hang in its own multithreaded
+    operations (the OpenMP runtime is not fork-safe).
     """
     done = total - sum(len(job.utts) for job in todo)
     if len(todo) <= 1:
@@ -292,7 +294,7 @@ def _run_jobs(
                 finally:
                     torch.set_num_threads(threads)
         return
-    context = multiprocessing.get_context("fork")
+    context = worker_context()
     messages = context.Queue()
     workers = {
         job.index: context.Process(
@@ -315,6 +317,14 @@ def _run_jobs(
         for worker in workers.values():
             worker.join()
         _remove_temporaries(todo[0].folder)
+
+
+def worker_context() -> multiprocessing.context.BaseContext:
+    """Where feature jobs' processes come from: forked from a server process that has run no
+    torch operation, so that they may use several threads."""
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload([__name__])
+    return context
 
 
 def _follow(

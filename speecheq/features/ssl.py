@@ -20,10 +20,13 @@ import numpy as np
 import torch
 
 from speecheq.errors import SpeechEQError
-from speecheq.features.upstream import Upstream, digests
+from speecheq.features.upstream import Upstream, check_directory, digests, layout
 
 BATCH_SECONDS = 120.0
-"""Seconds of audio an upstream takes in one batch (of utterances of similar length)."""
+"""Seconds of padded audio an upstream takes in one batch."""
+PADDING = 0.1
+"""The most a batch is padding: utterances batched together differ in length by at most this
+(on a CPU, padding costs more than batching gains)."""
 
 
 def parse_layers(text: str, available: int) -> tuple[int, ...]:
@@ -63,16 +66,17 @@ class SSLConfig:
 
     @classmethod
     def create(cls, upstream: Path, layers: str = "all", dtype: str = "float16") -> SSLConfig:
-        """The options of features of the upstream at ``upstream`` (loaded to count its layers)."""
+        """The options of features of the upstream at ``upstream`` (its config checked)."""
         if dtype not in ("float16", "float32"):
             raise SpeechEQError(f"--dtype must be float16 or float32, got '{dtype}'")
-        model = Upstream.load(upstream)
+        model_config = check_directory(upstream)
+        num_layers, dim = layout(model_config)
         digest = digests(upstream)
         return cls(
             str(upstream.resolve()),
-            parse_layers(layers, model.num_layers),
-            model.dim,
-            model.family,
+            parse_layers(layers, num_layers),
+            dim,
+            str(model_config["model_type"]),
             digest["config_sha256"],
             digest["weights_sha256"],
             dtype,
@@ -128,7 +132,7 @@ class SSLConfig:
 class SSLExtractor:
     """Computes upstream features for stage 2 (the upstream loaded on first use)."""
 
-    chunk = 32
+    chunk = 64
     """Utterances read before their features are computed, in batches of like length."""
 
     def __init__(self, config: SSLConfig, device: str = "cpu") -> None:
@@ -159,7 +163,13 @@ class SSLExtractor:
         results: dict[int, np.ndarray] = {}
         batch: list[int] = []
         for index in [*order, None]:
-            if index is not None and (not batch or len(inputs[index]) * (len(batch) + 1) <= budget):
+            if index is not None and (
+                not batch
+                or (
+                    len(inputs[index]) * (len(batch) + 1) <= budget
+                    and len(inputs[batch[0]]) >= (1 - PADDING) * len(inputs[index])
+                )
+            ):
                 batch.append(index)
                 continue
             features = self._run(upstream, [inputs[i] for i in batch])

@@ -20,6 +20,7 @@ An upstream is identified by its path and the SHA-256 digests of its config and 
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import math
@@ -84,6 +85,13 @@ def check_directory(path: Path) -> dict[str, Any]:
     if not _weight_files(path):
         raise SpeechEQError(f"{path}: no weights ({' or '.join(WEIGHT_FILES)})")
     return config
+
+
+def layout(config: dict[str, Any]) -> tuple[int, int]:
+    """The hidden states (the input embedding and every layer) and their width, of a config."""
+    if config["model_type"] == "whisper":
+        return int(config["encoder_layers"]) + 1, int(config["d_model"])
+    return int(config["num_hidden_layers"]) + 1, int(config["hidden_size"])
 
 
 def digests(path: Path) -> dict[str, str]:
@@ -166,8 +174,8 @@ class Upstream(nn.Module):
         self.config_text = json.dumps(config, sort_keys=True)
         self.preprocessor_text = json.dumps(preprocessor, sort_keys=True)
         self.encoder = model.get_encoder() if self.family == "whisper" else model
-        self.origin: dict[str, str] = {}
-        """Where it was loaded from: ``path``, ``config_sha256``, ``weights_sha256``."""
+        self.path: Path | None = None
+        """The checkpoint directory it was loaded from (None when built from a model file)."""
         self.preparation = Preparation.from_config(config, preprocessor)
         self.rate = self.preparation.rate
         self.masked = config.get("feat_extract_norm") == "layer"
@@ -176,11 +184,7 @@ class Upstream(nn.Module):
             self.mels = transformers.WhisperFeatureExtractor(
                 **{**preprocessor, "feature_size": config.get("num_mel_bins", 80)}
             )
-            self.num_layers = int(config["encoder_layers"]) + 1
-            self.dim = int(config["d_model"])
-        else:
-            self.num_layers = int(config["num_hidden_layers"]) + 1
-            self.dim = int(config["hidden_size"])
+        self.num_layers, self.dim = layout(config)
         self.eval()
 
     @classmethod
@@ -205,8 +209,14 @@ class Upstream(nn.Module):
                 f"{missing[0]}); is it a checkpoint of a {config['model_type']} model?"
             )
         upstream = cls(model, model.config.to_dict(), _preprocessor(path))
-        upstream.origin = {"path": str(path.resolve()), **digests(path)}
+        upstream.path = path.resolve()
         return upstream
+
+    @functools.cached_property
+    def origin(self) -> dict[str, str]:
+        """Where it was loaded from: ``path``, ``config_sha256``, ``weights_sha256`` (hashed
+        when first asked for)."""
+        return {} if self.path is None else {"path": str(self.path), **digests(self.path)}
 
     @classmethod
     def from_config(cls, config_text: str, preprocessor_text: str) -> Upstream:
@@ -258,12 +268,6 @@ class Upstream(nn.Module):
             output = self.encoder(mels.to(waveform.device), output_hidden_states=True)
             pieces.append(torch.stack(output.hidden_states)[:, :, : self.frames(len(piece))])
         return torch.cat(pieces, dim=2)
-
-
-def _stack(parts: Sequence[torch.Tensor]) -> torch.Tensor:
-    """``(layers, 1, frames, dim)`` parts as one batch, zero-padded to the longest."""
-    longest = max(part.shape[2] for part in parts)
-    return torch.cat([nn.functional.pad(p, (0, 0, 0, longest - p.shape[2])) for p in parts], dim=1)
 
 
 def _stack(parts: Sequence[torch.Tensor]) -> torch.Tensor:
