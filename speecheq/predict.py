@@ -21,7 +21,13 @@ from torch.utils.data import DataLoader
 
 from speecheq.console import progress_bar
 from speecheq.data.datadir import DataDir
-from speecheq.dataio.dataset import Collator, FeatureDataset, WaveformDataset, load_utterances
+from speecheq.dataio.dataset import (
+    Collator,
+    FeatureDataset,
+    UtteranceDataset,
+    WaveformDataset,
+    load_utterances,
+)
 from speecheq.dataio.sampler import BucketBatchSampler
 from speecheq.decode import decode, score_tasks
 from speecheq.device import choose_device
@@ -50,7 +56,7 @@ def predict(
     target = choose_device(device)
     trained = load_model(model_path, target)
     data = DataDir.load(data_dir)
-    dataset: FeatureDataset | WaveformDataset
+    dataset: UtteranceDataset
     if trained.model.spec.kind == "upstream":
         audio = trained.model.encoder.frontend.upstream.preparation
         utterances = load_utterances(data_dir, data, trained.tasks, with_targets=False, audio=audio)

@@ -131,13 +131,11 @@ class Example:
     targets: dict[str, Any]
 
 
-class FeatureDataset(Dataset):
-    """Utterances of one data directory, read and normalised on access."""
+class UtteranceDataset(Dataset):
+    """Utterances of one data directory, read on access (by a subclass's ``__getitem__``)."""
 
-    def __init__(self, utterances: Sequence[Utterance], cmvn: Cmvn, feature_dim: int) -> None:
+    def __init__(self, utterances: Sequence[Utterance]) -> None:
         self.utterances = list(utterances)
-        self.cmvn = cmvn
-        self.feature_dim = feature_dim
 
     def __len__(self) -> int:
         return len(self.utterances)
@@ -145,6 +143,15 @@ class FeatureDataset(Dataset):
     @property
     def lengths(self) -> list[int]:
         return [u.num_frames for u in self.utterances]
+
+
+class FeatureDataset(UtteranceDataset):
+    """Utterances of one data directory, read and normalised on access."""
+
+    def __init__(self, utterances: Sequence[Utterance], cmvn: Cmvn, feature_dim: int) -> None:
+        super().__init__(utterances)
+        self.cmvn = cmvn
+        self.feature_dim = feature_dim
 
     def __getitem__(self, index: int) -> Example:
         entry = self.utterances[index]
@@ -157,19 +164,12 @@ class FeatureDataset(Dataset):
         return Example(entry.utt, self.cmvn(feats, entry.speaker, entry.utt), entry.targets)
 
 
-class WaveformDataset(Dataset):
+class WaveformDataset(UtteranceDataset):
     """Utterances of one data directory as raw audio, prepared for an upstream on access."""
 
     def __init__(self, utterances: Sequence[Utterance], audio: Preparation) -> None:
-        self.utterances = list(utterances)
+        super().__init__(utterances)
         self.audio = audio
-
-    def __len__(self) -> int:
-        return len(self.utterances)
-
-    @property
-    def lengths(self) -> list[int]:
-        return [u.num_frames for u in self.utterances]
 
     def __getitem__(self, index: int) -> Example:
         entry = self.utterances[index]

@@ -23,6 +23,7 @@ from speecheq.dataio.cmvn import Cmvn
 from speecheq.dataio.dataset import (
     FeatureDataset,
     Utterance,
+    UtteranceDataset,
     WaveformDataset,
     feature_dim,
     load_utterances,
@@ -44,7 +45,7 @@ class TrainingData:
     tasks: list[Task]
     train: ConcatDataset
     """The training set, then each unlabeled set (``--unlabeled-dir``)."""
-    valid: FeatureDataset | WaveformDataset
+    valid: UtteranceDataset
     valid_refs: dict[str, dict[str, str]]
     """Task -> the valid set's references."""
     cmvn: Cmvn
@@ -112,9 +113,7 @@ def load_training_data(
     mode = "none" if audio is not None else config.features.cmvn
     cmvn = Cmvn.from_training(mode, train_dir, train_data)
 
-    def dataset(
-        path: Path, data: DataDir, utterances: list[Utterance]
-    ) -> FeatureDataset | WaveformDataset:
+    def dataset(path: Path, data: DataDir, utterances: list[Utterance]) -> UtteranceDataset:
         if audio is not None:
             return WaveformDataset(utterances, audio)
         return FeatureDataset(utterances, cmvn.for_data(path, data), dim)
