@@ -11,7 +11,7 @@ import soundfile
 
 from speecheq.corpora import corpus_module, corpus_names, prepare
 from speecheq.data.datadir import DataDir, validate
-from speecheq.data.ops import split_folds
+from speecheq.data.folds import split_folds
 from speecheq.errors import SpeechEQError
 from speecheq.labels import ClassMap
 from tests.conftest import write_tone
@@ -229,8 +229,8 @@ def test_ravdess(tmp_path: Path, audio: Audio, capsys: pytest.CaptureFixture[str
     assert data.get("utt2intensity")["Actor_01-03-01-02-01-01-01-01"] == "2"
     assert data.get("utt2emo")["Actor_01-03-01-08-01-01-01-01"] == "surprise"
     assert Counter(data.get("utt2intensity").values()) == {"0": 16, "2": 112, "3": 112}
-    assert set(data.get("utt2group").values()) == {"actors01-04", "actors05-08"}
-    check_folds(data, by="group")
+    assert not data.has("utt2group")
+    check_folds(data, by="speaker")
 
 
 def test_ravdess_partly_missing_and_misplaced(

@@ -13,8 +13,10 @@ import pytest
 
 from speecheq.corpora import prepare
 from speecheq.data.datadir import DataDir, validate
-from speecheq.data.ops import split_folds
+from speecheq.data.folds import split_folds
 from tests.conftest import corpus_dir, write_tone
+
+EGS = Path(__file__).resolve().parents[1] / "egs"
 
 pytestmark = pytest.mark.corpora
 
@@ -45,6 +47,14 @@ def test_casia(tmp_path: Path) -> None:
     assert len(data.get("text")) == 1200
     assert data.get("text")["liuchanhg-angry-201"] == "就是下雨也去。"
     assert_leave_one_speaker_out(data, test_size=300)
+    emobox = split_folds(data, by="table", table=EGS / "casia" / "conf" / "folds.txt")
+    assert [fold.test.speakers for fold in emobox] == [
+        ["wangzhe"],
+        ["ZhaoZuoxiang"],
+        ["liuchanhg"],
+        ["zhaoquanyin"],
+    ]
+    assert all(fold.speaker_independent and len(fold.test.utts) == 300 for fold in emobox)
 
 
 def test_emodb(tmp_path: Path) -> None:

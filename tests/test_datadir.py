@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from pathlib import Path
 
 import pytest
 
 from speecheq.data.datadir import DataDir, fix, validate
-from speecheq.data.ops import combine, save_folds, split_folds, subset
+from speecheq.data.folds import save_folds, speaker_dependent_folds, split_folds
+from speecheq.data.ops import combine, subset
 from speecheq.errors import SpeechEQError
 from speecheq.fileio import atomic_write, read_table, write_table
 from tests.conftest import make_datadir
@@ -147,6 +149,45 @@ def test_speaker_groups_and_group_folds(datadir: Path) -> None:
     utt2group[data.utts[0]] = "g2"  # spk1 now in two groups
     with pytest.raises(SpeechEQError, match="speaker 'spk1' is in several groups"):
         split_folds(DataDir({**data.tables, "utt2group": utt2group}), by="group")
+
+
+def test_fold_table_folds_in_its_order_and_its_errors(datadir: Path, tmp_path: Path) -> None:
+    data = DataDir.load(datadir)
+    table = tmp_path / "folds.txt"
+    table.write_text("a spk3\nb spk1 spk4\nc spk2\n")
+    folds = split_folds(data, by="table", table=table)
+    assert [(f.name, f.test.speakers) for f in folds] == [
+        ("a", ["spk3"]),
+        ("b", ["spk1", "spk4"]),
+        ("c", ["spk2"]),
+    ]
+    assert all(fold.speaker_independent for fold in folds)
+    for text, error in [
+        ("a spk3\nb spk1 spk4\nc spk2 spk9\n", "folds.txt:3: speaker 'spk9' is not in the data"),
+        ("a spk3\nb spk1 spk3\nc spk2 spk4\n", "folds.txt:2: speaker 'spk3' is already in fold a"),
+        ("a spk3\nb spk1\nc spk2\n", "folds.txt: speaker\\(s\\) in no fold: spk4"),
+        ("a spk3\na spk1 spk4\nc spk2\n", "folds.txt:2: 'a' is not a new fold name"),
+        ("a spk3\nb/x spk1 spk4 spk2\n", "folds.txt:2: 'b/x' is not a new fold name"),
+        ("a spk1 spk2 spk3 spk4\n", "a fold table needs at least 2 folds"),
+    ]:
+        table.write_text(text)
+        with pytest.raises(SpeechEQError, match=error):
+            split_folds(data, by="table", table=table)
+
+
+def test_random_folds_are_stratified_and_speaker_dependent(datadir: Path, tmp_path: Path) -> None:
+    data = DataDir.load(datadir)
+    folds = split_folds(data, by="random", num_folds=2, valid_fraction=0.25, seed=1)
+    assert sorted(u for f in folds for u in f.test.utts) == data.utts
+    assert not any(fold.speaker_independent for fold in folds)
+    for fold in folds:  # every speaker and class on both sides
+        assert fold.test.speakers == data.speakers == fold.train.speakers
+        assert not set(fold.valid.utts) & set(fold.train.utts)
+        emotions = Counter(data.get("utt2emo")[u] for u in fold.test.utts)
+        assert set(emotions.values()) == {len(data.utts) // 8}
+    assert split_folds(data, by="random", num_folds=2, seed=1)[0].test.utts == folds[0].test.utts
+    save_folds(folds, tmp_path / "folds")
+    assert speaker_dependent_folds(tmp_path / "folds", ["fold1", "fold2"]) == ["fold1", "fold2"]
 
 
 def test_valid_draw_is_reproducible_and_stratified(datadir: Path) -> None:

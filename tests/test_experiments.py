@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 
 from speecheq.cli.main import app
 from speecheq.data.datadir import DataDir
-from speecheq.data.ops import save_folds, split_folds
+from speecheq.data.folds import save_folds, split_folds
 from speecheq.errors import SpeechEQError
 from speecheq.experiments.folds import folds_plan
 from speecheq.experiments.launch import Job, LocalLauncher, SlurmLauncher
@@ -54,6 +54,20 @@ def test_the_folds_plan_with_seeds(recipe: Path, tmp_path: Path) -> None:
     assert single.names == ["fold2"] and single.run("fold2").exp_dir == str(tmp_path / "one/fold2")
     with pytest.raises(SpeechEQError, match="no fold fold3"):
         folds_plan(recipe / "folds", tmp_path / "x", recipe / "train.yaml", folds=["fold3"])
+
+
+def test_a_plan_on_speaker_dependent_folds_says_so(recipe: Path, tmp_path: Path) -> None:
+    data = DataDir.load(recipe / "folds" / "fold1" / "train")
+    save_folds(split_folds(data, by="random", num_folds=2), tmp_path / "random")
+    plan = folds_plan(tmp_path / "random", tmp_path / "exp", recipe / "train.yaml", seeds=[0, 1])
+    assert plan.summary["name"] == "exp (speaker-dependent)"
+    for report in plan.reports:
+        assert "(speaker-dependent)" in report.name
+        assert report.notes and "not comparable" in report.notes[0]
+    plan.save(tmp_path)
+    assert Plan.load(tmp_path) == plan
+    independent = folds_plan(recipe / "folds", tmp_path / "exp2", recipe / "train.yaml")
+    assert independent.reports[0].notes == () and independent.reports[0].name == "exp2"
 
 
 @pytest.mark.slow

@@ -17,6 +17,7 @@ from speecheq.corpora import corpus_names
 from speecheq.data.datadir import DataDir
 from speecheq.errors import SpeechEQError
 from speecheq.experiments.curve import curve_plan
+from speecheq.fileio import read_lines
 from speecheq.labels import ClassMap
 from tests.synthetic import write_feature_set
 
@@ -40,7 +41,12 @@ def test_recipe_files_and_config(recipe: str) -> None:
     assert os.access(folder / "run.sh", os.X_OK)
     preparer = re.search(r"--corpus (\w+)", run)
     assert preparer and preparer[1] in corpus_names(), "run.sh must name a preparer"
-    assert re.search(r"--split-by (speaker|group|partition)\b", run), "run.sh sets its protocol"
+    protocol = re.search(r"--split-by (speaker|group|table|partition)\b", run)
+    assert protocol, "run.sh sets its protocol"
+    if protocol[1] == "table":  # a partition of the corpus's speakers into at least 2 folds
+        folds = {line.key: line.value.split() for line in read_lines(folder / "conf" / "folds.txt")}
+        speakers = [spk for group in folds.values() for spk in group]
+        assert len(folds) >= 2 and len(speakers) == len(set(speakers))
     assert (folder / "path.sh").resolve() == (EGS / "TEMPLATE" / "path.sh").resolve()
     fbank = folder / "conf" / "fbank.conf"  # a recipe's own, or the shared one
     assert "--num-mel-bins" in (

@@ -28,8 +28,10 @@ feats_conf=../TEMPLATE/conf/fbank.conf
 token_type=phone     # phone or bpe
 nbpe=100             # BPE vocabulary size, with --token-type bpe
 plan=folds           # folds (the recipe's protocol) or cross (the cross-corpus matrix)
-split_by=speaker     # speaker (leave speakers out), group (utt2group) or partition (utt2split)
-num_folds=           # speaker folds ("" = one per speaker; with --plan cross, 2)
+split_by=speaker     # speaker, group (utt2group), table (--folds-table), partition (utt2split)
+                     # or random (speaker-dependent: reports say so)
+folds_table=conf/folds.txt  # with --split-by table: lines '<fold> <speaker> [<speaker> ...]'
+num_folds=           # speaker or random folds ("" = one per speaker, 5 random; --plan cross: 2)
 valid_fraction=0.1   # share of the training speakers' utterances held out for validation
 folds=               # space-separated folds to train and score ("" = all)
 seeds=               # space-separated seeds: every fold trained with each ("" = the config's)
@@ -61,7 +63,9 @@ Options (default in brackets):
   --layers LIST              with ssl: the layers stored (all, 0,6,12, 6-12) [$layers]
   --finetune true|false      with raw: fine-tune the upstream [$finetune]
   --token-type phone|bpe     CTC tokens [$token_type]; --nbpe N [$nbpe]
-  --split-by speaker|group|partition [$split_by]; --num-folds K; --valid-fraction F [$valid_fraction]
+  --split-by speaker|group|table|partition|random   [$split_by]; random is speaker-dependent
+  --folds-table FILE         with --split-by table [$folds_table]
+  --num-folds K; --valid-fraction F [$valid_fraction]
   --folds 'fold1 fold2'      only these folds [all]
   --seeds '0 1 2'            train every fold with each seed [the config's]
   --train-config FILE        [conf/train.yaml; with an upstream conf/train_ssl.yaml]
@@ -182,7 +186,9 @@ if [ "$stage" -le 4 ] && [ "$stop_stage" -ge 4 ]; then
   start=$SECONDS
   if [ "$plan" = folds ]; then
     log 4 "folds: split by $split_by"
-    speecheq data split "$data/all" "$data/folds" --by "$split_by" \
+    table_option=()
+    [ "$split_by" != table ] || table_option=(--table "$folds_table")
+    speecheq data split "$data/all" "$data/folds" --by "$split_by" "${table_option[@]}" \
       ${num_folds:+--num-folds "$num_folds"} --valid-fraction "$valid_fraction"
     speecheq exp folds "$data/folds" "$expdir" --config "$train_config" --lang-dir "$data/lang" \
       --name "$tag" ${tasks:+--tasks "$tasks"} ${folds:+--folds "$folds"} ${seeds:+--seeds "$seeds"} \

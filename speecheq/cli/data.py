@@ -7,17 +7,10 @@ from typing import Annotated
 
 import typer
 
-from speecheq.console import print_table, status_console
+from speecheq.console import print_table, status_console, warn
 from speecheq.data.datadir import DataDir, fix, validate
-from speecheq.data.ops import (
-    check_output,
-    combine,
-    describe,
-    label_fraction,
-    save_folds,
-    split_folds,
-    subset,
-)
+from speecheq.data.folds import SPEAKER_DEPENDENT_NOTE, SPLITS, save_folds, split_folds
+from speecheq.data.ops import check_output, combine, describe, label_fraction, subset
 from speecheq.errors import SpeechEQError
 
 app = typer.Typer(
@@ -174,29 +167,53 @@ def split_command(
     src: DirArg,
     dst: Annotated[Path, typer.Argument(help="Where to write fold1/{train,valid,test}, ...")],
     by: Annotated[
-        str, typer.Option(help="speaker (leave speakers out), group (utt2group) or partition.")
+        str,
+        typer.Option(
+            help="speaker (leave speakers out), group (utt2group), table (--table), partition "
+            "(utt2split) or random (speaker-dependent)."
+        ),
     ] = "speaker",
     num_folds: Annotated[
-        int | None, typer.Option(help="With --by speaker: deal speakers into K folds.")
+        int | None,
+        typer.Option(help="With --by speaker: deal speakers into K folds; --by random: K [5]."),
+    ] = None,
+    table: Annotated[
+        Path | None,
+        typer.Option(help="With --by table: lines '<fold> <speaker> [<speaker> ...]'."),
     ] = None,
     valid_fraction: Annotated[
         float, typer.Option(help="Share of the training speakers' utterances held out for valid.")
     ] = 0.1,
-    seed: Annotated[int, typer.Option(help="Seed of the valid draw.")] = 0,
+    seed: Annotated[int, typer.Option(help="Seed of the valid draw (and of --by random).")] = 0,
 ) -> None:
-    """Write speaker-independent folds: each a train/valid/test trio of data directories.
+    """Write the folds of a protocol: each a train/valid/test trio of data directories.
 
-    No speaker is in both train and test; the valid set comes from training speakers only.
+    Speaker-independent splits (speaker, group, table) hold each fold's test speakers out of
+    train and valid. A split that puts a test speaker in training too (random, or a corpus
+    partition that does) is speaker-dependent: it is written with a warning, and every report of
+    an experiment on it says so.
     """
-    check_output(dst, src)
+    if by not in SPLITS:
+        raise SpeechEQError(f"--by takes {', '.join(SPLITS)}, got '{by}'")
+    if table is not None and by != "table":
+        raise SpeechEQError("--table is read with --by table only")
+    check_output(dst, src, *([] if table is None else [table]))
     folds = split_folds(
-        DataDir.load(src), by=by, num_folds=num_folds, valid_fraction=valid_fraction, seed=seed
+        DataDir.load(src),
+        by=by,
+        num_folds=num_folds,
+        table=table,
+        valid_fraction=valid_fraction,
+        seed=seed,
     )
+    dependent = [fold.name for fold in folds if not fold.speaker_independent]
+    if dependent:
+        warn(f"{dst}: {SPEAKER_DEPENDENT_NOTE} ({', '.join(dependent)})")
     save_folds(folds, dst)
     rows = [
         (
             fold.name,
-            ",".join(fold.test.speakers),
+            _speakers_text(fold.test.speakers),
             len(fold.train.utts),
             len(fold.valid.utts),
             len(fold.test.utts),
@@ -206,6 +223,10 @@ def split_command(
     print_table(
         f"{dst}: {len(folds)} folds", ["fold", "test speakers", "train", "valid", "test"], rows
     )
+
+
+def _speakers_text(speakers: list[str]) -> str:
+    return ",".join(speakers) if len(speakers) <= 6 else f"{len(speakers)} speakers"
 
 
 def _parse_where(conditions: list[str]) -> dict[str, str]:

@@ -15,9 +15,9 @@ Intensity: 01 normal -> 2 (medium), 02 strong -> 3 (high); neutral speech -> 0. 
 even actors f.
 
 Tables: wav.scp, utt2spk, spk2gender, utt2emo, utt2intensity, utt2nat (acted), utt2lang (en),
-utt2group, text. Speakers are ``Actor_<AA>``; utterance ids ``Actor_<AA>-<file name>``.
-Protocol: actor-disjoint folds as in EmoBox, 6 folds of 4 consecutive actors; utt2group names
-each fold's actors (``actors01-04`` ... ``actors21-24``); split with ``--by group``.
+text. Speakers are ``Actor_<AA>``; utterance ids ``Actor_<AA>-<file name>``. Protocol: 6
+actor-disjoint folds of 4 actors; the recipe ships EmoBox's (``egs/ravdess/conf/folds.txt``,
+split with ``--by table``).
 """
 
 from __future__ import annotations
@@ -63,7 +63,6 @@ AUDIO_ONLY, SPEECH = "03", "01"
 
 FILES_PER_ACTOR = 60
 
-ACTORS_PER_GROUP = 4
 
 NAME_FORM = "<MM>-<CC>-<EE>-<II>-<SS>-<RR>-<AA> (e.g. 03-01-05-02-01-01-12.wav)"
 LAYOUT = (
@@ -103,7 +102,6 @@ def prepare(corpus_dir: Path) -> DataDir:
                 intensity=0 if emotion == "neutral" else intensity,
                 naturalness="acted",
                 language="en",
-                group=actor_group(int(actor)),
                 text=text,
             )
     if skipped:
@@ -112,8 +110,3 @@ def prepare(corpus_dir: Path) -> DataDir:
     warn_missing("ravdess", len(tables), expected, "speech files (60 per actor)")
     return tables.data()
 
-
-def actor_group(actor: int) -> str:
-    """The fold group of an actor number: ``actors01-04`` for 1 to 4, and so on."""
-    first = (actor - 1) // ACTORS_PER_GROUP * ACTORS_PER_GROUP + 1
-    return f"actors{first:02d}-{first + ACTORS_PER_GROUP - 1:02d}"

@@ -1,13 +1,11 @@
-"""Operations on data directories: subset, combine, and speaker-independent fold splits."""
+"""Operations on data directories: subset, a labelled share, combine, and summaries."""
 
 from __future__ import annotations
 
 import math
 import random
-import shutil
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
 from speecheq.data.datadir import DataDir
@@ -169,150 +167,6 @@ def combine(sources: Sequence[DataDir], names: Sequence[str], prefix: bool = Fal
     return DataDir(tables, conf)
 
 
-@dataclass(frozen=True)
-class Fold:
-    """One fold of a protocol: its name and its train / valid / test utterance sets."""
-
-    name: str
-    train: DataDir
-    valid: DataDir
-    test: DataDir
-
-    def save(self, root: str | Path) -> None:
-        """Write ``root/<name>/{train,valid,test}``."""
-        for part in ("train", "valid", "test"):
-            getattr(self, part).save(Path(root) / self.name / part)
-
-
-def split_folds(
-    data: DataDir,
-    *,
-    by: str = "speaker",
-    num_folds: int | None = None,
-    valid_fraction: float = 0.1,
-    seed: int = 0,
-) -> list[Fold]:
-    """Folds of a protocol. Speaker-independent ones hold out each test group of speakers whole.
-
-    Folds are named ``fold1``, ``fold2``, ... (zero-padded from 10 folds on, so they sort).
-
-    ``by="speaker"``: leave one speaker out, or, with ``num_folds``, speakers dealt round-robin
-    (in sorted order) into that many groups. ``by="group"``: leave one ``utt2group`` value out
-    (e.g. an IEMOCAP session); every speaker must belong to one group. ``by="partition"``: the
-    corpus's own ``utt2split`` (train/valid/test), one fold, speaker-independent only if the
-    corpus's partition is.
-
-    The valid set is ``valid_fraction`` of the training speakers' utterances, drawn per speaker
-    and class with ``seed``, so no valid or train speaker is ever a test speaker.
-    """
-    if by == "partition":
-        return [_partition_fold(data)]
-    groups = _speaker_groups(data, by, num_folds)
-    width = len(str(len(groups)))
-    folds = []
-    for index, (group_name, test_speakers) in enumerate(groups, start=1):
-        test_utts = [utt for utt in data.utts if data.utt2spk[utt] in test_speakers]
-        rest = [utt for utt in data.utts if data.utt2spk[utt] not in test_speakers]
-        valid_utts = draw_valid(data, rest, valid_fraction, seed)
-        train_utts = sorted(set(rest) - valid_utts)
-        if not train_utts:
-            raise SpeechEQError(f"fold {index} ({group_name}) leaves no training utterances")
-        folds.append(
-            Fold(
-                f"fold{index:0{width}d}",
-                data.subset(train_utts),
-                data.subset(valid_utts),
-                data.subset(test_utts),
-            )
-        )
-    return folds
-
-
-def _speaker_groups(data: DataDir, by: str, num_folds: int | None) -> list[tuple[str, set[str]]]:
-    speakers = data.speakers
-    if by == "speaker":
-        if len(speakers) < 2:
-            raise SpeechEQError("a speaker-independent split needs at least 2 speakers")
-        if num_folds is None:
-            return [(spk, {spk}) for spk in speakers]
-        if not 2 <= num_folds <= len(speakers):
-            raise SpeechEQError(
-                f"--num-folds must be between 2 and the number of speakers ({len(speakers)})"
-            )
-        dealt: list[set[str]] = [set() for _ in range(num_folds)]
-        for index, spk in enumerate(speakers):
-            dealt[index % num_folds].add(spk)
-        return [(",".join(sorted(group)), group) for group in dealt]
-    if by == "group":
-        utt2group = data.get("utt2group")
-        if not utt2group:
-            raise SpeechEQError("a split by group needs a utt2group file")
-        spk2groups: dict[str, set[str]] = defaultdict(set)
-        for utt in data.utts:
-            if utt not in utt2group:
-                raise SpeechEQError(f"utt2group: utterance '{utt}' has no group")
-            spk2groups[data.utt2spk[utt]].add(utt2group[utt])
-        for spk, spk_groups in spk2groups.items():
-            if len(spk_groups) > 1:
-                raise SpeechEQError(
-                    f"speaker '{spk}' is in several groups ({', '.join(sorted(spk_groups))}); "
-                    "a fold would not be speaker-independent"
-                )
-        group2spk: dict[str, set[str]] = defaultdict(set)
-        for spk, spk_groups in spk2groups.items():
-            group2spk[next(iter(spk_groups))].add(spk)
-        if len(group2spk) < 2:
-            raise SpeechEQError("a split by group needs at least 2 groups in utt2group")
-        return sorted(group2spk.items())
-    raise SpeechEQError(f"unknown split '{by}' (known: speaker, group, partition)")
-
-
-def draw_valid(data: DataDir, utts: Sequence[str], fraction: float, seed: int) -> set[str]:
-    """``fraction`` of ``utts`` for validation, drawn per (speaker, emotion class) with ``seed``.
-
-    Where every stratum is too small to give an utterance, the draw is made over all of ``utts``
-    instead, so a positive fraction never leaves the valid set empty.
-    """
-    if not 0 <= fraction < 1:
-        raise SpeechEQError(f"the valid fraction must be in [0, 1), got {fraction}")
-    utt2emo = data.get("utt2emo")
-    strata: dict[tuple[str, str], list[str]] = defaultdict(list)
-    for utt in utts:
-        strata[(data.utt2spk[utt], utt2emo.get(utt, ""))].append(utt)
-    rng = random.Random(seed)
-    chosen: set[str] = set()
-    for key in sorted(strata):
-        members = sorted(strata[key])
-        rng.shuffle(members)
-        chosen.update(members[: round(len(members) * fraction)])
-    if not chosen and fraction > 0 and len(utts) > 1:
-        chosen.update(rng.sample(sorted(utts), max(1, round(len(utts) * fraction))))
-    return chosen
-
-
-def _partition_fold(data: DataDir) -> Fold:
-    utt2split = data.get("utt2split")
-    if not utt2split:
-        raise SpeechEQError("a split by partition needs a utt2split file")
-    parts: dict[str, list[str]] = defaultdict(list)
-    for utt in data.utts:
-        if utt not in utt2split:
-            raise SpeechEQError(f"utt2split: utterance '{utt}' has no partition")
-        parts[utt2split[utt]].append(utt)
-    for part in ("train", "test"):
-        if not parts[part]:
-            raise SpeechEQError(f"utt2split has no '{part}' utterances")
-    return Fold(
-        "partition",
-        data.subset(parts["train"]),
-        data.subset(parts["valid"]),
-        data.subset(parts["test"]),
-    )
-
-
-FOLD_PARTS: tuple[str, ...] = ("train", "valid", "test")
-
-
 def check_output(output: str | Path, *inputs: str | Path) -> None:
     """Raise if ``output`` is, contains or lies inside one of ``inputs``."""
     out = Path(output).resolve()
@@ -323,36 +177,6 @@ def check_output(output: str | Path, *inputs: str | Path) -> None:
                 f"{output}: the output would overwrite the input {item} (it is, holds or lies "
                 "inside it); write to another folder"
             )
-
-
-def _written_by_split(path: Path) -> bool:
-    """Whether ``path`` holds only folds as :func:`save_folds` writes them."""
-    return all(
-        fold.is_dir() and {part.name for part in fold.iterdir()} <= set(FOLD_PARTS)
-        for fold in path.iterdir()
-    )
-
-
-def save_folds(folds: Sequence[Fold], root: str | Path) -> None:
-    """Write folds under ``root``, replacing what was there only once all are written.
-
-    A ``root`` that holds anything but folds (files this function did not write) is an error,
-    and nothing is written or removed.
-    """
-    root = Path(root)
-    if root.exists() and not (root.is_dir() and _written_by_split(root)):
-        raise SpeechEQError(
-            f"{root}: holds files that are not folds of 'speecheq data split'; write the folds "
-            "to a new or empty folder"
-        )
-    staging = root.with_name(f".{root.name}.tmp")
-    if staging.exists():
-        shutil.rmtree(staging)
-    for fold in folds:
-        fold.save(staging)
-    if root.exists():
-        shutil.rmtree(root)
-    staging.rename(root)
 
 
 def describe(data: DataDir) -> list[tuple[str, str, int]]:

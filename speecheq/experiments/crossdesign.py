@@ -23,7 +23,8 @@ from pathlib import Path
 from typing import Any
 
 from speecheq.data.datadir import DataDir
-from speecheq.data.ops import draw_valid, speaker_corpora
+from speecheq.data.folds import draw_valid
+from speecheq.data.ops import speaker_corpora
 from speecheq.errors import SpeechEQError
 from speecheq.labels import CATEGORIES, ClassMap
 

@@ -29,7 +29,8 @@ from pathlib import Path
 from speecheq.config import TrainConfig, load_config
 from speecheq.console import print_table
 from speecheq.data.datadir import DataDir
-from speecheq.data.ops import label_fraction, save_folds, split_folds
+from speecheq.data.folds import save_folds, split_folds
+from speecheq.data.ops import label_fraction
 from speecheq.errors import SpeechEQError
 from speecheq.experiments.plan import Plan, Report, Run
 from speecheq.fileio import atomic_write

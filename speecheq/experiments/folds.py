@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from speecheq.console import print_table
+from speecheq.data.folds import SPEAKER_DEPENDENT_NOTE, speaker_dependent_folds
 from speecheq.errors import SpeechEQError
 from speecheq.experiments.plan import Plan, Report, Run
 from speecheq.fileio import atomic_write
@@ -62,6 +63,10 @@ def folds_plan(
             f"{folds_dir}: no fold {', '.join(unknown)} (folds: {', '.join(found)})"
         )
     title = name or exp_dir.name
+    dependent = speaker_dependent_folds(folds_dir, chosen)
+    notes = (f"{SPEAKER_DEPENDENT_NOTE} ({', '.join(dependent)})",) if dependent else ()
+    if dependent:
+        title = f"{title} (speaker-dependent)"
     runs: list[Run] = []
     reports: list[Report] = []
     for seed in seeds or [None]:
@@ -82,7 +87,7 @@ def folds_plan(
             runs.append(run)
             group.append((run.name, "test"))
         label = title if seed is None else f"{title} (seed {seed})"
-        reports.append(Report(label, str(exp_dir / prefix / "scores"), tuple(group)))
+        reports.append(Report(label, str(exp_dir / prefix / "scores"), tuple(group), notes))
     summary = {"seeds": list(seeds), "out_dir": str(exp_dir / "scores"), "name": title}
     return Plan("folds", runs, reports, summary)
 

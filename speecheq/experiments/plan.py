@@ -55,6 +55,8 @@ class Report:
     out_dir: str
     decodes: tuple[tuple[str, str], ...]
     """(run name, test name) of each decode directory scored, one per fold or test set."""
+    notes: tuple[str, ...] = ()
+    """What the report must say of its protocol (e.g. that its folds are speaker-dependent)."""
 
 
 @dataclass(frozen=True)
@@ -108,7 +110,12 @@ class Plan:
                 for run in data["runs"]
             ]
             reports = [
-                Report(r["name"], r["out_dir"], tuple((a, b) for a, b in r["decodes"]))
+                Report(
+                    r["name"],
+                    r["out_dir"],
+                    tuple((a, b) for a, b in r["decodes"]),
+                    tuple(r.get("notes", ())),
+                )
                 for r in data["reports"]
             ]
             if data["kind"] not in KINDS:

@@ -113,6 +113,7 @@ def score(plan_dir: str | Path) -> list[Report]:
             read_decode_dir(plan.run(run).decode_dir(test), run) for run, test in spec.decodes
         ]
         report = aggregate(decoded, spec.name)
+        report.notes.extend(spec.notes)
         write_report(report, spec.out_dir)
         reports.append(report)
     note(f"{plan_dir}: {len(reports)} report(s) written")
