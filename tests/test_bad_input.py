@@ -22,6 +22,7 @@ import yaml
 
 from speecheq.cli.main import main
 from speecheq.data.datadir import DataDir
+from speecheq.data.folds import save_folds, split_folds
 from speecheq.fileio import read_table
 from tests.synthetic import TINY, one_thread, speech, write_audio_data  # noqa: F401
 
@@ -359,6 +360,31 @@ def case_folds_missing(tmp: Path, trained: Path) -> list[object]:
     return ["exp", "folds", tmp / "folds", tmp / "exp", "--config", trained / "train.yaml"]
 
 
+def case_unknown_functionals(tmp: Path, _: Path) -> list[object]:
+    return ["baseline", "functionals", _data(tmp), tmp / "func", "--set", "mfcc"]
+
+
+def case_functionals_of_missing_audio(tmp: Path, _: Path) -> list[object]:
+    data = _data(tmp)
+    _wav(data, "spk2-sad").unlink()
+    return ["baseline", "functionals", data, tmp / "func"]
+
+
+def case_svm_without_functionals(tmp: Path, trained: Path) -> list[object]:
+    data = _data(tmp)
+    save_folds(split_folds(DataDir.load(data), valid_fraction=0.5), tmp / "folds")
+    (tmp / "func").mkdir()
+    _edit(tmp / "func" / "functionals.scp", "spk1-happy x.ark:1\n")
+    return ["baseline", "svm", tmp / "folds", tmp / "svm", "--functionals", tmp / "func",
+            "--config", trained / "train.yaml"]  # fmt: skip
+
+
+def case_fold_table_unknown_speaker(tmp: Path, _: Path) -> list[object]:
+    table = tmp / "folds.txt"
+    _edit(table, "a spk1\nb spk2 spk3\n")
+    return ["data", "split", _data(tmp), tmp / "folds", "--by", "table", "--table", table]
+
+
 @dataclass(frozen=True)
 class Case:
     setup: Setup
@@ -421,6 +447,16 @@ CASES: dict[str, Case] = {
     "corpus not laid out": Case(case_corpus_not_laid_out, 1, "no casia corpus found"),
     "plan missing": Case(case_plan_missing, 1, "plan.json: no plan here"),
     "folds missing": Case(case_folds_missing, 1, "{tmp}/folds: no folds here"),
+    "unknown functionals": Case(case_unknown_functionals, 1, "unknown functionals set 'mfcc'"),
+    "functionals, missing audio": Case(
+        case_functionals_of_missing_audio, 1, "utterance 'spk2-sad': audio file"
+    ),
+    "svm without functionals": Case(
+        case_svm_without_functionals, 1, "{tmp}/func/functionals.scp: no functionals for"
+    ),
+    "fold table, unknown speaker": Case(
+        case_fold_table_unknown_speaker, 1, "folds.txt:2: speaker 'spk3' is not in the data"
+    ),
 }
 
 

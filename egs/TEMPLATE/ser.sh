@@ -11,6 +11,9 @@
 #   3 lexicon     speecheq lexicon data/all data/lang
 #   4 training    the plan (speecheq data split + exp folds, or exp cross), speecheq exp train
 #   5 scoring     speecheq exp decode, speecheq exp score
+# With --baseline SET, the classic baseline instead: stage 2 computes utterance functionals
+# (speecheq baseline functionals), stage 4 splits the folds and trains, decodes and scores a
+# linear SVM per fold (speecheq baseline svm, into exp/svm_<SET>); stages 3 and 5 do nothing.
 set -euo pipefail
 
 recipe_dir=$PWD      # the recipe folder (run.sh passes its own)
@@ -25,6 +28,7 @@ upstream=            # with --feats-type ssl or raw: a local pretrained checkpoi
 layers=all           # with --feats-type ssl: the upstream layers stored (all, 0,6,12, 6-12)
 finetune=true        # with --feats-type raw: fine-tune the upstream (false: keep it frozen)
 feats_conf=../TEMPLATE/conf/fbank.conf
+baseline=            # fbank, egemaps or compare: the functionals + linear SVM baseline instead
 token_type=phone     # phone or bpe
 nbpe=100             # BPE vocabulary size, with --token-type bpe
 plan=folds           # folds (the recipe's protocol) or cross (the cross-corpus matrix)
@@ -57,6 +61,9 @@ Options (default in brackets):
   --corpus-dir DIR           the corpus as distributed
   --nj N                     feature extraction jobs [$nj]
   --feats-conf FILE          filterbank options [$feats_conf]
+  --baseline fbank|egemaps|compare   the classic baseline instead of a network: functionals
+                             (statistics of our frames, or openSMILE's: speecheq[opensmile],
+                             research use only) and a linear SVM, into exp/svm_SET
   --feats-type fbank|ssl|raw fbank; ssl: a pretrained upstream's layers computed in stage 2;
                              raw: the upstream run inside the model [$feats_type]
   --upstream DIR             the local checkpoint (wav2vec2, HuBERT, WavLM, data2vec, Whisper)
@@ -101,6 +108,8 @@ die() { echo "$0: $*" >&2; exit 1; }
   die "stages run from 1 to 5, got --stage $stage --stop-stage $stop_stage"
 case $resume in auto | true | false) ;; *) die "--resume takes auto, true or false, got '$resume'" ;; esac
 case $plan in folds | cross) ;; *) die "--plan takes folds or cross, got '$plan'" ;; esac
+case $baseline in "" | fbank | egemaps | compare) ;; *) die "--baseline takes fbank, egemaps or compare, got '$baseline'" ;; esac
+[ -z "$baseline" ] || [ "$plan" = folds ] || die "--baseline runs the folds plan only"
 case $feats_type in
   fbank) ;;
   ssl | raw)
@@ -123,7 +132,9 @@ if [ "$feats_type" = raw ]; then
   overrides=(--set "model.upstream.path=$upstream" --set "model.upstream.freeze=$freeze")
 fi
 
-if [ -z "$tag" ]; then
+if [ -n "$baseline" ] && [ -z "$tag" ]; then
+  tag=svm_$baseline
+elif [ -z "$tag" ]; then
   tag=$(basename "$train_config" .yaml)
   [ "$feats_type" = fbank ] || tag="${tag}_$(basename "$upstream")"
   [ "$feats_type" != raw ] || tag="${tag}_raw"
@@ -165,17 +176,21 @@ fi
 
 if [ "$stage" -le 2 ] && [ "$stop_stage" -ge 2 ]; then
   start=$SECONDS
-  log 2 "features ($feats_type) for $data/all ($nj jobs)"
-  if [ "$feats_type" = ssl ]; then
+  if [ -n "$baseline" ]; then
+    log 2 "$baseline functionals for $data/all ($nj jobs)"
+    speecheq baseline functionals "$data/all" "$data/functionals_$baseline" --set "$baseline" --nj "$nj"
+  elif [ "$feats_type" = ssl ]; then
+    log 2 "features ($feats_type) for $data/all ($nj jobs)"
     speecheq feats "$data/all" --type ssl --upstream "$upstream" --layers "$layers" --nj "$nj" \
       --device "$([ "$device" = auto ] && echo cpu || echo "$device")"
   else
+    log 2 "features ($feats_type) for $data/all ($nj jobs)"
     speecheq feats "$data/all" --conf "$feats_conf" --nj "$nj"
   fi
   log 2 "done in $((SECONDS - start)) s"
 fi
 
-if [ "$stage" -le 3 ] && [ "$stop_stage" -ge 3 ]; then
+if [ "$stage" -le 3 ] && [ "$stop_stage" -ge 3 ] && [ -z "$baseline" ]; then
   start=$SECONDS
   log 3 "lexicon ($token_type) for $data/all"
   speecheq lexicon "$data/all" "$data/lang" --token-type "$token_type" --nbpe "$nbpe"
@@ -190,24 +205,32 @@ if [ "$stage" -le 4 ] && [ "$stop_stage" -ge 4 ]; then
     [ "$split_by" != table ] || table_option=(--table "$folds_table")
     speecheq data split "$data/all" "$data/folds" --by "$split_by" "${table_option[@]}" \
       ${num_folds:+--num-folds "$num_folds"} --valid-fraction "$valid_fraction"
-    speecheq exp folds "$data/folds" "$expdir" --config "$train_config" --lang-dir "$data/lang" \
-      --name "$tag" ${tasks:+--tasks "$tasks"} ${folds:+--folds "$folds"} ${seeds:+--seeds "$seeds"} \
-      "${overrides[@]}"
-  else
-    task_options=()
-    for set in $task_sets; do task_options+=(--tasks "$set"); done
-    log 4 "cross-corpus plan"
-    speecheq exp cross "$data/all" "$expdir" --config "$train_config" --lang-dir "$data/lang" \
-      --train-sets "$train_sets" --num-folds "${num_folds:-2}" \
-      --valid-fraction "$valid_fraction" ${classes:+--classes "$classes"} "${task_options[@]}"
   fi
-  log 4 "training $expdir ($train_cmd)"
-  # shellcheck disable=SC2086  # the launcher options are words
-  speecheq exp train "$expdir" $train_cmd --device "$device" --resume "$resume"
+  if [ -n "$baseline" ]; then
+    log 4 "linear SVM on the $baseline functionals -> $expdir"
+    speecheq baseline svm "$data/folds" "$expdir" --functionals "$data/functionals_$baseline" \
+      --config "$train_config" ${folds:+--folds "$folds"}
+  else
+    if [ "$plan" = folds ]; then
+      speecheq exp folds "$data/folds" "$expdir" --config "$train_config" --lang-dir "$data/lang" \
+        --name "$tag" ${tasks:+--tasks "$tasks"} ${folds:+--folds "$folds"} \
+        ${seeds:+--seeds "$seeds"} "${overrides[@]}"
+    else
+      task_options=()
+      for set in $task_sets; do task_options+=(--tasks "$set"); done
+      log 4 "cross-corpus plan"
+      speecheq exp cross "$data/all" "$expdir" --config "$train_config" --lang-dir "$data/lang" \
+        --train-sets "$train_sets" --num-folds "${num_folds:-2}" \
+        --valid-fraction "$valid_fraction" ${classes:+--classes "$classes"} "${task_options[@]}"
+    fi
+    log 4 "training $expdir ($train_cmd)"
+    # shellcheck disable=SC2086  # the launcher options are words
+    speecheq exp train "$expdir" $train_cmd --device "$device" --resume "$resume"
+  fi
   log 4 "done in $((SECONDS - start)) s"
 fi
 
-if [ "$stage" -le 5 ] && [ "$stop_stage" -ge 5 ]; then
+if [ "$stage" -le 5 ] && [ "$stop_stage" -ge 5 ] && [ -z "$baseline" ]; then
   start=$SECONDS
   log 5 "decoding $expdir ($decode_cmd)"
   # shellcheck disable=SC2086

@@ -9,7 +9,7 @@ import typer
 from rich.markup import escape
 
 from speecheq import __version__
-from speecheq.cli import data, exp, feats, infer, lexicon, prepare, score, synth, train
+from speecheq.cli import baseline, data, exp, feats, infer, lexicon, prepare, score, synth, train
 from speecheq.console import status_console
 from speecheq.errors import SpeechEQError
 
@@ -43,6 +43,7 @@ def _options(
 
 app.add_typer(data.app, name="data")
 app.add_typer(exp.app, name="exp")
+app.add_typer(baseline.app, name="baseline")
 app.command("prepare")(prepare.prepare_command)
 app.command("feats")(feats.feats_command)
 app.command("lexicon")(lexicon.lexicon_command)

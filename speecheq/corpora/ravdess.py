@@ -109,4 +109,3 @@ def prepare(corpus_dir: Path) -> DataDir:
     expected = len(actor_dirs) * FILES_PER_ACTOR
     warn_missing("ravdess", len(tables), expected, "speech files (60 per actor)")
     return tables.data()
-

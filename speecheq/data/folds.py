@@ -284,6 +284,20 @@ def save_folds(folds: Sequence[Fold], root: str | Path) -> None:
     staging.rename(root)
 
 
+def fold_names(folds_dir: Path) -> list[str]:
+    """The folds written by ``speecheq data split`` under ``folds_dir``, sorted."""
+    if not folds_dir.is_dir():
+        raise SpeechEQError(f"{folds_dir}: no folds here (write them with 'speecheq data split')")
+    names = sorted(
+        path.name
+        for path in folds_dir.iterdir()
+        if all((path / part).is_dir() for part in ("train", "valid", "test"))
+    )
+    if not names:
+        raise SpeechEQError(f"{folds_dir}: no fold (a folder with train/, valid/ and test/)")
+    return names
+
+
 def speaker_dependent_folds(folds_dir: str | Path, folds: Sequence[str]) -> list[str]:
     """The folds among ``folds`` (under ``folds_dir``) whose test speakers are also training or
     valid speakers, read from their ``utt2spk`` files."""

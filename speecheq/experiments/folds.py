@@ -14,27 +14,13 @@ from pathlib import Path
 import numpy as np
 
 from speecheq.console import print_table
-from speecheq.data.folds import SPEAKER_DEPENDENT_NOTE, speaker_dependent_folds
+from speecheq.data.folds import SPEAKER_DEPENDENT_NOTE, fold_names, speaker_dependent_folds
 from speecheq.errors import SpeechEQError
 from speecheq.experiments.plan import Plan, Report, Run
 from speecheq.fileio import atomic_write
 from speecheq.scoring.report import format_value, markdown_table
 
 SEEDS_REPORT = "seeds"
-
-
-def fold_names(folds_dir: Path) -> list[str]:
-    """The folds written by ``speecheq data split`` under ``folds_dir``, sorted."""
-    if not folds_dir.is_dir():
-        raise SpeechEQError(f"{folds_dir}: no folds here (write them with 'speecheq data split')")
-    names = sorted(
-        path.name
-        for path in folds_dir.iterdir()
-        if all((path / part).is_dir() for part in ("train", "valid", "test"))
-    )
-    if not names:
-        raise SpeechEQError(f"{folds_dir}: no fold (a folder with train/, valid/ and test/)")
-    return names
 
 
 def folds_plan(

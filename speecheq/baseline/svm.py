@@ -1,0 +1,132 @@
+"""The classic baseline every SER paper reports: utterance functionals, standardised per
+speaker, and a linear SVM (scikit-learn), fold by fold.
+
+Each speaker's functionals are z-normalised by that speaker's own mean and standard deviation
+(the test speaker's too: its utterances, not its labels, as speaker normalisation does in the
+literature). The SVM (``LinearSVC``, classes weighted by their inverse frequency, so that UA is
+what it optimises) is trained on a fold's train and valid utterances; its ``C`` is chosen from
+:data:`GRID` by the UA of an inner leave-one-speaker-out over the training speakers, so no
+choice sees the test speaker. Predictions go to decode directories like ``speecheq predict``'s
+(``hyp/utt2emo``, ``ref/utt2emo``, ``classes``), scored by the toolkit's own scorer.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from speecheq.baseline.functionals import read_functionals
+from speecheq.config import load_config
+from speecheq.data.datadir import DataDir
+from speecheq.data.folds import SPEAKER_DEPENDENT_NOTE, fold_names, speaker_dependent_folds
+from speecheq.errors import SpeechEQError
+from speecheq.fileio import atomic_write, write_table
+from speecheq.labels import ClassMap
+from speecheq.scoring.decode_dir import read_decode_dir
+from speecheq.scoring.scores import Report, aggregate
+
+GRID = (1e-6, 1e-5, 1e-4, 1e-3, 1e-2, 1e-1)
+"""The values of the SVM's ``C`` tried."""
+
+
+def standardise_per_speaker(values: np.ndarray, speakers: Sequence[str]) -> np.ndarray:
+    """Each row z-normalised by the mean and standard deviation of its speaker's rows."""
+    out = np.empty_like(values, dtype=np.float64)
+    labels = np.asarray(speakers)
+    for speaker in sorted(set(speakers)):
+        rows = labels == speaker
+        mean, std = values[rows].mean(axis=0), values[rows].std(axis=0)
+        out[rows] = (values[rows] - mean) / np.where(std > 1e-8, std, 1.0)
+    return out
+
+
+@dataclass(frozen=True)
+class Labelled:
+    """The utterances of a set with an emotion class, their functionals and speakers."""
+
+    utts: list[str]
+    values: np.ndarray
+    classes: np.ndarray
+    speakers: list[str]
+
+    @classmethod
+    def load(cls, parts: Sequence[DataDir], functionals: Path, class_map: ClassMap) -> Labelled:
+        utts, classes, speakers = [], [], []
+        for data in parts:
+            for utt, category in sorted(data.get("utt2emo").items()):
+                mapped = class_map.map(category)
+                if mapped is not None:
+                    utts.append(utt)
+                    classes.append(mapped)
+                    speakers.append(data.utt2spk[utt])
+        values = read_functionals(functionals, utts)
+        return cls(utts, standardise_per_speaker(values, speakers), np.asarray(classes), speakers)
+
+
+def fit_svm(train: Labelled, seed: int = 0) -> tuple[object, float, dict[float, float]]:
+    """The SVM trained with the ``C`` of best inner leave-one-speaker-out UA (with fewer than
+    two training speakers, 3 stratified folds), that ``C``, and the inner UA of each."""
+    from sklearn.model_selection import GridSearchCV, LeaveOneGroupOut, StratifiedKFold
+    from sklearn.svm import LinearSVC
+
+    svm = LinearSVC(class_weight="balanced", max_iter=20000, random_state=seed)
+    groups = np.asarray(train.speakers)
+    inner = LeaveOneGroupOut() if len(set(train.speakers)) > 1 else StratifiedKFold(3)
+    search = GridSearchCV(svm, {"C": list(GRID)}, scoring="balanced_accuracy", cv=inner)
+    search.fit(train.values, train.classes, groups=groups)
+    inner_ua = {
+        float(c): float(ua)
+        for c, ua in zip(GRID, search.cv_results_["mean_test_score"], strict=True)
+    }
+    return search.best_estimator_, float(search.best_params_["C"]), inner_ua
+
+
+def run_svm(
+    folds_dir: str | Path,
+    exp_dir: str | Path,
+    functionals: str | Path,
+    config: str | Path,
+    folds: Sequence[str] | None = None,
+) -> Report:
+    """Train, decode and score the baseline on each fold of ``folds_dir`` (those in ``folds``,
+    else all), with the classes of the training ``config``; write ``exp_dir/<fold>/decode_test``
+    and ``exp_dir/<fold>/svm.json``; return the report over folds."""
+    import warnings
+
+    from sklearn.exceptions import ConvergenceWarning
+
+    folds_dir, exp_dir, functionals = Path(folds_dir), Path(exp_dir), Path(functionals)
+    labels = load_config(config).labels
+    class_map = ClassMap.build(labels.classes, labels.merge)
+    chosen = list(folds) if folds else fold_names(folds_dir)
+    decoded = []
+    for fold in chosen:
+        parts = {part: DataDir.load(folds_dir / fold / part) for part in ("train", "valid", "test")}
+        train = Labelled.load([parts["train"], parts["valid"]], functionals, class_map)
+        test = Labelled.load([parts["test"]], functionals, class_map)
+        if len(set(train.classes)) < 2 or not test.utts:
+            raise SpeechEQError(
+                f"{folds_dir / fold}: the SVM needs two trained classes and a labelled test set"
+            )
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            svm, c, inner_ua = fit_svm(train)
+        hypotheses = svm.predict(test.values)  # type: ignore[attr-defined]
+        decode_dir = exp_dir / fold / "decode_test"
+        write_table(decode_dir / "hyp" / "utt2emo", dict(zip(test.utts, hypotheses, strict=True)))
+        write_table(decode_dir / "ref" / "utt2emo", dict(zip(test.utts, test.classes, strict=True)))
+        with atomic_write(decode_dir / "classes") as out:
+            out.writelines(f"{name}\n" for name in class_map.classes)
+        record = {"C": c, "inner_UA": inner_ua, "train_utterances": len(train.utts)}
+        with atomic_write(exp_dir / fold / "svm.json") as out:
+            json.dump({**record, "dims": int(train.values.shape[1])}, out, indent=2)
+        decoded.append(read_decode_dir(decode_dir, fold))
+    dependent = speaker_dependent_folds(folds_dir, chosen)
+    report = aggregate(decoded, exp_dir.name + (" (speaker-dependent)" if dependent else ""))
+    if dependent:
+        report.notes.append(f"{SPEAKER_DEPENDENT_NOTE} ({', '.join(dependent)})")
+    return report

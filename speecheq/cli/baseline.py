@@ -1,0 +1,70 @@
+"""``speecheq baseline ...``: the classic baseline (utterance functionals + a linear SVM)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from speecheq.console import note
+from speecheq.data.ops import check_output
+from speecheq.scoring.report import print_report, write_report
+
+app = typer.Typer(
+    help="The classic baseline: utterance functionals, standardised per speaker, and a linear "
+    "SVM (scikit-learn), scored like every system.",
+    rich_markup_mode="markdown",
+    no_args_is_help=True,
+)
+
+
+@app.command("functionals")
+def functionals_command(
+    data_dir: Annotated[Path, typer.Argument(help="The data directory (needs wav.scp).")],
+    out_dir: Annotated[
+        Path, typer.Argument(help="Where to write functionals.ark/.scp, names.txt and conf.")
+    ],
+    kind: Annotated[
+        str,
+        typer.Option(
+            "--set",
+            help="fbank (statistics of our filterbank + pitch frames), egemaps (openSMILE "
+            "eGeMAPSv02) or compare (openSMILE ComParE_2016); the openSMILE sets need "
+            "speecheq[opensmile], whose licence is for research and non-commercial use.",
+        ),
+    ] = "fbank",
+    nj: Annotated[int, typer.Option(min=1, help="Parallel processes.")] = 1,
+) -> None:
+    """Compute one vector of functionals per utterance (reused when already computed)."""
+    from speecheq.baseline.functionals import make_functionals
+
+    check_output(out_dir, data_dir)
+    computed = make_functionals(data_dir, out_dir, kind, nj)
+    if computed:
+        note(f"{out_dir}: {kind} functionals of {computed} utterances")
+
+
+@app.command("svm")
+def svm_command(
+    folds_dir: Annotated[Path, typer.Argument(help="Folds written by 'speecheq data split'.")],
+    exp_dir: Annotated[Path, typer.Argument(help="Where each fold's decode directory goes.")],
+    functionals: Annotated[
+        Path, typer.Option(help="The folder 'speecheq baseline functionals' wrote.")
+    ],
+    config: Annotated[
+        Path, typer.Option(help="A training config: its labels.classes and labels.merge.")
+    ],
+    folds: Annotated[
+        str | None, typer.Option(help="Space- or comma-separated folds (default: all).")
+    ] = None,
+) -> None:
+    """Train a linear SVM per fold (C chosen by an inner leave-one-speaker-out), decode its test
+    set, and write the report to EXP_DIR/scores."""
+    from speecheq.baseline.svm import run_svm
+
+    check_output(exp_dir, folds_dir, functionals)
+    chosen = folds.replace(",", " ").split() if folds else None
+    report = run_svm(folds_dir, exp_dir, functionals, config, chosen)
+    print_report(report)
+    write_report(report, exp_dir / "scores")

@@ -1,0 +1,109 @@
+"""The classic baseline: functionals, per-speaker standardisation, the linear SVM per fold."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+from typer.testing import CliRunner
+
+from speecheq.baseline.functionals import (
+    STATISTICS,
+    FunctionalSet,
+    frame_statistics,
+    make_functionals,
+    read_functionals,
+)
+from speecheq.baseline.svm import standardise_per_speaker
+from speecheq.cli.main import app
+from speecheq.data.folds import save_folds, split_folds
+from speecheq.errors import SpeechEQError
+from tests.conftest import make_datadir
+
+
+def test_frame_statistics_of_a_ramp_and_a_constant() -> None:
+    time = np.arange(101, dtype=np.float32)
+    frames = np.stack([time / 100.0, np.full(101, 3.0, np.float32)], axis=1)  # 1 unit per second
+    values = frame_statistics(frames).reshape(len(STATISTICS) + 1, 4)  # stat x (2 + 2 deltas)
+    stat = dict(zip([*STATISTICS, "slope"], values, strict=True))
+    np.testing.assert_allclose(stat["mean"][:2], [0.5, 3.0], atol=1e-6)
+    np.testing.assert_allclose(stat["min"][:2], [0.0, 3.0], atol=1e-6)
+    np.testing.assert_allclose(stat["max"][:2], [1.0, 3.0], atol=1e-6)
+    np.testing.assert_allclose(stat["p50"][:2], [0.5, 3.0], atol=1e-6)
+    np.testing.assert_allclose(stat["slope"][:2], [1.0, 0.0], atol=1e-6)
+    np.testing.assert_allclose(stat["std"][1], 0.0, atol=1e-6)
+    np.testing.assert_allclose(stat["skew"][0], 0.0, atol=1e-6)  # symmetric
+    assert stat["kurtosis"][0] == pytest.approx(-1.2, abs=0.01)  # a uniform spread
+    assert len(FunctionalSet("fbank").names()) == values.size * 83 // 2
+
+
+def test_standardisation_is_per_speaker() -> None:
+    values = np.array([[1.0, 10.0], [3.0, 10.0], [100.0, 0.0], [300.0, 2.0]])
+    out = standardise_per_speaker(values, ["a", "a", "b", "b"])
+    np.testing.assert_allclose(out, [[-1, 0], [1, 0], [-1, -1], [1, 1]])
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Tones whose pitch tells the emotion, 4 speakers x 4 emotions x 4, in speaker folds."""
+    root = tmp_path_factory.mktemp("baseline")
+    data = make_datadir(root, per_emotion=4)
+    data.save(root / "all")
+    save_folds(split_folds(data, valid_fraction=0.25), root / "folds")
+    (root / "train.yaml").write_text(
+        yaml.safe_dump({"labels": {"classes": ["neutral", "happy", "angry", "sad"]}})
+    )
+    return root
+
+
+def invoke(*args: object) -> str:
+    result = CliRunner().invoke(app, [str(arg) for arg in args])
+    assert result.exit_code == 0, (args, result.output, result.exception)
+    return result.output
+
+
+def test_functionals_and_svm_from_the_command_line(corpus: Path, tmp_path: Path) -> None:
+    out = tmp_path / "functionals"
+    invoke("baseline", "functionals", corpus / "all", out, "--set", "fbank", "--nj", "2")
+    assert (out / "conf").read_text() == "--set=fbank\n"
+    names = (out / "names.txt").read_text().split()
+    values = read_functionals(out, ["spk1-sad-0", "spk2-happy-3"])
+    assert values.shape == (2, len(names)) and np.isfinite(values).all()
+    one_job = tmp_path / "one"
+    assert make_functionals(corpus / "all", one_job, "fbank") == 64
+    np.testing.assert_array_equal(read_functionals(one_job, ["spk1-sad-0"]), values[:1])
+    assert make_functionals(corpus / "all", one_job, "fbank") == 0  # finished: reused
+    exp = tmp_path / "svm"
+    invoke("baseline", "svm", corpus / "folds", exp, "--functionals", out,
+           "--config", corpus / "train.yaml")  # fmt: skip
+    report = json.loads((exp / "scores" / "scores.json").read_text())
+    assert [fold["name"] for fold in report["folds"]] == ["fold1", "fold2", "fold3", "fold4"]
+    assert report["mean"]["emotion UA"] > 0.6  # pitch tells the classes apart (chance: 0.25)
+    chosen = json.loads((exp / "fold1" / "svm.json").read_text())
+    assert chosen["train_utterances"] == 48 and len(chosen["inner_UA"]) == 6
+
+
+def test_missing_functionals_and_bad_sets_are_errors(corpus: Path, tmp_path: Path) -> None:
+    with pytest.raises(SpeechEQError, match="unknown functionals set 'mfcc'"):
+        FunctionalSet("mfcc")
+    out = tmp_path / "functionals"
+    make_functionals(corpus / "all", out, "fbank")
+    with pytest.raises(SpeechEQError, match="no functionals for utterance 'nobody'"):
+        read_functionals(out, ["spk1-sad-0", "nobody"])
+
+
+def test_opensmile_sets(corpus: Path, tmp_path: Path) -> None:
+    pytest.importorskip("opensmile")
+    from speecheq.data.datadir import DataDir
+    from speecheq.data.ops import subset
+
+    few = subset(DataDir.load(corpus / "all"), utts=["spk1-sad-0", "spk3-happy-1"])
+    few.save(tmp_path / "few")
+    for name, dims in (("egemaps", 88), ("compare", 6373)):
+        make_functionals(tmp_path / "few", tmp_path / name, name)
+        values = read_functionals(tmp_path / name, few.utts)
+        assert values.shape == (2, dims) and np.isfinite(values).all()
+        assert not np.allclose(values[0], values[1])
