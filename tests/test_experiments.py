@@ -14,6 +14,7 @@ from speecheq.cli.main import app
 from speecheq.data.datadir import DataDir
 from speecheq.data.folds import save_folds, split_folds
 from speecheq.errors import SpeechEQError
+from speecheq.experiments.ensemble import average_decodes
 from speecheq.experiments.folds import folds_plan
 from speecheq.experiments.launch import Job, LocalLauncher, SlurmLauncher
 from speecheq.experiments.plan import Plan
@@ -70,6 +71,28 @@ def test_a_plan_on_speaker_dependent_folds_says_so(recipe: Path, tmp_path: Path)
     assert independent.reports[0].notes == () and independent.reports[0].name == "exp2"
 
 
+def _decode_dir(root: Path, posteriors: dict[str, str]) -> Path:
+    for side, table in (("hyp", "utt2emo.post"), ("ref", "utt2emo")):
+        (root / side).mkdir(parents=True)
+        values = posteriors if side == "hyp" else {"u1": "sad", "u2": "happy"}
+        (root / side / table).write_text("".join(f"{u} {v}\n" for u, v in values.items()))
+    (root / "classes").write_text("happy\nsad\n")
+    return root
+
+
+def test_an_ensemble_averages_posteriors(tmp_path: Path) -> None:
+    a = _decode_dir(tmp_path / "a", {"u1": "0.9 0.1", "u2": "0.6 0.4"})
+    b = _decode_dir(tmp_path / "b", {"u1": "0.0 1.0", "u2": "0.6 0.4"})
+    average_decodes([a, b], tmp_path / "mean")
+    assert (tmp_path / "mean" / "hyp" / "utt2emo").read_text() == "u1 sad\nu2 happy\n"
+    assert (tmp_path / "mean" / "hyp" / "utt2emo.post").read_text() == (
+        "u1 0.4500 0.5500\nu2 0.6000 0.4000\n"
+    )
+    c = _decode_dir(tmp_path / "c", {"u1": "0.5 0.5"})
+    with pytest.raises(SpeechEQError, match="other utterances than"):
+        average_decodes([a, c], tmp_path / "bad")
+
+
 @pytest.mark.slow
 def test_train_decode_score_with_parallel_local_jobs_and_seeds(
     recipe: Path, tmp_path: Path
@@ -88,6 +111,9 @@ def test_train_decode_score_with_parallel_local_jobs_and_seeds(
     seeds = json.loads((exp / "scores" / "seeds.json").read_text())
     assert seeds["seeds"] == [0, 1] and "emotion UA" in seeds["means"][0]
     assert "mean ± std" in (exp / "scores" / "seeds.md").read_text()
+    ensemble = json.loads((exp / "ensemble" / "scores" / "scores.json").read_text())
+    assert [fold["name"] for fold in ensemble["folds"]] == ["fold1", "fold2"]
+    assert "emotion UA" in ensemble["mean"]
     report = json.loads((exp / "seed1" / "scores" / "scores.json").read_text())
     assert [fold["name"] for fold in report["folds"]] == ["seed1/fold1", "seed1/fold2"]
     model = exp / "seed0" / "fold1" / "model.pt"

@@ -18,6 +18,7 @@ from speecheq.config import load_config
 from speecheq.console import note
 from speecheq.experiments.crosscorpus import summarise_cross
 from speecheq.experiments.curve import summarise_curve
+from speecheq.experiments.ensemble import ENSEMBLE, ensemble_report
 from speecheq.experiments.folds import summarise_seeds
 from speecheq.experiments.plan import Plan, Run
 from speecheq.predict import predict
@@ -119,6 +120,10 @@ def score(plan_dir: str | Path) -> list[Report]:
     note(f"{plan_dir}: {len(reports)} report(s) written")
     if plan.kind == "folds":
         summarise_seeds(plan, [report.mean for report in reports])
+        ensemble = ensemble_report(plan, Path(plan_dir))
+        if ensemble is not None:
+            write_report(ensemble, Path(plan_dir) / ENSEMBLE / "scores")
+            note(f"{ensemble.name}: written to {Path(plan_dir) / ENSEMBLE / 'scores'}")
     elif plan.kind == "cross":
         summarise_cross(plan)
     else:
