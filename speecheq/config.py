@@ -114,8 +114,13 @@ class OptimConfig:
     """Gradient clipping: the largest total gradient norm."""
     amp: bool = True
     """Mixed precision on CUDA: bf16 where supported, else fp16 with gradient scaling."""
+    average_last: int = 0
+    """The model kept is the mean of the weights after each of the last N epochs (checkpoint
+    averaging); 0: the epoch that scored best on the valid set."""
 
     def __post_init__(self) -> None:
+        if not 0 <= self.average_last <= self.epochs:
+            raise ValueError("optim.average_last must be between 0 and optim.epochs")
         if self.epochs < 1 or self.clip_norm <= 0:
             raise ValueError("optim.epochs and optim.clip_norm must be positive")
         if not 0 < self.lr <= 1:

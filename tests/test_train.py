@@ -162,6 +162,43 @@ def test_resume_ends_exactly_as_an_uninterrupted_run(
         train(config, train_dir, valid_dir, tmp_path / "none", lang_dir, resume=True)
 
 
+def test_checkpoint_averaging_keeps_the_mean_of_the_last_epochs(
+    sets: tuple[Path, Path, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    train_dir, valid_dir, lang_dir = sets
+    config = tiny(optim={"epochs": 3, "average_last": 2})
+    states: dict[int, dict[str, torch.Tensor]] = {}
+    save = trainer.save_torch
+
+    def keep_states(payload: dict, path: Path) -> None:
+        save(payload, path)
+        if path.name == "checkpoint.pt":
+            states[payload["epoch"]] = {k: v.clone() for k, v in payload["model"].items()}
+
+    monkeypatch.setattr(trainer, "save_torch", keep_states)
+    train(config, train_dir, valid_dir, tmp_path / "whole", lang_dir)
+    monkeypatch.undo()
+    kept = torch.load(tmp_path / "whole" / "model.pt", weights_only=True)["state_dict"]
+    for key, value in kept.items():
+        if value.is_floating_point():
+            mean = (states[2][key].double() + states[3][key].double()) / 2
+            torch.testing.assert_close(value, mean.to(value.dtype), msg=key)
+    assert any(not torch.equal(value, states[3][key]) for key, value in kept.items())
+
+    def save_then_stop(payload: dict, path: Path) -> None:
+        save(payload, path)
+        if path.name == "checkpoint.pt" and payload["epoch"] == 2:
+            raise Interrupted
+
+    monkeypatch.setattr(trainer, "save_torch", save_then_stop)
+    with pytest.raises(Interrupted):
+        train(config, train_dir, valid_dir, tmp_path / "parts", lang_dir)
+    monkeypatch.undo()
+    train(config, train_dir, valid_dir, tmp_path / "parts", lang_dir, resume=True)
+    resumed = torch.load(tmp_path / "parts" / "model.pt", weights_only=True)["state_dict"]
+    assert all(torch.equal(value, resumed[key]) for key, value in kept.items())
+
+
 def test_resume_auto_continues_only_the_same_run_on_the_same_data(
     sets: tuple[Path, Path, Path], tmp_path: Path
 ) -> None:

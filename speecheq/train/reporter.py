@@ -122,14 +122,19 @@ class Reporter:
             return True
         return False
 
-    def summary(self, model_name: str) -> None:
+    def summary(self, model_name: str, averaged_from: int | None = None) -> None:
         """Print the table of every epoch's training loss and each task's primary validation
-        score (``metrics.csv`` has them all)."""
+        score (``metrics.csv`` has them all); ``*`` marks the epochs of the model kept: the
+        best, or those averaged from ``averaged_from`` on."""
         primary = [f"valid_{column(f'{t.name} {t.primary_metric}')}" for t in self.tasks]
         keys = [key for key in primary if any(key in row for row in self.history)]
+
+        def kept(epoch: int) -> bool:
+            return epoch == self.best_epoch if averaged_from is None else epoch >= averaged_from
+
         rows = [
             [
-                f"{int(row['epoch'])}{' *' if row['epoch'] == self.best_epoch else ''}",
+                f"{int(row['epoch'])}{' *' if kept(int(row['epoch'])) else ''}",
                 f"{row['train_loss']:.3f}",
                 *(f"{row[key]:.3f}" if key in row else "-" for key in keys),
             ]

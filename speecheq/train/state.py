@@ -1,7 +1,8 @@
 """The state of a training run in ``checkpoint.pt``: what resuming needs, and what it must match.
 
 A checkpoint holds the weights, the optimisers (with their schedules and scalers), the sampler,
-the extra phases, the history and best epoch, and what identifies the run: its config and the
+the extra phases, the history and best epoch, the sum of checkpoint averaging, and what
+identifies the run: its config and the
 fingerprints of its data (:func:`speecheq.train.data.fingerprint`). A run resumes from a
 checkpoint only when both are the same, so a fold's checkpoint never continues on another
 fold's data.
@@ -17,6 +18,7 @@ from torch import nn
 
 from speecheq.dataio.sampler import BucketBatchSampler
 from speecheq.errors import SpeechEQError
+from speecheq.train.averaging import WeightAverage
 from speecheq.train.optim import Optimiser, PhaseState
 from speecheq.train.reporter import Reporter
 
@@ -45,6 +47,7 @@ def make_checkpoint(
     sampler: BucketBatchSampler,
     phases: Sequence[PhaseState],
     reporter: Reporter,
+    average: WeightAverage,
 ) -> dict[str, Any]:
     """The content of ``checkpoint.pt`` after ``epoch`` completed epochs."""
     return {
@@ -56,6 +59,7 @@ def make_checkpoint(
         "sampler": sampler.state_dict(),
         "phases": {state.phase.name: state.state_dict() for state in phases},
         **reporter.state_dict(),
+        "average": average.state_dict(),
     }
 
 
@@ -93,6 +97,7 @@ def restore_checkpoint(
     sampler: BucketBatchSampler,
     phases: Sequence[PhaseState],
     reporter: Reporter,
+    average: WeightAverage,
 ) -> int:
     """Load a checkpoint's state into the run's parts; return the epochs it completed."""
     model.load_state_dict(state["model"])
@@ -101,6 +106,7 @@ def restore_checkpoint(
     for phase_state in phases:
         phase_state.load_state_dict(state["phases"][phase_state.phase.name])
     reporter.load_state_dict(state)
+    average.load_state_dict(state["average"])
     return int(state["epoch"])
 
 

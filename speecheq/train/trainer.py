@@ -42,8 +42,9 @@ from speecheq.modelfile import (
     save_torch,
 )
 from speecheq.models import SpeechEQModel
-from speecheq.tasks import Batch
+from speecheq.tasks import Batch, TaskScores
 from speecheq.train.augment import SpecAugment
+from speecheq.train.averaging import WeightAverage
 from speecheq.train.data import TrainingData, load_training_data, training_sampler
 from speecheq.train.distributed import Runtime, runtime
 from speecheq.train.optim import Optimiser, PhaseState, warmup_cosine
@@ -162,6 +163,7 @@ class _Trainer:
         ]
         """What :meth:`_step` reports: the total, each task's loss, each phase's loss."""
         self.reporter = Reporter(exp_dir, self.tasks, optim.epochs, rt.is_main)
+        self.average = WeightAverage(optim.epochs, optim.average_last)
 
     def _parameter_groups(self) -> list[dict[str, Any]]:
         """The trained parameters: the upstream's (when fine-tuned) at its scaled rate."""
@@ -218,7 +220,8 @@ class _Trainer:
                 self._end_epoch(epoch, times, valid_loader)
             self.rt.barrier()
         if self.rt.is_main:
-            self.reporter.summary(MODEL)
+            averaged = self.config.optim.average_last > 0
+            self.reporter.summary(MODEL, self.average.first if averaged else None)
             self.reporter.close()
         return TrainResult(self.reporter.history, self.reporter.best_epoch, self.model)
 
@@ -338,26 +341,20 @@ class _Trainer:
 
     def _end_epoch(self, epoch: int, times: EpochTimes, valid_loader: DataLoader) -> None:
         began = time.perf_counter()
-        decoded = decode(self.model, valid_loader, self.tasks, self.rt.device, self.rt.amp_dtype)
-        scores = score_tasks(self.tasks, decoded.tables, self.data.valid_refs)
+        scores, losses = self._validate(self.model, valid_loader)
         lr = self.optimiser.scheduler.get_last_lr()[0]
         improved = self.reporter.end_epoch(
-            epoch, lr, times, decoded.losses, scores, time.perf_counter() - began
+            epoch, lr, times, losses, scores, time.perf_counter() - began
         )
-        if improved:
-            metrics = {key: value for s in scores.values() for key, value in s.metrics.items()}
-            payload = model_payload(
-                self.model,
-                self.tasks,
-                self.config,
-                cmvn=self.data.cmvn,
-                feature_dim=self.data.feature_dim,
-                feats_conf=self.data.feats_conf,
-                epoch=epoch + 1,
-                scores=metrics,
-                trained_on={**self.data.fingerprints["train"], "corpora": self.data.corpora},
-            )
-            save_torch(payload, self.exp_dir / MODEL)
+        self.average.add(self.model, epoch + 1)
+        if not self.config.optim.average_last and improved:
+            self._save_model(self.model, epoch + 1, scores)
+        elif self.config.optim.average_last and epoch + 1 == self.config.optim.epochs:
+            averaged = self.average.averaged(self.model)
+            scores, _ = self._validate(averaged, valid_loader)
+            shown = " ".join(f"{k} {v:.3f}" for s in scores.values() for k, v in s.metrics.items())
+            note(f"{MODEL}: the mean of epochs {self.average.first}-{epoch + 1}; valid {shown}")
+            self._save_model(averaged, epoch + 1, scores)
         checkpoint = make_checkpoint(
             config=self.config.to_dict(),
             fingerprints=self.data.fingerprints,
@@ -367,8 +364,31 @@ class _Trainer:
             sampler=self.sampler,
             phases=self.phases,
             reporter=self.reporter,
+            average=self.average,
         )
         save_torch(checkpoint, self.exp_dir / CHECKPOINT)
+
+    def _validate(
+        self, model: nn.Module, loader: DataLoader
+    ) -> tuple[dict[str, TaskScores], dict[str, float]]:
+        """Every task's scores on the valid set, and the valid losses."""
+        decoded = decode(model, loader, self.tasks, self.rt.device, self.rt.amp_dtype)
+        return score_tasks(self.tasks, decoded.tables, self.data.valid_refs), decoded.losses
+
+    def _save_model(self, model: nn.Module, epoch: int, scores: dict[str, TaskScores]) -> None:
+        metrics = {key: value for s in scores.values() for key, value in s.metrics.items()}
+        payload = model_payload(
+            model,
+            self.tasks,
+            self.config,
+            cmvn=self.data.cmvn,
+            feature_dim=self.data.feature_dim,
+            feats_conf=self.data.feats_conf,
+            epoch=epoch,
+            scores=metrics,
+            trained_on={**self.data.fingerprints["train"], "corpora": self.data.corpora},
+        )
+        save_torch(payload, self.exp_dir / MODEL)
 
     def _restore(self, path: Path) -> int:
         """Load ``checkpoint.pt`` (after checking it is this run's); return its epochs."""
@@ -381,6 +401,7 @@ class _Trainer:
             sampler=self.sampler,
             phases=self.phases,
             reporter=self.reporter,
+            average=self.average,
         )
         if self.rt.is_main:
             if epochs >= self.config.optim.epochs:
