@@ -6,10 +6,12 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
+import soundfile
 
 from speecheq.data.datadir import DataDir, fix, validate
 from speecheq.data.folds import save_folds, speaker_dependent_folds, split_folds
 from speecheq.data.ops import combine, subset
+from speecheq.data.perturb import parse_speeds, perturb_speed, source_id
 from speecheq.errors import SpeechEQError
 from speecheq.fileio import atomic_write, read_table, write_table
 from tests.conftest import make_datadir
@@ -239,3 +241,28 @@ def test_a_replaced_data_directory_keeps_no_stale_table(
     assert (datadir / "notes.txt").read_text() == "mine\n"  # not a table: left alone
     assert "removed feats.scp, conf/feats.conf" in " ".join(capsys.readouterr().err.split())
     assert len(DataDir.load(datadir).utts) == 4
+
+
+def test_speed_perturbed_copies_train_only_their_folds(tmp_path: Path) -> None:
+    data = make_datadir(tmp_path / "audio", per_emotion=1)
+    copies = perturb_speed(data, tmp_path / "sp", [0.9, 1.1])
+    assert len(copies.utts) == 2 * len(data.utts)
+    assert copies.utt2spk["sp0.9-spk2-sad-0"] == "sp0.9-spk2"
+    assert copies.get("spk2gender")["sp1.1-spk2"] == "m"
+    assert copies.get("utt2emo")["sp1.1-spk3-angry-0"] == "angry"
+    assert source_id("sp0.9-spk2-sad-0") == "spk2-sad-0" and source_id("spk2-sad-0") is None
+    original = soundfile.info(data.get("wav.scp")["spk1-happy-0"]).frames
+    slower = soundfile.info(copies.get("wav.scp")["sp0.9-spk1-happy-0"]).frames
+    assert abs(slower - original / 0.9) <= 1
+    assert validate(tmp_path / "sp") == []
+    folds = split_folds(data, valid_fraction=0.25, perturbed=(copies, "sp"))
+    for fold in folds:
+        originals = [utt for utt in fold.train.utts if source_id(utt) is None]
+        assert sorted(map(source_id, set(fold.train.utts) - set(originals))) == sorted(
+            originals * 2
+        )
+        assert all(source_id(utt) is None for utt in fold.valid.utts + fold.test.utts)
+        assert fold.speaker_independent
+    for text in ("1.0", "0.9,0.9", "0.925", "fast"):
+        with pytest.raises(SpeechEQError, match="--speeds"):
+            parse_speeds(text)

@@ -8,7 +8,8 @@
 #                 of the corpora it prepared into DATA/<name>), speecheq prepare (each other
 #                 corpus; several are combined into one set), speecheq data validate
 #   2 features    speecheq feats data/all
-#   3 lexicon     speecheq lexicon data/all data/lang
+#   3 lexicon     speecheq lexicon data/all data/lang; with --speed-perturb, the copies
+#                 (speecheq data perturb data/all data/all_sp, and their features)
 #   4 training    the plan (speecheq data split + exp folds, or exp cross), speecheq exp train
 #   5 scoring     speecheq exp decode, speecheq exp score
 # With --baseline SET, the classic baseline instead: stage 2 computes utterance functionals
@@ -35,6 +36,7 @@ plan=folds           # folds (the recipe's protocol) or cross (the cross-corpus 
 split_by=speaker     # speaker, group (utt2group), table (--folds-table), partition (utt2split)
                      # or random (speaker-dependent: reports say so)
 folds_table=conf/folds.txt  # with --split-by table: lines '<fold> <speaker> [<speaker> ...]'
+speed_perturb=       # speeds of the copies every fold also trains on (e.g. "0.9 1.1"; "" = none)
 num_folds=           # speaker or random folds ("" = one per speaker, 5 random; --plan cross: 2)
 valid_fraction=0.1   # share of the training speakers' utterances held out for validation
 folds=               # space-separated folds to train and score ("" = all)
@@ -72,6 +74,7 @@ Options (default in brackets):
   --token-type phone|bpe     CTC tokens [$token_type]; --nbpe N [$nbpe]
   --split-by speaker|group|table|partition|random   [$split_by]; random is speaker-dependent
   --folds-table FILE         with --split-by table [$folds_table]
+  --speed-perturb '0.9 1.1'  train every fold on speed-perturbed copies too (Kaldi's, stage 3)
   --num-folds K; --valid-fraction F [$valid_fraction]
   --folds 'fold1 fold2'      only these folds [all]
   --seeds '0 1 2'            train every fold with each seed [the config's]
@@ -110,6 +113,7 @@ case $resume in auto | true | false) ;; *) die "--resume takes auto, true or fal
 case $plan in folds | cross) ;; *) die "--plan takes folds or cross, got '$plan'" ;; esac
 case $baseline in "" | fbank | egemaps | compare) ;; *) die "--baseline takes fbank, egemaps or compare, got '$baseline'" ;; esac
 [ -z "$baseline" ] || [ "$plan" = folds ] || die "--baseline runs the folds plan only"
+[ -z "$baseline" ] || [ -z "$speed_perturb" ] || die "--baseline trains on no perturbed copies"
 case $feats_type in
   fbank) ;;
   ssl | raw)
@@ -174,18 +178,23 @@ if [ "$stage" -le 1 ] && [ "$stop_stage" -ge 1 ]; then
   log 1 "done in $((SECONDS - start)) s"
 fi
 
+make_feats() {  # the features of a data directory: the upstream's layers, or filterbanks
+  if [ "$feats_type" = ssl ]; then
+    speecheq feats "$1" --type ssl --upstream "$upstream" --layers "$layers" --nj "$nj" \
+      --device "$([ "$device" = auto ] && echo cpu || echo "$device")"
+  else
+    speecheq feats "$1" --conf "$feats_conf" --nj "$nj"
+  fi
+}
+
 if [ "$stage" -le 2 ] && [ "$stop_stage" -ge 2 ]; then
   start=$SECONDS
   if [ -n "$baseline" ]; then
     log 2 "$baseline functionals for $data/all ($nj jobs)"
     speecheq baseline functionals "$data/all" "$data/functionals_$baseline" --set "$baseline" --nj "$nj"
-  elif [ "$feats_type" = ssl ]; then
-    log 2 "features ($feats_type) for $data/all ($nj jobs)"
-    speecheq feats "$data/all" --type ssl --upstream "$upstream" --layers "$layers" --nj "$nj" \
-      --device "$([ "$device" = auto ] && echo cpu || echo "$device")"
   else
     log 2 "features ($feats_type) for $data/all ($nj jobs)"
-    speecheq feats "$data/all" --conf "$feats_conf" --nj "$nj"
+    make_feats "$data/all"
   fi
   log 2 "done in $((SECONDS - start)) s"
 fi
@@ -194,6 +203,11 @@ if [ "$stage" -le 3 ] && [ "$stop_stage" -ge 3 ] && [ -z "$baseline" ]; then
   start=$SECONDS
   log 3 "lexicon ($token_type) for $data/all"
   speecheq lexicon "$data/all" "$data/lang" --token-type "$token_type" --nbpe "$nbpe"
+  if [ -n "$speed_perturb" ]; then
+    log 3 "speed perturbation ($speed_perturb) of $data/all into $data/all_sp, and its features"
+    speecheq data perturb "$data/all" "$data/all_sp" --speeds "${speed_perturb// /,}" >/dev/null
+    make_feats "$data/all_sp"
+  fi
   log 3 "done in $((SECONDS - start)) s"
 fi
 
@@ -201,9 +215,10 @@ if [ "$stage" -le 4 ] && [ "$stop_stage" -ge 4 ]; then
   start=$SECONDS
   if [ "$plan" = folds ]; then
     log 4 "folds: split by $split_by"
-    table_option=()
-    [ "$split_by" != table ] || table_option=(--table "$folds_table")
-    speecheq data split "$data/all" "$data/folds" --by "$split_by" "${table_option[@]}" \
+    split_options=()
+    [ "$split_by" != table ] || split_options=(--table "$folds_table")
+    [ -z "$speed_perturb" ] || split_options+=(--perturbed "$data/all_sp")
+    speecheq data split "$data/all" "$data/folds" --by "$split_by" "${split_options[@]}" \
       ${num_folds:+--num-folds "$num_folds"} --valid-fraction "$valid_fraction"
   fi
   if [ -n "$baseline" ]; then

@@ -1,4 +1,4 @@
-"""``speecheq data ...``: validate, fix, subset, combine and split data directories."""
+"""``speecheq data ...``: validate, fix, subset, combine, perturb and split data directories."""
 
 from __future__ import annotations
 
@@ -11,10 +11,11 @@ from speecheq.console import print_table, status_console, warn
 from speecheq.data.datadir import DataDir, fix, validate
 from speecheq.data.folds import SPEAKER_DEPENDENT_NOTE, SPLITS, save_folds, split_folds
 from speecheq.data.ops import check_output, combine, describe, label_fraction, subset
+from speecheq.data.perturb import parse_speeds, perturb_speed
 from speecheq.errors import SpeechEQError
 
 app = typer.Typer(
-    help="Validate, fix, subset, combine and split Kaldi-style data directories.",
+    help="Validate, fix, subset, combine, perturb and split Kaldi-style data directories.",
     rich_markup_mode="markdown",
 )
 
@@ -162,6 +163,20 @@ def combine_command(
     print_table(f"{dst}", ["what", "value", "utterances"], describe(data))
 
 
+@app.command("perturb")
+def perturb_command(
+    src: DirArg,
+    dst: Annotated[Path, typer.Argument(help="Where to write the copies (audio in DST/wav).")],
+    speeds: Annotated[str, typer.Option(help="Comma-separated speeds.")] = "0.9,1.1",
+) -> None:
+    """Write speed-perturbed copies of every utterance (Kaldi's speed perturbation): ids
+    sp<speed>-<utt>, each copy of a speaker a pseudo-speaker; compute their features in stage 2
+    and give them to 'speecheq data split --perturbed', which trains each fold on its copies."""
+    check_output(dst, src)
+    data = perturb_speed(DataDir.load(src), dst, parse_speeds(speeds))
+    print_table(f"{dst}", ["what", "value", "utterances"], describe(data))
+
+
 @app.command("split")
 def split_command(
     src: DirArg,
@@ -185,6 +200,13 @@ def split_command(
         float, typer.Option(help="Share of the training speakers' utterances held out for valid.")
     ] = 0.1,
     seed: Annotated[int, typer.Option(help="Seed of the valid draw (and of --by random).")] = 0,
+    perturbed: Annotated[
+        Path | None,
+        typer.Option(
+            help="Speed-perturbed copies ('speecheq data perturb', with features): each fold "
+            "trains on the copies of its training utterances too."
+        ),
+    ] = None,
 ) -> None:
     """Write the folds of a protocol: each a train/valid/test trio of data directories.
 
@@ -197,7 +219,7 @@ def split_command(
         raise SpeechEQError(f"--by takes {', '.join(SPLITS)}, got '{by}'")
     if table is not None and by != "table":
         raise SpeechEQError("--table is read with --by table only")
-    check_output(dst, src, *([] if table is None else [table]))
+    check_output(dst, src, *(path for path in (table, perturbed) if path is not None))
     folds = split_folds(
         DataDir.load(src),
         by=by,
@@ -205,6 +227,7 @@ def split_command(
         table=table,
         valid_fraction=valid_fraction,
         seed=seed,
+        perturbed=None if perturbed is None else (DataDir.load(perturbed), str(perturbed)),
     )
     dependent = [fold.name for fold in folds if not fold.speaker_independent]
     if dependent:

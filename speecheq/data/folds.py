@@ -11,6 +11,7 @@ speaker-independent ones.
 
 from __future__ import annotations
 
+import dataclasses
 import random
 import re
 import shutil
@@ -20,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from speecheq.data.datadir import DataDir
+from speecheq.data.perturb import with_copies
 from speecheq.errors import SpeechEQError
 from speecheq.fileio import read_lines, read_table
 
@@ -60,6 +62,7 @@ def split_folds(
     table: str | Path | None = None,
     valid_fraction: float = 0.1,
     seed: int = 0,
+    perturbed: tuple[DataDir, str] | None = None,
 ) -> list[Fold]:
     """Folds of a protocol, named ``fold1``, ``fold2``, ... (zero-padded from 10 folds on, so
     they sort) or as the fold table names them.
@@ -74,7 +77,26 @@ def split_folds(
 
     The valid set is ``valid_fraction`` of the training utterances, drawn per speaker and class
     with ``seed``, so with a speaker-independent split no valid speaker is a test speaker.
+    ``perturbed`` (a data directory of speed-perturbed copies and its path) adds to each
+    training set the copies of its utterances (:func:`speecheq.data.perturb.with_copies`).
     """
+    folds = _split(data, by, num_folds, table, valid_fraction, seed)
+    if perturbed is None:
+        return folds
+    copies, where = perturbed
+    return [
+        dataclasses.replace(fold, train=with_copies(fold.train, copies, where)) for fold in folds
+    ]
+
+
+def _split(
+    data: DataDir,
+    by: str,
+    num_folds: int | None,
+    table: str | Path | None,
+    valid_fraction: float,
+    seed: int,
+) -> list[Fold]:
     if by == "partition":
         return [_partition_fold(data)]
     if by == "random":
