@@ -117,6 +117,9 @@ class OptimConfig:
     average_last: int = 0
     """The model kept is the mean of the weights after each of the last N epochs (checkpoint
     averaging); 0: the epoch that scored best on the valid set."""
+    task_weighting: Literal["fixed", "uncertainty"] = "fixed"
+    """``fixed``: each task's loss times its ``weight``; ``uncertainty``: weights learned from
+    each task's log-variance (Kendall et al., 2018), starting from the fixed ones."""
 
     def __post_init__(self) -> None:
         if not 0 <= self.average_last <= self.epochs:

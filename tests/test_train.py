@@ -162,11 +162,12 @@ def test_resume_ends_exactly_as_an_uninterrupted_run(
         train(config, train_dir, valid_dir, tmp_path / "none", lang_dir, resume=True)
 
 
-def test_checkpoint_averaging_keeps_the_mean_of_the_last_epochs(
+def test_averaged_checkpoints_and_learned_task_weights_resume_exactly(
     sets: tuple[Path, Path, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """The model kept is the mean of epochs 2 and 3; the tasks' weights are learned."""
     train_dir, valid_dir, lang_dir = sets
-    config = tiny(optim={"epochs": 3, "average_last": 2})
+    config = tiny(optim={"epochs": 3, "average_last": 2, "task_weighting": "uncertainty"})
     states: dict[int, dict[str, torch.Tensor]] = {}
     save = trainer.save_torch
 
@@ -176,8 +177,11 @@ def test_checkpoint_averaging_keeps_the_mean_of_the_last_epochs(
             states[payload["epoch"]] = {k: v.clone() for k, v in payload["model"].items()}
 
     monkeypatch.setattr(trainer, "save_torch", keep_states)
-    train(config, train_dir, valid_dir, tmp_path / "whole", lang_dir)
+    whole = train(config, train_dir, valid_dir, tmp_path / "whole", lang_dir)
     monkeypatch.undo()
+    start = [task.weight for task in config.tasks.values()]
+    learned = [whole.history[-1][f"weight_{name}"] for name in config.tasks]
+    assert learned != pytest.approx(start, rel=1e-3)
     kept = torch.load(tmp_path / "whole" / "model.pt", weights_only=True)["state_dict"]
     for key, value in kept.items():
         if value.is_floating_point():
@@ -194,9 +198,12 @@ def test_checkpoint_averaging_keeps_the_mean_of_the_last_epochs(
     with pytest.raises(Interrupted):
         train(config, train_dir, valid_dir, tmp_path / "parts", lang_dir)
     monkeypatch.undo()
-    train(config, train_dir, valid_dir, tmp_path / "parts", lang_dir, resume=True)
+    again = train(config, train_dir, valid_dir, tmp_path / "parts", lang_dir, resume=True)
     resumed = torch.load(tmp_path / "parts" / "model.pt", weights_only=True)["state_dict"]
     assert all(torch.equal(value, resumed[key]) for key, value in kept.items())
+    untimed = [[{k: v for k, v in row.items() if "seconds" not in k} for row in run.history]
+               for run in (whole, again)]  # fmt: skip
+    assert untimed[0] == untimed[1]
 
 
 def test_resume_auto_continues_only_the_same_run_on_the_same_data(

@@ -78,13 +78,16 @@ class Reporter:
         valid_losses: Mapping[str, float],
         scores: Mapping[str, TaskScores],
         valid_seconds: float,
+        weights: Mapping[str, float],
     ) -> bool:
-        """Record an epoch; write ``metrics.csv`` and TensorBoard; return whether it is the best."""
+        """Record an epoch (with each task's loss weight at its end); write ``metrics.csv`` and
+        TensorBoard; return whether it is the best."""
         metrics = {key: value for s in scores.values() for key, value in s.metrics.items()}
         row: dict[str, float] = {"epoch": epoch + 1, "lr": lr}
         row |= times.losses
         row |= {f"valid_{name}_loss": value for name, value in valid_losses.items()}
         row |= {f"valid_{column(key)}": value for key, value in metrics.items()}
+        row |= {f"weight_{name}": value for name, value in weights.items()}
         row |= {
             "seconds": times.total,
             "seconds_data": times.data,

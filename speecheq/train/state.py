@@ -1,8 +1,8 @@
 """The state of a training run in ``checkpoint.pt``: what resuming needs, and what it must match.
 
 A checkpoint holds the weights, the optimisers (with their schedules and scalers), the sampler,
-the extra phases, the history and best epoch, the sum of checkpoint averaging, and what
-identifies the run: its config and the
+the extra phases, the history and best epoch, the sum of checkpoint averaging, the learned task
+weights, and what identifies the run: its config and the
 fingerprints of its data (:func:`speecheq.train.data.fingerprint`). A run resumes from a
 checkpoint only when both are the same, so a fold's checkpoint never continues on another
 fold's data.
@@ -14,6 +14,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
+import torch
 from torch import nn
 
 from speecheq.dataio.sampler import BucketBatchSampler
@@ -21,6 +22,7 @@ from speecheq.errors import SpeechEQError
 from speecheq.train.averaging import WeightAverage
 from speecheq.train.optim import Optimiser, PhaseState
 from speecheq.train.reporter import Reporter
+from speecheq.train.weighting import TaskWeighting
 
 CHECKPOINT = "checkpoint.pt"
 
@@ -48,6 +50,7 @@ def make_checkpoint(
     phases: Sequence[PhaseState],
     reporter: Reporter,
     average: WeightAverage,
+    weighting: TaskWeighting,
 ) -> dict[str, Any]:
     """The content of ``checkpoint.pt`` after ``epoch`` completed epochs."""
     return {
@@ -60,6 +63,7 @@ def make_checkpoint(
         "phases": {state.phase.name: state.state_dict() for state in phases},
         **reporter.state_dict(),
         "average": average.state_dict(),
+        "weighting": weighting.state_dict(),
     }
 
 
@@ -98,6 +102,7 @@ def restore_checkpoint(
     phases: Sequence[PhaseState],
     reporter: Reporter,
     average: WeightAverage,
+    weighting: TaskWeighting,
 ) -> int:
     """Load a checkpoint's state into the run's parts; return the epochs it completed."""
     model.load_state_dict(state["model"])
@@ -107,6 +112,7 @@ def restore_checkpoint(
         phase_state.load_state_dict(state["phases"][phase_state.phase.name])
     reporter.load_state_dict(state)
     average.load_state_dict(state["average"])
+    weighting.load_state_dict(state["weighting"])
     return int(state["epoch"])
 
 
@@ -121,3 +127,34 @@ def first_difference(old: Any, new: Any, prefix: str = "") -> str | None:
                 return found
         return None
     return None if old == new else prefix.rstrip(".")
+
+
+def loss_text(losses: torch.Tensor, names: Sequence[str]) -> str:
+    """``name value`` pairs of losses, for progress and errors."""
+    return " ".join(
+        f"{name} {value:.3f}" for name, value in zip(names, losses.tolist(), strict=True)
+    )
+
+
+def check_finite(
+    losses: torch.Tensor,
+    finite_grad: bool,
+    epoch: int,
+    step: int,
+    names: Sequence[str],
+    checkpoint: Path,
+) -> None:
+    """Raise, saying what is kept, when a loss (or the gradient norm) of a step is not finite."""
+    if bool(torch.isfinite(losses).all()) and finite_grad:
+        return
+    what = "gradient norm" if torch.isfinite(losses).all() else "loss"
+    kept = (
+        f"the checkpoint of epoch {epoch} is kept in {checkpoint}"
+        if epoch > 0
+        else "no epoch had completed, so there is no checkpoint"
+    )
+    raise SpeechEQError(
+        f"epoch {epoch + 1}, step {step + 1}: the {what} is not finite "
+        f"({loss_text(losses.cpu().double(), names)}); training stopped and {kept} "
+        "(a lower optim.lr or optim.clip_norm may help)"
+    )

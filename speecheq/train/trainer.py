@@ -53,9 +53,12 @@ from speecheq.train.state import (
     CHECKPOINT,
     Resume,
     check_checkpoint,
+    check_finite,
+    loss_text,
     make_checkpoint,
     restore_checkpoint,
 )
+from speecheq.train.weighting import TaskWeighting
 
 MODEL = "model.pt"
 CONFIG = "config.yaml"
@@ -91,7 +94,7 @@ def train(
       :mod:`speecheq.dataio.sampler`).
     - ``model.pt`` is the epoch with the best validation score: the primary metric (emotion
       UA, say) of the first task in the config that the valid set can score; with none, the
-      last epoch.
+      last epoch. With ``optim.average_last``, it is the mean of the last epochs' weights.
     - ``checkpoint.pt`` is replaced after every epoch. ``resume="auto"`` continues from it
       when there is one (a finished run trains nothing more) and starts afresh otherwise;
       ``True`` requires one; ``False`` starts afresh, replacing what ``exp_dir`` held. A
@@ -136,7 +139,9 @@ class _Trainer:
         self.model = build_model(data.feature_dim, config, self.tasks, data.spec, data.upstream).to(
             rt.device
         )
-        self.weights = torch.tensor([t.options.weight for t in self.tasks], device=rt.device)
+        self.weighting = TaskWeighting(
+            [t.options.weight for t in self.tasks], optim.task_weighting == "uncertainty"
+        ).to(rt.device)
         self.augment = SpecAugment(config.features.specaugment)
         self.sampler = training_sampler(data, config, rt.rank, rt.world_size)
         steps = [len(self.sampler.batches(epoch)) for epoch in range(optim.epochs)]
@@ -171,6 +176,8 @@ class _Trainer:
         groups: list[dict[str, Any]] = [
             {"params": [p for n, p in named if not n.startswith(UPSTREAM_PREFIX)]}
         ]
+        if self.weighting.log_vars is not None:
+            groups.append({"params": [self.weighting.log_vars], "weight_decay": 0.0})
         upstream = [p for n, p in named if n.startswith(UPSTREAM_PREFIX)]
         if upstream:
             scale = self.config.model.upstream.lr_scale
@@ -246,7 +253,7 @@ class _Trainer:
                 times.step += time.perf_counter() - stepped
                 sums += losses
                 steps += 1
-                advance(self._loss_text(sums / steps, self.loss_names))
+                advance(loss_text(sums / steps, self.loss_names))
         times.total = time.perf_counter() - began
         means = (sums / max(steps, 1)).tolist()
         times.losses = {
@@ -264,7 +271,7 @@ class _Trainer:
         with self.rt.autocast():
             output = network(batch.feats, batch.lengths)
             losses = torch.stack([task.loss(output, batch) for task in self.tasks])
-        total = (losses * self.weights).sum()
+        total = self.weighting(losses)
         names = self.loss_names[: 1 + len(self.tasks)]
         reported = self._optimise(
             total, torch.cat([total[None], losses]), names, self.optimiser, self.model, epoch, step
@@ -300,51 +307,24 @@ class _Trainer:
             self.rt.average_gradients(parameters)
         else:
             parameters = list(owner.parameters())
+            self.rt.average_gradients(list(self.weighting.parameters()))
         optimiser.scaler.unscale_(optimiser.optimizer)
         grad_norm = nn.utils.clip_grad_norm_(parameters, self.config.optim.clip_norm)
         reported = self.rt.all_reduce_mean(reported.detach().float())
-        self._check_finite(reported, grad_norm, epoch, step, names)
+        finite_grad = self.rt.grad_scaling or bool(torch.isfinite(grad_norm))  # scaler skips
+        check_finite(reported, finite_grad, epoch, step, names, self.exp_dir / CHECKPOINT)
         optimiser.scaler.step(optimiser.optimizer)
         optimiser.scaler.update()
         optimiser.scheduler.step()
         return reported
 
-    def _check_finite(
-        self,
-        losses: torch.Tensor,
-        grad_norm: torch.Tensor,
-        epoch: int,
-        step: int,
-        names: Sequence[str],
-    ) -> None:
-        # With fp16 an infinite gradient is an overflow the scaler handles (it skips the step).
-        finite_grad = self.rt.grad_scaling or bool(torch.isfinite(grad_norm))
-        if bool(torch.isfinite(losses).all()) and finite_grad:
-            return
-        what = "gradient norm" if torch.isfinite(losses).all() else "loss"
-        kept = (
-            f"the checkpoint of epoch {epoch} is kept in {self.exp_dir / CHECKPOINT}"
-            if epoch > 0
-            else "no epoch had completed, so there is no checkpoint"
-        )
-        raise SpeechEQError(
-            f"epoch {epoch + 1}, step {step + 1}: the {what} is not finite "
-            f"({self._loss_text(losses.cpu().double(), names)}); training stopped and {kept} "
-            "(a lower optim.lr or optim.clip_norm may help)"
-        )
-
-    @staticmethod
-    def _loss_text(losses: torch.Tensor, names: Sequence[str]) -> str:
-        return " ".join(
-            f"{name} {value:.3f}" for name, value in zip(names, losses.tolist(), strict=True)
-        )
-
     def _end_epoch(self, epoch: int, times: EpochTimes, valid_loader: DataLoader) -> None:
         began = time.perf_counter()
         scores, losses = self._validate(self.model, valid_loader)
         lr = self.optimiser.scheduler.get_last_lr()[0]
+        weights = dict(zip((task.name for task in self.tasks), self.weighting.weights, strict=True))
         improved = self.reporter.end_epoch(
-            epoch, lr, times, losses, scores, time.perf_counter() - began
+            epoch, lr, times, losses, scores, time.perf_counter() - began, weights
         )
         self.average.add(self.model, epoch + 1)
         if not self.config.optim.average_last and improved:
@@ -365,6 +345,7 @@ class _Trainer:
             phases=self.phases,
             reporter=self.reporter,
             average=self.average,
+            weighting=self.weighting,
         )
         save_torch(checkpoint, self.exp_dir / CHECKPOINT)
 
@@ -402,6 +383,7 @@ class _Trainer:
             phases=self.phases,
             reporter=self.reporter,
             average=self.average,
+            weighting=self.weighting,
         )
         if self.rt.is_main:
             if epochs >= self.config.optim.epochs:

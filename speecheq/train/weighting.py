@@ -1,0 +1,45 @@
+"""How the tasks' losses add up to the one the shared step minimises (``optim.task_weighting``).
+
+``fixed``: each task's ``weight`` times its loss. ``uncertainty`` (Kendall, Gal and Cipolla,
+2018): each task ``i`` has a learned log-variance ``s_i`` and contributes
+``exp(-s_i) * loss_i + s_i``, so a task's weight falls as its loss stays high (a noisy task)
+and rises as it is learned; ``s_i`` starts at ``-log(weight_i)``, so the run starts from the
+fixed weights. The log-variances are trained with the model (without weight decay) and kept in
+the checkpoint; ``metrics.csv`` records each task's weight per epoch.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import torch
+from torch import nn
+
+SMALLEST_WEIGHT = 1e-3
+"""The starting weight of a task given weight 0 under uncertainty weighting."""
+
+
+class TaskWeighting(nn.Module):
+    """The weighted sum of the tasks' losses, with fixed or learned weights."""
+
+    def __init__(self, weights: Sequence[float], learned: bool) -> None:
+        super().__init__()
+        self.register_buffer("fixed", torch.tensor(list(weights), dtype=torch.float32))
+        self.log_vars = (
+            nn.Parameter(torch.tensor([-math.log(max(w, SMALLEST_WEIGHT)) for w in weights]))
+            if learned
+            else None
+        )
+
+    def forward(self, losses: torch.Tensor) -> torch.Tensor:
+        if self.log_vars is None:
+            return (losses * self.fixed).sum()
+        return (torch.exp(-self.log_vars) * losses + self.log_vars).sum()
+
+    @property
+    def weights(self) -> list[float]:
+        """The weight of each task's loss now."""
+        if self.log_vars is None:
+            return self.fixed.tolist()
+        return torch.exp(-self.log_vars.detach()).tolist()
