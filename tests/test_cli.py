@@ -56,7 +56,7 @@ LAYERS = [
     ("tasks",),
     ("config", "dataio", "modelfile", "decode"),
     ("scoring", "predict", "inference"),
-    ("train",),
+    ("train", "baseline"),
     ("experiments",),
     ("cli", "__main__"),
 ]
