@@ -10,6 +10,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
+import kaldiio
+import numpy as np
+
 from speecheq.console import warn
 from speecheq.errors import SpeechEQError
 
@@ -122,3 +125,14 @@ def write_table(path: str | Path, table: Mapping[str, str] | Iterable[tuple[str,
     with atomic_write(path) as out:
         for key, value in items:
             out.write(f"{key} {value}\n" if value != "" else f"{key}\n")
+
+
+def write_matrix(ark: IO[bytes], key: str, matrix: np.ndarray) -> int:
+    """Append ``key`` and ``matrix`` to an open ark; return the offset an scp entry points to.
+
+    Matrices of 32 or 64-bit floats are written in Kaldi's format, others (half precision) in
+    NumPy's, which kaldiio reads back the same way."""
+    offset = ark.tell() + len(key.encode()) + 1
+    kaldi = matrix.dtype in (np.float32, np.float64)
+    kaldiio.save_ark(ark, {key: matrix}, write_function="numpy" if not kaldi else None)
+    return offset

@@ -20,7 +20,7 @@ from speecheq.cli.main import app
 from speecheq.data.datadir import DataDir, validate
 from speecheq.errors import SpeechEQError
 from speecheq.features import FeatureConfig, cmvn, compute_features, make_feats
-from speecheq.features.extract import split_speakers, worker_context
+from speecheq.features.jobs import split_speakers, worker_context
 from speecheq.features.pitch import track_pitch
 from speecheq.fileio import read_table
 from tests.conftest import corpus_dir

@@ -32,9 +32,9 @@ from speecheq.console import note, progress_bar
 from speecheq.data.datadir import DataDir
 from speecheq.errors import SpeechEQError
 from speecheq.features.config import FeatureConfig
-from speecheq.features.extract import worker_context, write_matrix
 from speecheq.features.fbank import compute_features
-from speecheq.fileio import atomic_write, read_table, write_table
+from speecheq.features.jobs import worker_context
+from speecheq.fileio import atomic_write, read_table, write_matrix, write_table
 
 SETS = ("fbank", "egemaps", "compare")
 STATISTICS = ("mean", "std", "skew", "kurtosis", "min", "max", "p1", "p25", "p50", "p75", "p99")

@@ -12,18 +12,15 @@ written only once every job is complete.
 from __future__ import annotations
 
 import hashlib
-import itertools
 import json
 import multiprocessing
 import os
-import queue
 import sys
 import time
 import traceback
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO
 
 import kaldiio
 import numpy as np
@@ -36,13 +33,14 @@ from speecheq.errors import SpeechEQError
 from speecheq.features.cmvn import utterance_stats
 from speecheq.features.config import FeatureConfig
 from speecheq.features.fbank import FbankExtractor
+from speecheq.features.jobs import follow, split_speakers, worker_context
 from speecheq.features.ssl import SSLConfig, SSLExtractor
-from speecheq.fileio import atomic_write, read_table
+from speecheq.fileio import atomic_write, read_table, write_matrix
 
 CONF_NAME = "feats.conf"
+"""The file in the data directory's ``conf/`` that records the feature options."""
 
 Extractor = FbankExtractor | SSLExtractor
-"""The file in the data directory's ``conf/`` that records the feature options."""
 
 
 @dataclass
@@ -103,25 +101,6 @@ class Job:
                 stamp = f"{stat.st_size} {stat.st_mtime_ns}"
             digest.update(f"{utt} {speaker} {spec} {stamp}\n".encode())
         return digest.hexdigest()
-
-
-def split_speakers(spk2utt: dict[str, list[str]], num_jobs: int) -> list[list[str]]:
-    """Split sorted speakers into ``num_jobs`` contiguous, non-empty blocks of similar size.
-
-    Block boundaries fall where the running utterance count is closest to an equal share, as in
-    Kaldi's ``split_data.sh --per-spk``. There are never more blocks than speakers.
-    """
-    speakers = sorted(spk2utt)
-    num_jobs = min(num_jobs, len(speakers))
-    cumulative = np.cumsum([len(spk2utt[speaker]) for speaker in speakers])
-    bounds = [0]
-    for block in range(1, num_jobs):
-        target = cumulative[-1] * block / num_jobs
-        low, high = bounds[-1] + 1, len(speakers) - (num_jobs - block)
-        candidates = range(low, high + 1)
-        bounds.append(min(candidates, key=lambda end: abs(cumulative[end - 1] - target)))
-    bounds.append(len(speakers))
-    return [speakers[start:end] for start, end in itertools.pairwise(bounds)]
 
 
 def make_feats(
@@ -257,17 +236,6 @@ def _compute(
     return results
 
 
-def write_matrix(ark: IO[bytes], key: str, matrix: np.ndarray) -> int:
-    """Append ``key`` and ``matrix`` to an open ark; return the offset an scp entry points to.
-
-    Matrices of 32 or 64-bit floats are written in Kaldi's format, others (half precision) in
-    NumPy's, which kaldiio reads back the same way."""
-    offset = ark.tell() + len(key.encode()) + 1
-    kaldi = matrix.dtype in (np.float32, np.float64)
-    kaldiio.save_ark(ark, {key: matrix}, write_function="numpy" if not kaldi else None)
-    return offset
-
-
 def _run_jobs(
     todo: list[Job],
     extractor: Extractor,
@@ -309,7 +277,7 @@ def _run_jobs(
     try:
         with progress_bar("features", total) as advance:
             advance(done)
-            _follow(workers, messages, advance)
+            follow(workers, messages, advance)
     finally:
         for worker in workers.values():
             if worker.is_alive():
@@ -317,41 +285,6 @@ def _run_jobs(
         for worker in workers.values():
             worker.join()
         _remove_temporaries(todo[0].folder)
-
-
-def worker_context() -> multiprocessing.context.BaseContext:
-    """Where feature jobs' processes come from: forked from a server process that has run no
-    torch operation, so that they may use several threads."""
-    context = multiprocessing.get_context("forkserver")
-    context.set_forkserver_preload([__name__])
-    return context
-
-
-def _follow(
-    workers: dict[int, multiprocessing.Process],
-    messages: multiprocessing.Queue,
-    advance: Callable[[int], None],
-) -> None:
-    """Relay the workers' progress until all are done; raise the first failure."""
-    running = set(workers)
-    while running:
-        try:
-            kind, index, payload = messages.get(timeout=0.5)
-        except queue.Empty:
-            for index in running:
-                if workers[index].exitcode not in (None, 0):
-                    raise RuntimeError(
-                        f"feature job {index} died (exit code {workers[index].exitcode})"
-                    ) from None
-            continue
-        if kind == "progress":
-            advance(payload)
-        elif kind == "done":
-            running.discard(index)
-        elif kind == "error":
-            raise SpeechEQError(payload)
-        else:
-            raise RuntimeError(f"feature job {index} failed:\n{payload}")
 
 
 def _worker(
