@@ -134,8 +134,9 @@ def main() -> None:
                     f"{figures['peak_mib']:.0f}",
                 ]
             )
+    source = "CASIA utterances" if CASIA.is_dir() else "a synthetic voiced signal (no CASIA)"
     print_table(
-        f"timeline of a long recording ({args.threads} thread(s))",
+        f"timeline of a long recording of {source} ({args.threads} thread(s))",
         ["recording", "segments", "seconds", "x real time", "peak RSS (MiB)"],
         rows,
     )
