@@ -228,7 +228,7 @@ def test_conf_files_travel_with_subsets_and_must_agree_to_combine(tmp_path: Path
         combine([loaded, b], ["a", "b"])
 
 
-def test_a_replaced_data_directory_keeps_no_stale_table(
+def test_a_replaced_data_directory_keeps_no_stale_table_and_the_same_one_keeps_all(
     datadir: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     data = DataDir.load(datadir)
@@ -236,6 +236,9 @@ def test_a_replaced_data_directory_keeps_no_stale_table(
     (datadir / "conf").mkdir()
     (datadir / "conf" / "feats.conf").write_text("--num-mel-bins=80\n")
     (datadir / "notes.txt").write_text("mine\n")
+    data.save(datadir)  # stage 1 again on the same corpus: the features still describe it
+    assert (datadir / "feats.scp").is_file() and (datadir / "conf" / "feats.conf").is_file()
+    assert "removed" not in capsys.readouterr().err
     data.subset(data.utts[:4]).save(datadir)  # stage 1 again, after a speaker was removed
     assert not (datadir / "feats.scp").exists() and not (datadir / "conf" / "feats.conf").exists()
     assert (datadir / "notes.txt").read_text() == "mine\n"  # not a table: left alone

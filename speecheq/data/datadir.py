@@ -16,7 +16,7 @@ from pathlib import Path
 from speecheq.console import note
 from speecheq.data.tables import REQUIRED_TABLES, SPK_TABLES, TABLES, UTT_TABLES
 from speecheq.errors import SpeechEQError
-from speecheq.fileio import Line, atomic_write, read_text_file, write_table
+from speecheq.fileio import Line, atomic_write, read_table, read_text_file, write_table
 
 
 @dataclass(frozen=True)
@@ -155,11 +155,15 @@ class DataDir:
 
         Where ``path`` already holds a data directory, this one replaces it: its tables and
         ``conf/`` files that this one does not have are removed (they would describe other
-        utterances), and said so; other files are left alone.
+        utterances), and said so; other files are left alone. Where it already holds the same
+        tables and ``conf/`` files (stage 1 run again on the same corpus), nothing changes, so
+        the tables derived from them (features, tokens) stay.
         """
         path = Path(path)
         if path.exists() and not path.is_dir():
             raise SpeechEQError(f"{path}: is a file, not a folder for a data directory")
+        if self._saved_in(path):
+            return
         path.mkdir(parents=True, exist_ok=True)
         for name, table in self.tables.items():
             write_table(path / name, table)
@@ -175,6 +179,19 @@ class DataDir:
         if removed:
             names = ", ".join(str(file.relative_to(path)) for file in removed)
             note(f"{path}: removed {names} of the data directory this one replaces")
+
+    def _saved_in(self, path: Path) -> bool:
+        """Whether ``path`` holds every table and ``conf/`` file of this directory, unchanged."""
+        try:
+            return all(
+                read_table(path / name, allow_empty_value=True) == table
+                for name, table in self.tables.items()
+            ) and all(
+                (path / "conf" / name).read_text(encoding="utf-8") == text
+                for name, text in self.conf.items()
+            )
+        except (OSError, SpeechEQError):
+            return False
 
     @property
     def utts(self) -> list[str]:
