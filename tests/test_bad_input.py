@@ -486,6 +486,8 @@ def test_a_full_disk_names_the_file_and_keeps_what_was_there(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     data = write_audio_data(tmp_path)
+    utt2spk = (data / "utt2spk").read_text().splitlines(keepends=True)
+    (data / "utt2spk").write_text("".join(utt2spk[1:]))  # data fix must drop an utterance
     before = snapshot(tmp_path)
 
     def full(fd: int) -> None:
