@@ -17,7 +17,7 @@ from torch import multiprocessing, nn
 from typer.testing import CliRunner
 
 from speecheq.cli.main import app
-from speecheq.config import load_config
+from speecheq.config import TrainConfig, load_config
 from speecheq.data.datadir import DataDir
 from speecheq.dataio.cmvn import Cmvn
 from speecheq.dataio.dataset import read_features
@@ -29,7 +29,7 @@ from speecheq.models import Dims, ModelOutput, SpeechEQModel, UtteranceLinear
 from speecheq.tasks import TASKS, Batch, Phase, Target, Task, TaskScores
 from speecheq.tasks.emotion import EmotionTask
 from speecheq.train import trainer
-from speecheq.train.trainer import train
+from speecheq.train.trainer import TrainResult, train
 from tests.synthetic import one_thread, tiny, write_feature_set, write_lang  # noqa: F401
 
 
@@ -123,17 +123,15 @@ class Interrupted(Exception):
     pass
 
 
-def test_resume_ends_exactly_as_an_uninterrupted_run(
-    sets: tuple[Path, Path, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """With dropout, SpecAugment and every task on: stop after epoch 2 of 3, resume."""
-    train_dir, valid_dir, lang_dir = sets
-    config = tiny(
-        model={"dropout": 0.1},
-        features={"specaugment": {"freq_masks": 1, "freq_width": 4, "time_masks": 1}},
-    )
-    whole = train(config, train_dir, valid_dir, tmp_path / "whole", lang_dir)
-
+def _interrupted_then_resumed(
+    monkeypatch: pytest.MonkeyPatch,
+    config: TrainConfig,
+    train_dir: Path,
+    valid_dir: Path,
+    lang_dir: Path,
+    tmp_path: Path,
+) -> TrainResult:
+    """Train into ``tmp_path/parts``, stop after epoch 2's checkpoint, then resume to the end."""
     save = trainer.save_torch
 
     def save_then_stop(payload: dict, path: Path) -> None:
@@ -145,7 +143,23 @@ def test_resume_ends_exactly_as_an_uninterrupted_run(
     with pytest.raises(Interrupted):
         train(config, train_dir, valid_dir, tmp_path / "parts", lang_dir)
     monkeypatch.undo()
-    resumed = train(config, train_dir, valid_dir, tmp_path / "parts", lang_dir, resume=True)
+    return train(config, train_dir, valid_dir, tmp_path / "parts", lang_dir, resume=True)
+
+
+def test_resume_ends_exactly_as_an_uninterrupted_run(
+    sets: tuple[Path, Path, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With dropout, SpecAugment and every task on: stop after epoch 2 of 3, resume."""
+    train_dir, valid_dir, lang_dir = sets
+    config = tiny(
+        model={"dropout": 0.1},
+        features={"specaugment": {"freq_masks": 1, "freq_width": 4, "time_masks": 1}},
+    )
+    whole = train(config, train_dir, valid_dir, tmp_path / "whole", lang_dir)
+
+    resumed = _interrupted_then_resumed(
+        monkeypatch, config, train_dir, valid_dir, lang_dir, tmp_path
+    )
 
     for key, value in whole.model.state_dict().items():
         assert torch.equal(value, resumed.model.state_dict()[key]), key
@@ -189,16 +203,7 @@ def test_averaged_checkpoints_and_learned_task_weights_resume_exactly(
             torch.testing.assert_close(value, mean.to(value.dtype), msg=key)
     assert any(not torch.equal(value, states[3][key]) for key, value in kept.items())
 
-    def save_then_stop(payload: dict, path: Path) -> None:
-        save(payload, path)
-        if path.name == "checkpoint.pt" and payload["epoch"] == 2:
-            raise Interrupted
-
-    monkeypatch.setattr(trainer, "save_torch", save_then_stop)
-    with pytest.raises(Interrupted):
-        train(config, train_dir, valid_dir, tmp_path / "parts", lang_dir)
-    monkeypatch.undo()
-    again = train(config, train_dir, valid_dir, tmp_path / "parts", lang_dir, resume=True)
+    again = _interrupted_then_resumed(monkeypatch, config, train_dir, valid_dir, lang_dir, tmp_path)
     resumed = torch.load(tmp_path / "parts" / "model.pt", weights_only=True)["state_dict"]
     assert all(torch.equal(value, resumed[key]) for key, value in kept.items())
     untimed = [[{k: v for k, v in row.items() if "seconds" not in k} for row in run.history]
