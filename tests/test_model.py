@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from speecheq.baseline.functionals import frame_statistics
 from speecheq.data.datadir import DataDir
 from speecheq.data.tables import TABLES
 from speecheq.dataio.dataset import Collator, Example
@@ -16,6 +17,8 @@ from speecheq.errors import SpeechEQError
 from speecheq.labels import AVD_DIMENSIONS, ClassMap
 from speecheq.modelfile import build_model
 from speecheq.models import Encoded, ModelOutput, SpeechEQModel
+from speecheq.models.frontends import InputSpec
+from speecheq.models.functionals import STATISTICS, frame_functionals
 from speecheq.tasks import TASKS, Batch, Task, TaskContext, TaskOptions, masked_mean
 from speecheq.tasks.emotion import EmotionOptions, EmotionTask
 from speecheq.tasks.intensity import IntensityOptions, IntensityTask
@@ -233,3 +236,41 @@ def test_an_utterance_gives_the_same_output_alone_or_in_a_padded_batch(
     frames = int(alone.encoded.lengths[0])
     assert torch.allclose(together.heads["emotion"][0], alone.heads["emotion"][0], atol=1e-5)
     assert torch.allclose(together.encoded.frames[0, :frames], alone.encoded.frames[0], atol=1e-5)
+
+
+def test_frame_functionals_are_the_baselines_statistics_and_ignore_padding() -> None:
+    torch.manual_seed(2)
+    frames = torch.randn(57, 6) * 3 + 1
+    expected = frame_statistics(frames.numpy()).reshape(12, -1)  # grouped by statistic
+    baseline_rows = [0, 1, 2, 3, 4, 5, 11]  # mean std skew kurtosis min max ... slope
+    padded = torch.full((2, 80, 6), 7.0)
+    padded[1, :57] = frames
+    values = frame_functionals(padded, torch.tensor([80, 57]))[1].reshape(len(STATISTICS), -1)
+    torch.testing.assert_close(
+        values, torch.from_numpy(expected[baseline_rows]), atol=2e-3, rtol=1e-3
+    )
+
+
+def test_the_functionals_stream_joins_the_embedding_and_learns_from_one_utterance_batches(
+    tmp_path: Path,
+) -> None:
+    tasks = make_tasks(("emotion",), tmp_path)
+    torch.manual_seed(0)
+    config = tiny(model={"functionals_dim": 8})
+    model = build_model(12, config, tasks)
+    assert model.functionals is not None
+    model.train()
+    model(torch.randn(1, 30, 12), torch.tensor([30]))  # a long utterance alone in its batch
+    model.eval()
+    torch.manual_seed(1)
+    short, long = torch.randn(1, 41, 12), torch.randn(1, 97, 12)
+    batch = torch.zeros(2, 112, 12)
+    batch[0, :41], batch[1, :97] = short[0], long[0]
+    with torch.inference_mode():
+        alone = model(short, torch.tensor([41])).heads["emotion"][0]
+        together = model(batch, torch.tensor([41, 97])).heads["emotion"][0]
+        louder = model(short * 3, torch.tensor([41])).heads["emotion"][0]
+    torch.testing.assert_close(together, alone, atol=1e-5, rtol=1e-4)
+    assert not torch.allclose(louder, alone, atol=1e-3)  # the stream reads the frames
+    with pytest.raises(ValueError, match="functionals_dim"):
+        SpeechEQModel(12, config.model, {}, InputSpec("layers", 2, 6))

@@ -55,6 +55,11 @@ class ModelConfig:
     """Hidden width of the attention of the statistics pooling."""
     embedding_dim: int = 128
     """Width of the pooled utterance embedding (utterance-level heads read it)."""
+    functionals_dim: int = 0
+    """Width of the functionals stream joined to the pooled encoder output (statistics of each
+    input filterbank frame column and its deltas over the utterance); 0: no such stream."""
+    functionals_dropout: float = 0.5
+    """Dropout on the functionals before their projection."""
     upstream: UpstreamOptions = field(default_factory=UpstreamOptions)
     """A pretrained upstream run on raw audio inside the model (frozen or fine-tuned). Upstream
     features computed in stage 2 (speecheq feats --type ssl) need none of this: a model reads
@@ -74,3 +79,7 @@ class ModelConfig:
             raise ValueError("model.conv_kernel must be a positive odd number")
         if not 0 <= self.dropout < 1:
             raise ValueError("model.dropout must be in [0, 1)")
+        if self.functionals_dim < 0:
+            raise ValueError("model.functionals_dim must be 0 (no stream) or positive")
+        if not 0 <= self.functionals_dropout < 1:
+            raise ValueError("model.functionals_dropout must be in [0, 1)")

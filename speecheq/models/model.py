@@ -17,6 +17,7 @@ from speecheq.features.upstream import Upstream
 from speecheq.models.config import ModelConfig
 from speecheq.models.encoder import build_encoder, padding_mask
 from speecheq.models.frontends import InputSpec
+from speecheq.models.functionals import FunctionalsStream
 from speecheq.models.pooling import AttentiveStatsPooling
 
 
@@ -71,7 +72,8 @@ class FrameLinear(nn.Module):
 
 
 class SpeechEQModel(nn.Module):
-    """Encoder, attentive statistics pooling, embedding layer and the task heads."""
+    """Encoder, attentive statistics pooling (with, optionally, the functionals stream beside
+    it), embedding layer and the task heads."""
 
     def __init__(
         self,
@@ -85,8 +87,15 @@ class SpeechEQModel(nn.Module):
         self.spec = spec or InputSpec()
         self.encoder = build_encoder(feature_dim, config, self.spec, upstream)
         self.pooling = AttentiveStatsPooling(config.d_model, config.attention_dim)
+        self.functionals: FunctionalsStream | None = None
+        if config.functionals_dim:
+            if self.spec.kind != "filterbank":
+                raise ValueError("model.functionals_dim needs filterbank features (set it to 0)")
+            self.functionals = FunctionalsStream(
+                feature_dim, config.functionals_dim, config.functionals_dropout
+            )
         self.embedding = nn.Sequential(
-            nn.Linear(2 * config.d_model, config.embedding_dim),
+            nn.Linear(2 * config.d_model + config.functionals_dim, config.embedding_dim),
             nn.ReLU(),
             nn.Dropout(config.dropout),
         )
@@ -99,8 +108,11 @@ class SpeechEQModel(nn.Module):
 
     def encode(self, feats: torch.Tensor, lengths: torch.Tensor) -> Encoded:
         """Encode ``(batch, frames, feature_dim)`` features of the given lengths."""
+        summary = None if self.functionals is None else self.functionals(feats, lengths)
         frames, lengths = self.encoder(feats, lengths)
         pooled = self.pooling(frames, padding_mask(lengths, frames.shape[1]))
+        if summary is not None:
+            pooled = torch.cat([pooled, summary], dim=-1)
         return Encoded(frames, lengths, self.embedding(pooled))
 
     def forward(self, feats: torch.Tensor, lengths: torch.Tensor) -> ModelOutput:
