@@ -33,8 +33,9 @@ from speecheq.models import ModelConfig
 from speecheq.tasks import TASKS, TaskOptions
 
 CMVN_MODES = ("global", "speaker", "corpus", "utterance", "none")
-DEFAULT_TASKS: dict[str, float] = {"emotion": 1.0, "intensity": 0.5, "phone": 0.1, "gender": 0.3}
-"""The tasks trained by default, with their weights (SpeechEQ: emotion + intensity + aux)."""
+DEFAULT_TASKS = ("emotion", "intensity", "phone", "gender")
+"""The tasks trained by default (SpeechEQ: emotion + intensity + the auxiliary tasks); their
+options' defaults, weights included, are in each task's options."""
 
 
 @dataclass(frozen=True)
@@ -69,13 +70,13 @@ class SpecAugmentConfig:
 
     freq_masks: int = 2
     """Frequency masks per utterance."""
-    freq_width: int = 10
+    freq_width: int = 15
     """Widest frequency mask, in feature bins."""
-    time_masks: int = 2
+    time_masks: int = 4
     """Time masks per utterance."""
-    time_width: int = 12
+    time_width: int = 20
     """Widest time mask, in frames."""
-    warp: float = 0.0
+    warp: float = 0.1
     """Largest relative stretch of the feature axis, drawn per utterance from [1 - warp,
     1 + warp]: a VTLP-like change of apparent vocal-tract length (0 turns it off)."""
 
@@ -88,7 +89,7 @@ class SpecAugmentConfig:
 
 @dataclass(frozen=True)
 class FeaturesConfig:
-    cmvn: Literal["global", "speaker", "corpus", "utterance", "none"] = "global"
+    cmvn: Literal["global", "speaker", "corpus", "utterance", "none"] = "speaker"
     """``global``: the training speakers' stats summed; ``speaker``: each speaker's own;
     ``corpus``: each corpus's speakers' stats summed (``utt2corpus``; global where an utterance
     has no corpus); ``utterance``: each utterance's own; ``none``: features as stored."""
@@ -100,7 +101,7 @@ class FeaturesConfig:
 class OptimConfig:
     """AdamW with a linear warm-up then a cosine decay to ``final_lr_ratio * lr``."""
 
-    epochs: int = 15
+    epochs: int = 40
     """Passes over the training set."""
     lr: float = 1e-3
     """The peak learning rate of AdamW."""
@@ -138,7 +139,7 @@ class OptimConfig:
 class BatchingConfig:
     """Batches of utterances of similar length, bucketed from ``utt2num_frames``."""
 
-    max_frames: int = 3000
+    max_frames: int = 1000
     """Padded frames per batch (utterances x longest one); a longer utterance goes alone."""
     length_noise: float = 0.1
     """Relative noise on the lengths when bucketing, so batches differ from epoch to epoch."""
@@ -157,7 +158,7 @@ class BatchingConfig:
 
 
 def _default_tasks() -> dict[str, TaskOptions]:
-    return {name: TASKS[name].options_type(weight=w) for name, w in DEFAULT_TASKS.items()}
+    return {name: TASKS[name].options_type() for name in DEFAULT_TASKS}
 
 
 @dataclass(frozen=True)

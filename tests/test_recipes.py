@@ -12,13 +12,14 @@ from pathlib import Path
 
 import pytest
 
-from speecheq.config import load_config
+from speecheq.config import TrainConfig, load_config
 from speecheq.corpora import corpus_names
 from speecheq.data.datadir import DataDir
 from speecheq.errors import SpeechEQError
 from speecheq.experiments.curve import curve_plan
 from speecheq.fileio import read_lines
 from speecheq.labels import ClassMap
+from speecheq.tasks import TASKS
 from tests.synthetic import write_feature_set
 
 EGS = Path(__file__).resolve().parents[1] / "egs"
@@ -55,6 +56,22 @@ def test_recipe_files_and_config(recipe: str) -> None:
     config = load_config(folder / "conf" / "train.yaml")
     ClassMap.build(config.labels.classes, config.labels.merge)  # known categories, sane merges
     assert "emotion" in config.tasks
+
+
+@pytest.mark.parametrize("recipe", RECIPES)
+def test_recipe_configs_keep_the_defaults(recipe: str) -> None:
+    """The best measured settings live in one place, the defaults: a recipe's config states
+    its classes and tasks, and the mini recipe its shorter budget."""
+    config = load_config(EGS / recipe / "conf" / "train.yaml")
+    defaults = TrainConfig()
+    exceptions = {"mini": {"optim"}}
+    for section in ("features", "model", "optim", "batching", "seed"):
+        if section not in exceptions.get(recipe, set()):
+            assert getattr(config, section) == getattr(defaults, section), f"{recipe}: {section}"
+    for name, options in config.tasks.items():
+        assert options == TASKS[name].options_type(), f"{recipe}: tasks.{name}"
+    if recipe != "mini":  # its corpus has every label; the others list what theirs allow
+        assert {"emotion", "phone", "gender"} <= set(config.tasks)
 
 
 def run_recipe(*args: str) -> subprocess.CompletedProcess[str]:

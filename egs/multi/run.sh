@@ -33,5 +33,5 @@ case $mode in
 esac
 exec "$recipe/../TEMPLATE/ser.sh" --recipe-dir "$recipe" --corpus "${corpora# }" --plan cross \
   --data "data/$mode" --tag "$mode" --num-folds 2 \
-  --task-sets "emotion emotion,gender emotion,naturalness emotion,gender,naturalness" \
+  --task-sets "emotion emotion,gender emotion,naturalness emotion,gender,naturalness emotion,phone,gender" \
   "${options[@]}"

@@ -23,9 +23,10 @@ from speecheq.tasks.classification import ClassificationTask
 
 @dataclass(frozen=True)
 class EmotionOptions(TaskOptions):
-    class_weights: Literal["none", "balanced"] = "none"
-    """``balanced``: weight each class by ``N / (K * n_class)`` from the training counts."""
-    label_smoothing: float = 0.0
+    class_weights: Literal["none", "balanced"] = "balanced"
+    """``balanced``: weight each class by ``N / (K * n_class)`` from the training counts (as UA
+    weighs them); ``none``: each utterance alike."""
+    label_smoothing: float = 0.1
     """Share of each target's probability spread evenly over the classes."""
 
     def __post_init__(self) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from speecheq.data.datadir import DataDir
@@ -10,8 +11,18 @@ from speecheq.tasks.base import TaskContext, TaskOptions
 from speecheq.tasks.classification import ClassificationTask
 
 
+@dataclass(frozen=True)
+class GenderOptions(TaskOptions):
+    weight: float = 0.3
+    """The weight of the task's loss in the sum the shared step minimises (below emotion's: with
+    few training voices the head learns the voices, and at full weight it pulls the shared
+    encoder towards them)."""
+
+
 class GenderTask(ClassificationTask):
     """Gender of the utterance's speaker, from ``spk2gender`` through ``utt2spk``."""
+
+    options_type = GenderOptions
 
     name = "gender"
     label_table = "spk2gender"

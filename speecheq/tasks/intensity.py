@@ -28,6 +28,8 @@ from speecheq.tasks.classification import ClassificationTask
 
 @dataclass(frozen=True)
 class IntensityOptions(TaskOptions):
+    weight: float = 0.5
+    """The weight of the task's loss in the sum the shared step minimises."""
     loss: Literal["coral", "ce"] = "coral"
     """``coral``: ordinal cumulative-link loss; ``ce``: cross-entropy over the levels."""
 
