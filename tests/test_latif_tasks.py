@@ -20,6 +20,7 @@ from speecheq.data.tables import EMOTION_TABLES
 from speecheq.errors import SpeechEQError
 from speecheq.fileio import read_table, write_table
 from speecheq.metrics import concordance_cc
+from speecheq.models import Dims, Encoded
 from speecheq.predict import predict
 from speecheq.tasks.dimensional import DimensionalOptions, DimensionalTask, concordance_loss
 from speecheq.tasks.speaker import SpeakerOptions, SpeakerTask, aam_logits
@@ -185,6 +186,23 @@ def test_speaker_inventory_references_and_aam_training(tmp_path: Path, capsys) -
     result = train(config, tmp_path / "data", tmp_path / "data", tmp_path / "exp")
     assert result.history[-1]["valid_speaker_UA"] == 1.0
     assert result.history[-1]["train_speaker_loss"] < result.history[0]["train_speaker_loss"]
+
+
+def test_an_adversarial_speaker_head_reverses_the_gradient_reaching_the_embedding(
+    tmp_path: Path,
+) -> None:
+    data = DataDir.load(write_feature_set(tmp_path / "data", speakers={"b": "f", "a": "m"}))
+    options = SpeakerOptions(reversal=0.5)
+    task = SpeakerTask(options, SpeakerTask.take_inventory(options, data, None))  # type: ignore[arg-type]
+    head = task.build_head(Dims(8, 6)).train()
+    embedding = torch.randn(2, 6, requires_grad=True)
+    logits = head(Encoded(torch.zeros(2, 1, 8), torch.ones(2), embedding))
+    logits[:, 0].sum().backward()
+    assert embedding.grad is not None
+    plain = torch.autograd.grad(head.classifier(embedding)[:, 0].sum(), embedding)[0]
+    torch.testing.assert_close(embedding.grad, -0.5 * plain)
+    with pytest.raises(SpeechEQError, match="adversarial speaker head takes loss: softmax"):
+        config_from_dict({"tasks": {"speaker": {"loss": "aam", "reversal": 1.0}}}, "test")
 
 
 # --- label-fraction subsets -----------------------------------------------------------------

@@ -15,17 +15,16 @@ reference.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import Any
 
-import torch
 from torch import nn
 
 from speecheq.console import warn
 from speecheq.data.datadir import DataDir
 from speecheq.errors import SpeechEQError
-from speecheq.models import Dims, Encoded
+from speecheq.models import Dims
+from speecheq.tasks.adversarial import AdversarialHead
 from speecheq.tasks.base import TaskContext, TaskOptions
 from speecheq.tasks.classification import ClassificationTask
 
@@ -45,57 +44,6 @@ class CorpusOptions(TaskOptions):
             raise ValueError(
                 "tasks.corpus.reversal and ramp_steps must not be negative, hidden_dim positive"
             )
-
-
-class _ReverseGradient(torch.autograd.Function):
-    """Identity forward; the gradient multiplied by ``-strength`` backward."""
-
-    @staticmethod
-    def forward(ctx: Any, inputs: torch.Tensor, strength: float) -> torch.Tensor:
-        ctx.strength = strength
-        return inputs.view_as(inputs)
-
-    @staticmethod
-    def backward(ctx: Any, grad: torch.Tensor) -> tuple[torch.Tensor, None]:
-        return -ctx.strength * grad, None
-
-
-def reverse_gradient(inputs: torch.Tensor, strength: float) -> torch.Tensor:
-    """``inputs`` unchanged, with its gradient reversed and scaled by ``strength``."""
-    return _ReverseGradient.apply(inputs, strength)
-
-
-class CorpusHead(nn.Module):
-    """Gradient reversal, then a two-layer classifier on the utterance embedding.
-
-    The ``steps`` buffer counts the training forward passes (it is saved with the weights, so a
-    resumed run continues the ramp where it was).
-    """
-
-    def __init__(self, dims: Dims, corpora: int, options: CorpusOptions) -> None:
-        super().__init__()
-        self.options = options
-        self.classifier = nn.Sequential(
-            nn.Linear(dims.embedding_dim, options.hidden_dim),
-            nn.ReLU(),
-            nn.Linear(options.hidden_dim, corpora),
-        )
-        self.register_buffer("steps", torch.zeros((), dtype=torch.long))
-
-    def strength(self) -> float:
-        """The reversal strength at the current step."""
-        ramp = self.options.ramp_steps
-        if ramp == 0:
-            return self.options.reversal
-        progress = min(1.0, int(self.steps) / ramp)
-        return self.options.reversal * (2 / (1 + math.exp(-10 * progress)) - 1)
-
-    def forward(self, encoded: Encoded) -> torch.Tensor:
-        if not torch.is_grad_enabled():  # decoding: nothing to reverse
-            return self.classifier(encoded.embedding)
-        if self.training:
-            self.steps += 1
-        return self.classifier(reverse_gradient(encoded.embedding, self.strength()))
 
 
 class CorpusTask(ClassificationTask):
@@ -129,5 +77,8 @@ class CorpusTask(ClassificationTask):
         return {utt: name for utt, name in data.get("utt2corpus").items() if name in known}
 
     def build_head(self, dims: Dims) -> nn.Module:
-        assert isinstance(self.options, CorpusOptions)
-        return CorpusHead(dims, len(self.classes), self.options)
+        options = self.options
+        assert isinstance(options, CorpusOptions)
+        return AdversarialHead(
+            dims, len(self.classes), options.reversal, options.ramp_steps, options.hidden_dim
+        )

@@ -8,6 +8,10 @@ additive angular margin softmax (AAM-softmax, Deng et al. 2019): the target spea
 ``theta`` is the angle between the embedding and the speaker's weight vector, so a speaker's
 utterances must lie within a margin of its direction, not merely closest to it.
 
+``reversal`` > 0 turns the task around: the speaker is learnt adversarially, behind a gradient
+reversal (:mod:`speecheq.tasks.adversarial`), so that the shared embedding forgets the training
+voices instead of learning them (speaker-invariant emotion features).
+
 Speaker-independent protocols test on speakers the model never saw: every utterance is decoded
 (``hyp/utt2spk``), but only those whose speaker is in the inventory have a reference and are
 scored, which is said whenever some are left out.
@@ -26,8 +30,12 @@ from torch.nn import functional
 from speecheq.console import note
 from speecheq.data.datadir import DataDir
 from speecheq.models import Dims, Encoded, ModelOutput
+from speecheq.tasks.adversarial import AdversarialHead
 from speecheq.tasks.base import Batch, TaskContext, TaskOptions, masked_mean
 from speecheq.tasks.classification import ClassificationTask
+
+ADVERSARY_WIDTH = 64
+"""Hidden width of the adversarial speaker classifier."""
 
 
 @dataclass(frozen=True)
@@ -40,11 +48,20 @@ class SpeakerOptions(TaskOptions):
     """AAM-softmax: the additive angular margin, in radians."""
     scale: float = 30.0
     """AAM-softmax: the scale of the cosine logits."""
+    reversal: float = 0.0
+    """0: the speaker is an auxiliary task; > 0: an adversary, behind a gradient reversal of
+    this strength (the embedding is pushed to hide the speaker)."""
+    ramp_steps: int = 0
+    """Adversarial: training steps over which the reversal ramps up from 0 (0: full at once)."""
 
     def __post_init__(self) -> None:
         super().__post_init__()
         if not 0 <= self.margin < math.pi / 2 or self.scale <= 0:
             raise ValueError("tasks.speaker.margin must be in [0, pi/2), scale positive")
+        if self.reversal < 0 or self.ramp_steps < 0:
+            raise ValueError("tasks.speaker.reversal and ramp_steps must not be negative")
+        if self.reversal and self.loss == "aam":
+            raise ValueError("tasks.speaker: an adversarial speaker head takes loss: softmax")
 
 
 class CosineHead(nn.Module):
@@ -110,6 +127,12 @@ class SpeakerTask(ClassificationTask):
         return references
 
     def build_head(self, dims: Dims) -> nn.Module:
+        options = self.options
+        assert isinstance(options, SpeakerOptions)
+        if options.reversal:
+            return AdversarialHead(
+                dims, len(self.classes), options.reversal, options.ramp_steps, ADVERSARY_WIDTH
+            )
         return CosineHead(dims, len(self.classes)) if self.aam else super().build_head(dims)
 
     def loss(self, output: ModelOutput, batch: Batch) -> torch.Tensor:
