@@ -17,10 +17,11 @@ from speecheq.baseline.functionals import (
     make_functionals,
     read_functionals,
 )
-from speecheq.baseline.svm import standardise_per_speaker
+from speecheq.baseline.svm import calibrate, softmax, standardise_per_speaker
 from speecheq.cli.main import app
 from speecheq.data.folds import save_folds, split_folds
 from speecheq.errors import SpeechEQError
+from speecheq.fileio import read_table
 from tests.conftest import make_datadir
 
 
@@ -84,6 +85,24 @@ def test_functionals_and_svm_from_the_command_line(corpus: Path, tmp_path: Path)
     assert report["mean"]["emotion UA"] > 0.6  # pitch tells the classes apart (chance: 0.25)
     chosen = json.loads((exp / "fold1" / "svm.json").read_text())
     assert chosen["train_utterances"] == 48 and len(chosen["inner_UA"]) == 6
+    hyp = exp / "fold1" / "decode_test" / "hyp"
+    posteriors = {
+        u: np.array(v.split(), float) for u, v in read_table(hyp / "utt2emo.post").items()
+    }
+    classes = (exp / "fold1" / "decode_test" / "classes").read_text().split()
+    assert all(abs(p.sum() - 1) < 1e-3 for p in posteriors.values())
+    assert {u: classes[int(p.argmax())] for u, p in posteriors.items()} == read_table(
+        hyp / "utt2emo"
+    )
+
+
+def test_calibration_finds_the_temperature_that_made_the_labels() -> None:
+    rng = np.random.default_rng(0)
+    scores = rng.normal(size=(4000, 4)) * 3
+    probabilities = softmax(scores, 2.0)
+    targets = np.array([rng.choice(4, p=row) for row in probabilities])
+    assert 1.6 < calibrate(scores, targets) < 2.5
+    assert calibrate(scores, scores.argmax(axis=1)) < 0.05  # never wrong: as sharp as allowed
 
 
 def test_missing_functionals_and_bad_sets_are_errors(corpus: Path, tmp_path: Path) -> None:

@@ -14,7 +14,7 @@ from speecheq.cli.main import app
 from speecheq.data.datadir import DataDir
 from speecheq.data.folds import save_folds, split_folds
 from speecheq.errors import SpeechEQError
-from speecheq.experiments.ensemble import average_decodes
+from speecheq.experiments.ensemble import average_decodes, fuse_systems
 from speecheq.experiments.folds import folds_plan
 from speecheq.experiments.launch import Job, LocalLauncher, SlurmLauncher
 from speecheq.experiments.plan import Plan
@@ -91,6 +91,24 @@ def test_an_ensemble_averages_posteriors(tmp_path: Path) -> None:
     c = _decode_dir(tmp_path / "c", {"u1": "0.5 0.5"})
     with pytest.raises(SpeechEQError, match="other utterances than"):
         average_decodes([a, c], tmp_path / "bad")
+
+
+def test_late_fusion_weighs_systems_over_the_folds_they_share(tmp_path: Path) -> None:
+    net, svm = tmp_path / "net" / "seed0", tmp_path / "svm"
+    _decode_dir(net / "fold1" / "decode_test", {"u1": "0.9 0.1", "u2": "0.6 0.4"})
+    _decode_dir(net / "fold2" / "decode_test", {"u1": "0.9 0.1", "u2": "0.6 0.4"})
+    _decode_dir(svm / "fold1" / "decode_test", {"u1": "0.2 0.8", "u2": "0.9 0.1"})
+    out = tmp_path / "fused"
+    report = fuse_systems([net, svm], out, [1.0, 3.0])
+    assert [fold.name for fold in report.folds] == ["fold1"]  # fold2: the SVM has none
+    assert (out / "fold1" / "decode_test" / "hyp" / "utt2emo.post").read_text() == (
+        "u1 0.3750 0.6250\nu2 0.8250 0.1750\n"
+    )
+    assert report.mean["emotion UA"] == 1.0  # each system alone gets one of the two wrong
+    with pytest.raises(SpeechEQError, match="give 2 non-negative weights"):
+        fuse_systems([net, svm], out, [1.0])
+    with pytest.raises(SpeechEQError, match="no fold is decoded"):
+        fuse_systems([net, tmp_path / "nothing"], out, None)
 
 
 @pytest.mark.slow

@@ -7,7 +7,10 @@ literature). The SVM (``LinearSVC``, classes weighted by their inverse frequency
 what it optimises) is trained on a fold's train and valid utterances; its ``C`` is chosen from
 :data:`GRID` by the UA of an inner leave-one-speaker-out over the training speakers, so no
 choice sees the test speaker. Predictions go to decode directories like ``speecheq predict``'s
-(``hyp/utt2emo``, ``ref/utt2emo``, ``classes``), scored by the toolkit's own scorer.
+(``hyp/utt2emo``, ``ref/utt2emo``, ``classes``), scored by the toolkit's own scorer, with
+calibrated posteriors (``hyp/utt2emo.post``): a softmax of the SVM's decision values whose
+temperature minimises the log-loss of the inner held-out speakers' decision values, so that the
+SVM's posteriors can be averaged with a network's (``speecheq exp fuse``).
 """
 
 from __future__ import annotations
@@ -31,6 +34,8 @@ from speecheq.scoring.scores import Report, aggregate
 
 GRID = (1e-6, 1e-5, 1e-4, 1e-3, 1e-2, 1e-1)
 """The values of the SVM's ``C`` tried."""
+TEMPERATURES = np.geomspace(1e-3, 1e2, 101)
+"""The softmax temperatures tried when calibrating the decision values."""
 
 
 def standardise_per_speaker(values: np.ndarray, speakers: Sequence[str]) -> np.ndarray:
@@ -67,10 +72,54 @@ class Labelled:
         return cls(utts, standardise_per_speaker(values, speakers), np.asarray(classes), speakers)
 
 
-def fit_svm(train: Labelled, seed: int = 0) -> tuple[object, float, dict[float, float]]:
+def softmax(scores: np.ndarray, temperature: float) -> np.ndarray:
+    """Row-wise softmax of ``scores / temperature``."""
+    shifted = scores / temperature
+    shifted -= shifted.max(axis=1, keepdims=True)
+    exp = np.exp(shifted)
+    return exp / exp.sum(axis=1, keepdims=True)
+
+
+def calibrate(scores: np.ndarray, targets: np.ndarray) -> float:
+    """The temperature of :data:`TEMPERATURES` whose softmax of ``scores`` ``(N, K)`` gives the
+    class indices ``targets`` the lowest log-loss."""
+    rows = np.arange(len(targets))
+    losses = [-np.log(softmax(scores, t)[rows, targets] + 1e-12).mean() for t in TEMPERATURES]
+    return float(TEMPERATURES[int(np.argmin(losses))])
+
+
+@dataclass(frozen=True)
+class FittedSVM:
+    """The SVM of the ``C`` of best inner UA, the inner UA of each ``C`` and the temperature
+    that calibrates its decision values."""
+
+    svm: object
+    c: float
+    inner_ua: dict[float, float]
+    temperature: float
+
+    def posteriors(self, values: np.ndarray, classes: Sequence[str]) -> np.ndarray:
+        """``(N, len(classes))`` calibrated posteriors, columns in the order of ``classes``."""
+        scores = self.svm.decision_function(values)  # type: ignore[attr-defined]
+        known = list(self.svm.classes_)  # type: ignore[attr-defined]
+        if scores.ndim == 1:  # two classes: one decision value, for the second
+            scores = np.stack([-scores, scores], axis=1)
+        full = np.full((len(values), len(classes)), -1e3)
+        for column, name in enumerate(known):
+            full[:, list(classes).index(name)] = scores[:, column]
+        return softmax(full, self.temperature)
+
+
+def fit_svm(train: Labelled, seed: int = 0) -> FittedSVM:
     """The SVM trained with the ``C`` of best inner leave-one-speaker-out UA (with fewer than
-    two training speakers, 3 stratified folds), that ``C``, and the inner UA of each."""
-    from sklearn.model_selection import GridSearchCV, LeaveOneGroupOut, StratifiedKFold
+    two training speakers, 3 stratified folds), calibrated on the same inner folds."""
+    from sklearn.base import clone
+    from sklearn.model_selection import (
+        GridSearchCV,
+        LeaveOneGroupOut,
+        StratifiedKFold,
+        cross_val_predict,
+    )
     from sklearn.svm import LinearSVC
 
     svm = LinearSVC(class_weight="balanced", max_iter=20000, random_state=seed)
@@ -82,7 +131,16 @@ def fit_svm(train: Labelled, seed: int = 0) -> tuple[object, float, dict[float, 
         float(c): float(ua)
         for c, ua in zip(GRID, search.cv_results_["mean_test_score"], strict=True)
     }
-    return search.best_estimator_, float(search.best_params_["C"]), inner_ua
+    best = search.best_estimator_
+    held_out = cross_val_predict(
+        clone(best), train.values, train.classes, groups=groups, cv=inner,
+        method="decision_function",
+    )  # fmt: skip
+    if held_out.ndim == 1:  # two classes
+        held_out = np.stack([-held_out, held_out], axis=1)
+    targets = np.searchsorted(best.classes_, train.classes)  # classes_ are sorted
+    temperature = calibrate(held_out, targets)
+    return FittedSVM(best, float(search.best_params_["C"]), inner_ua, temperature)
 
 
 def run_svm(
@@ -116,14 +174,33 @@ def run_svm(
             warnings.simplefilter("ignore", ConvergenceWarning)
             # An inner held-out speaker may lack a class; UA is over those in its reference.
             warnings.filterwarnings("ignore", "y_pred contains classes not in y_true")
-            svm, c, inner_ua = fit_svm(train)
-        hypotheses = svm.predict(test.values)  # type: ignore[attr-defined]
+            fitted = fit_svm(train)
+        posteriors = fitted.posteriors(test.values, class_map.classes)
+        hypotheses = [class_map.classes[int(row.argmax())] for row in posteriors]
         decode_dir = exp_dir / fold / "decode_test"
         write_table(decode_dir / "hyp" / "utt2emo", dict(zip(test.utts, hypotheses, strict=True)))
+        write_table(
+            decode_dir / "hyp" / "utt2emo.post",
+            {
+                u: " ".join(f"{v:.4f}" for v in row)
+                for u, row in zip(test.utts, posteriors, strict=True)
+            },
+        )
         write_table(decode_dir / "ref" / "utt2emo", dict(zip(test.utts, test.classes, strict=True)))
+        genders = parts["test"].utt2gender
+        if genders:
+            write_table(
+                decode_dir / "ref" / "utt2gender",
+                {u: genders[u] for u in test.utts if u in genders},
+            )
         with atomic_write(decode_dir / "classes") as out:
             out.writelines(f"{name}\n" for name in class_map.classes)
-        record = {"C": c, "inner_UA": inner_ua, "train_utterances": len(train.utts)}
+        record = {
+            "C": fitted.c,
+            "inner_UA": fitted.inner_ua,
+            "temperature": fitted.temperature,
+            "train_utterances": len(train.utts),
+        }
         with atomic_write(exp_dir / fold / "svm.json") as out:
             json.dump({**record, "dims": int(train.values.shape[1])}, out, indent=2)
         decoded.append(read_decode_dir(decode_dir, fold))

@@ -345,6 +345,39 @@ def score_command(exp_dir: ExpArg) -> None:
         print_report(reports[0])
 
 
+@app.command("fuse")
+def fuse_command(
+    out_dir: Annotated[Path, typer.Argument(help="Where the fused system goes.")],
+    systems: Annotated[
+        list[Path],
+        typer.Argument(help="Folders of <fold>/decode_test with posteriors (two or more)."),
+    ],
+    weights: Annotated[
+        str | None, typer.Option(help="Comma-separated weight of each system (default: equal).")
+    ] = None,
+) -> None:
+    """Late fusion: score each fold from the weighted mean of the systems' emotion posteriors.
+
+    A system is a seed of a recipe's plan (EXP/seed0), its ensemble (EXP/ensemble) or the
+    classic baseline (exp/svm_fbank, whose posteriors are calibrated). Writes OUT/<fold>/
+    decode_test and OUT/scores.
+    """
+    from speecheq.experiments.ensemble import fuse_systems
+    from speecheq.scoring.report import print_report, write_report
+
+    shares = None
+    if weights is not None:
+        try:
+            shares = [float(word) for word in weights.split(",")]
+        except ValueError:
+            raise SpeechEQError(
+                f"--weights: numbers separated by commas, got '{weights}'"
+            ) from None
+    report = fuse_systems(systems, out_dir, shares)
+    write_report(report, out_dir / "scores")
+    print_report(report)
+
+
 @app.command("job", hidden=True)
 def job_command(
     exp_dir: ExpArg,

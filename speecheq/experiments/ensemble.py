@@ -1,4 +1,4 @@
-"""Ensembles over seeds: each fold's emotion posteriors averaged over the models of its seeds.
+"""Ensembles: emotion posteriors averaged over the models of a fold's seeds, or over systems.
 
 A recipe's plan with several seeds trains every fold once per seed; ``speecheq exp score``
 then also scores their ensemble: for each fold, the ``hyp/utt2emo.post`` posteriors of its
@@ -6,6 +6,11 @@ seeds' decodes are averaged, and the class of highest mean posterior is the hypo
 (``<exp>/ensemble/<fold>/decode_test``, reported in ``<exp>/ensemble/scores``). It costs no
 training, but as many models at inference as there are seeds, so its figures are those of an
 ensemble, not of a single model.
+
+``speecheq exp fuse OUT SYSTEM...`` fuses whole systems the same way (late fusion): each
+system is a folder of ``<fold>/decode_test`` directories with posteriors (a seed of a recipe's
+plan, its ensemble, or the classic baseline, whose posteriors are calibrated), and every fold
+they all decoded is scored from the weighted mean of their posteriors.
 """
 
 from __future__ import annotations
@@ -25,14 +30,18 @@ ENSEMBLE = "ensemble"
 POSTERIORS = "utt2emo.post"
 
 
-def average_decodes(decode_dirs: Sequence[Path], out_dir: Path) -> None:
+def average_decodes(
+    decode_dirs: Sequence[Path], out_dir: Path, weights: Sequence[float] | None = None
+) -> None:
     """Write the decode directory of the averaged emotion posteriors of ``decode_dirs`` (the
-    same test set decoded by several models): ``hyp/utt2emo``, ``hyp/utt2emo.post``, and the
-    references and classes of the first."""
+    same test set decoded by several models; ``weights``: of each, else equal):
+    ``hyp/utt2emo``, ``hyp/utt2emo.post``, and the references and classes of the first."""
+    shares = np.asarray(weights if weights is not None else [1.0] * len(decode_dirs), float)
+    shares = shares / shares.sum()
     first = decode_dirs[0]
     classes = (first / "classes").read_text(encoding="utf-8").split()
     total: dict[str, np.ndarray] = {}
-    for decode_dir in decode_dirs:
+    for decode_dir, share in zip(decode_dirs, shares, strict=True):
         if (decode_dir / "classes").read_text(encoding="utf-8").split() != classes:
             raise SpeechEQError(f"{decode_dir}: other classes than {first}; no ensemble")
         posteriors = read_table(decode_dir / "hyp" / POSTERIORS)
@@ -45,8 +54,8 @@ def average_decodes(decode_dirs: Sequence[Path], out_dir: Path) -> None:
                     f"{decode_dir}/hyp/{POSTERIORS}: '{utt}' has {len(values)} posteriors, "
                     f"expected {len(classes)}"
                 )
-            total[utt] = total.get(utt, 0.0) + values
-    mean = {utt: values / len(decode_dirs) for utt, values in total.items()}
+            total[utt] = total.get(utt, 0.0) + share * values
+    mean = total
     write_table(out_dir / "hyp" / "utt2emo", {u: classes[int(p.argmax())] for u, p in mean.items()})
     write_table(
         out_dir / "hyp" / POSTERIORS, {u: " ".join(f"{v:.4f}" for v in p) for u, p in mean.items()}
@@ -77,4 +86,37 @@ def ensemble_report(plan: Plan, exp_dir: Path) -> Report | None:
     report.notes.extend(
         [*plan.reports[0].notes, f"each fold's emotion posteriors averaged over seeds {seed_list}"]
     )
+    return report
+
+
+def fuse_systems(systems: Sequence[Path], out: Path, weights: Sequence[float] | None) -> Report:
+    """Late fusion: every fold decoded (with posteriors) by each of ``systems`` scored from
+    their posteriors' weighted mean, into ``out/<fold>/decode_test``; the report over folds."""
+    if len(systems) < 2:
+        raise SpeechEQError("fusion needs two systems or more")
+    if weights is not None and (len(weights) != len(systems) or min(weights) < 0):
+        raise SpeechEQError(f"--weights: give {len(systems)} non-negative weights, one a system")
+    if weights is not None and sum(weights) <= 0:
+        raise SpeechEQError("--weights: at least one weight must be positive")
+    folds = [
+        {p.parents[2].name for p in system.glob(f"*/decode_test/hyp/{POSTERIORS}")}
+        for system in systems
+    ]
+    common = sorted(set.intersection(*folds))
+    if not common:
+        raise SpeechEQError(
+            f"{', '.join(map(str, systems))}: no fold is decoded with posteriors "
+            f"(<fold>/decode_test/hyp/{POSTERIORS}) in all of them"
+        )
+    decoded = []
+    for fold in common:
+        decode_dir = out / fold / "decode_test"
+        average_decodes([system / fold / "decode_test" for system in systems], decode_dir, weights)
+        decoded.append(read_decode_dir(decode_dir, fold))
+    report = aggregate(decoded, f"{out.name}: fusion of {len(systems)} systems")
+    shares = ", ".join(
+        f"{system} ({weight:g})"
+        for system, weight in zip(systems, weights or [1] * len(systems), strict=True)
+    )
+    report.notes.append(f"emotion posteriors averaged over {shares}; folds {', '.join(common)}")
     return report
