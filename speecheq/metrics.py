@@ -95,6 +95,21 @@ def unweighted_accuracy(ref: Sequence[Hashable], hyp: Sequence[Hashable]) -> flo
     return float(np.mean([score.recall for score in scores.values()]))
 
 
+def expected_calibration_error(
+    posteriors: np.ndarray, correct: np.ndarray, bins: int = 10
+) -> float:
+    """ECE: the mean gap between confidence (the top posterior) and accuracy over ``bins``
+    equal-width confidence bins, each weighted by its share of the utterances."""
+    confidence = posteriors.max(axis=1)
+    which = np.minimum((confidence * bins).astype(int), bins - 1)
+    gaps = [
+        (which == b).mean() * abs(correct[which == b].mean() - confidence[which == b].mean())
+        for b in range(bins)
+        if (which == b).any()
+    ]
+    return float(np.sum(gaps))
+
+
 def macro_f1(ref: Sequence[Hashable], hyp: Sequence[Hashable]) -> float:
     """Macro-F1: the mean F1 over the classes in the reference or the hypothesis."""
     scores = per_class_scores(ref, hyp)

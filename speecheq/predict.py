@@ -6,7 +6,8 @@ The decode directory is what ``speecheq score`` reads::
     hyp/<table>        every task's hypotheses for every utterance (utt2emo, utt2emo.post,
                        utt2intensity, utt2gender, tokens, ...)
     ref/<table>        the references of the data directory for the utterances that have one
-                       (utt2emo after the model's class map)
+                       (utt2emo after the model's class map; utt2gender whenever spk2gender
+                       gives it, for the emotion UA per gender)
 
 Tables of ``hyp/`` and ``ref/`` that this model does not write (left by an earlier run) are
 removed, so a decode directory never mixes two models.
@@ -86,6 +87,9 @@ def predict(
         if references[task.name]:
             write_table(out_dir / "ref" / task.decode_table, references[task.name])
             written["ref"].add(task.decode_table)
+    if data.utt2gender and "utt2gender" not in written["ref"]:  # UA per gender in reports
+        write_table(out_dir / "ref" / "utt2gender", data.utt2gender)
+        written["ref"].add("utt2gender")
     for side, tables in written.items():
         for stale in (out_dir / side).glob("*"):
             if stale.is_file() and stale.name not in tables:

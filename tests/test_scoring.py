@@ -270,3 +270,24 @@ def test_cli_error_is_one_line_and_exit_status_1(tmp_path: Path) -> None:
     assert result.returncode == 1
     assert "reference utterance 'u001' of ref/utt2emo has no hypothesis" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_reports_show_collapse_gender_gaps_and_calibration(tmp_path: Path) -> None:
+    """A model that calls everything 'happy' with 0.9 confidence: its per-class table counts
+    the predictions, its UA per gender differs, and ECE is |accuracy - 0.9|."""
+    refs = ["happy", "happy", "sad", "sad", "happy", "sad"]
+    path = emotions(tmp_path / "fold", [(ref, "happy") for ref in refs], ("happy", "sad"))
+    write_table(path / "hyp" / "utt2emo.post", {f"u{i:03d}": "0.9 0.1" for i in range(6)})
+    write_table(path / "ref" / "utt2gender", {"u000": "f", "u001": "f", "u002": "f",
+                                              "u003": "m", "u004": "m", "u005": "m"})  # fmt: skip
+    fold = score_fold(read_decode_dir(path))
+    assert fold.metrics["emotion UA[f]"] == pytest.approx(0.5)  # happy 2/2, sad 0/1
+    assert fold.metrics["emotion UA[m]"] == pytest.approx(0.5)
+    assert fold.metrics["emotion ECE"] == pytest.approx(abs(0.5 - 0.9))
+    markdown = markdown_report(aggregate([read_decode_dir(path)], "collapsed"))
+    assert "| happy | 50.0 | 100.0 | 66.7 | 3 | 6 |" in markdown
+    assert "| sad | 0.0 | 0.0 | 0.0 | 3 | 0 |" in markdown
+    assert "emotion ECE" in markdown and "40.0" in markdown
+    write_table(path / "hyp" / "utt2emo.post", {f"u{i:03d}": "0.9" for i in range(6)})
+    with pytest.raises(SpeechEQError, match="utt2emo.post:1: expected 2 non-negative posteriors"):
+        read_decode_dir(path)

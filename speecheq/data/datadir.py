@@ -211,6 +211,12 @@ class DataDir:
         return dict(sorted(spk2utt.items()))
 
     @property
+    def utt2gender(self) -> dict[str, str]:
+        """Each utterance's speaker's gender, where ``spk2gender`` gives it."""
+        genders = self.get("spk2gender")
+        return {utt: genders[spk] for utt, spk in self.utt2spk.items() if spk in genders}
+
+    @property
     def speakers(self) -> list[str]:
         return sorted(set(self.utt2spk.values()))
 

@@ -5,12 +5,17 @@ class file of each task that has one (``classes``: the emotion classes in index 
 of the registry (:data:`speecheq.tasks.TASKS`) is scored when both ``ref/<decode table>`` and
 ``hyp/<decode table>`` exist, over the utterances of ``ref/``; every one of them must have a
 hypothesis. Values are read with the task's own parser (:meth:`speecheq.tasks.Task.parse`).
+
+Two tables, where present, show how the emotion task fails: ``hyp/utt2emo.post`` (the emotion
+posteriors, in the order of ``classes``: their calibration) and ``ref/utt2gender`` (the
+speakers' genders, written whether or not the model has a gender task: UA per gender).
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +48,10 @@ class Decoded:
     """Task name -> pairs, for the tasks with non-empty tables in both ``ref/`` and ``hyp/``."""
     classes: dict[str, tuple[str, ...]]
     """Task name -> its classes in index order, for the scored tasks that have a class file."""
+    posteriors: dict[str, tuple[float, ...]] = field(default_factory=dict)
+    """Utterance -> its emotion posteriors (``hyp/utt2emo.post``), where given."""
+    genders: dict[str, str] = field(default_factory=dict)
+    """Utterance -> its speaker's gender (``ref/utt2gender``), where given."""
 
 
 def read_decode_dir(path: str | Path, name: str | None = None) -> Decoded:
@@ -79,7 +88,29 @@ def read_decode_dir(path: str | Path, name: str | None = None) -> Decoded:
             f"{path}: no task to score, no non-empty table is in both ref/ and hyp/ "
             f"(known: {known})"
         )
-    return Decoded(name or path.name, str(path), pairs, classes)
+    posteriors = {}
+    if "emotion" in pairs and (path / "hyp" / "utt2emo.post").is_file():
+        posteriors = _read_posteriors(path / "hyp" / "utt2emo.post", len(classes["emotion"]))
+    genders = {}
+    if (path / "ref" / "utt2gender").is_file():
+        genders = _read_values(path / "ref" / "utt2gender", TASKS["gender"], ())
+    return Decoded(name or path.name, str(path), pairs, classes, posteriors, genders)
+
+
+def _read_posteriors(path: Path, classes: int) -> dict[str, tuple[float, ...]]:
+    posteriors: dict[str, tuple[float, ...]] = {}
+    for line in read_lines(path):
+        try:
+            values = tuple(float(word) for word in line.value.split())
+        except ValueError:
+            values = ()
+        if len(values) != classes or not all(math.isfinite(v) and v >= 0 for v in values):
+            raise SpeechEQError(
+                f"{path}:{line.lineno}: expected {classes} non-negative posteriors, got "
+                f"'{line.value}'"
+            )
+        posteriors[line.key] = values
+    return posteriors
 
 
 def _read_classes(path: Path) -> tuple[str, ...]:

@@ -7,13 +7,15 @@ from collections.abc import Sequence
 from dataclasses import asdict
 from pathlib import Path
 
+import numpy as np
+
 from speecheq.console import console, print_table
 from speecheq.fileio import atomic_write
 from speecheq.metrics import ScaleScores
 from speecheq.scoring.plots import plot_confusion
 from speecheq.scoring.scores import DEFINITIONS, PERCENT_METRICS, Report, metric_name
 
-PERCENT_NOTE = "WA, UA, F1 and TER in %"
+PERCENT_NOTE = "WA, UA, F1, ECE and TER in %"
 
 
 def format_value(key: str, value: float) -> str:
@@ -50,7 +52,9 @@ def summary_rows(report: Report) -> tuple[list[str], list[list[str]]]:
 
 
 def per_class_rows(scores: ScaleScores) -> tuple[list[str], list[list[str]]]:
-    """Precision, recall and F1 (in %) and support of each class."""
+    """Precision, recall and F1 (in %), support and times predicted of each class (a model
+    that collapses onto a few classes shows in the last column)."""
+    predicted = np.asarray(scores.confusion).sum(axis=0)
     rows = [
         [
             name,
@@ -58,10 +62,11 @@ def per_class_rows(scores: ScaleScores) -> tuple[list[str], list[list[str]]]:
             f"{100 * s.recall:.1f}",
             f"{100 * s.f1:.1f}",
             str(s.support),
+            str(int(predicted[scores.classes.index(name)])),
         ]
         for name, s in scores.per_class.items()
     ]
-    return ["class", "precision", "recall", "F1", "support"], rows
+    return ["class", "precision", "recall", "F1", "support", "predicted"], rows
 
 
 def confusion_rows(scores: ScaleScores) -> tuple[list[str], list[list[str]]]:

@@ -15,7 +15,7 @@ import numpy as np
 
 from speecheq.errors import SpeechEQError
 from speecheq.labels import DERIVED_SCALES
-from speecheq.metrics import ScaleScores
+from speecheq.metrics import ScaleScores, expected_calibration_error, unweighted_accuracy
 from speecheq.scoring.decode_dir import Decoded, Pairs
 from speecheq.tasks import TASKS
 
@@ -27,6 +27,10 @@ DEFINITIONS: dict[str, str] = {
     "CCC": "concordance correlation coefficient, 2 cov(x,y) / (var x + var y + (mean x - "
     "mean y)^2), population moments",
     "r": "Pearson correlation",
+    "ECE": "expected calibration error of the emotion posteriors: the mean |accuracy - "
+    "confidence| over 10 confidence bins, weighted by their utterances (where posteriors exist)",
+    "UA[f], UA[m]": "emotion UA over the utterances of female, of male speakers (where the "
+    "speakers' genders are known)",
     "TER": "token error rate, (substitutions + deletions + insertions) / reference tokens, "
     "summed over utterances (the phone error rate, PER, when the tokens are phones)",
     "scales": "emotion: the model's classes; "
@@ -40,7 +44,7 @@ DEFINITIONS: dict[str, str] = {
 }
 """The definitions behind every number, shown in ``--help`` and written with each report."""
 
-PERCENT_METRICS: frozenset[str] = frozenset({"WA", "UA", "F1", "TER"})
+PERCENT_METRICS: frozenset[str] = frozenset({"WA", "UA", "F1", "TER", "ECE"})
 """Metrics that are shares (shown in percent)."""
 
 
@@ -72,8 +76,8 @@ class Report:
 
 
 def metric_name(key: str) -> str:
-    """The metric of a ``"<task> <metric>"`` key (e.g. ``"UA"``)."""
-    return key.rsplit(" ", 1)[1]
+    """The metric of a ``"<task> <metric>[<group>]"`` key (e.g. ``"UA"``)."""
+    return key.rsplit(" ", 1)[1].split("[")[0]
 
 
 def score_fold(decoded: Decoded) -> FoldScores:
@@ -89,8 +93,29 @@ def score_fold(decoded: Decoded) -> FoldScores:
         values.update(scores.metrics)
         scales.update(scores.scales)
         notes.extend(scores.notes)
+    values.update(emotion_diagnostics(decoded))
     utterances = max(len(task_pairs.utts) for task_pairs in decoded.pairs.values())
     return FoldScores(decoded.name, utterances, values, scales, notes)
+
+
+def emotion_diagnostics(decoded: Decoded) -> dict[str, float]:
+    """How the emotion task fails: its UA per speaker gender (``emotion UA[f]``...) and the
+    expected calibration error of its posteriors (``emotion ECE``), where the decode directory
+    has what they need."""
+    pairs = decoded.pairs.get("emotion")
+    if pairs is None:
+        return {}
+    values: dict[str, float] = {}
+    for gender in sorted({decoded.genders[u] for u in pairs.utts if u in decoded.genders}):
+        rows = [i for i, u in enumerate(pairs.utts) if decoded.genders.get(u) == gender]
+        values[f"emotion UA[{gender}]"] = unweighted_accuracy(
+            [pairs.ref[i] for i in rows], [pairs.hyp[i] for i in rows]
+        )
+    if decoded.posteriors and all(u in decoded.posteriors for u in pairs.utts):
+        posteriors = np.array([decoded.posteriors[u] for u in pairs.utts])
+        correct = np.array([r == h for r, h in zip(pairs.ref, pairs.hyp, strict=True)])
+        values["emotion ECE"] = expected_calibration_error(posteriors, correct)
+    return values
 
 
 def pool(decoded: Sequence[Decoded], name: str = "pooled") -> Decoded:
@@ -108,7 +133,11 @@ def pool(decoded: Sequence[Decoded], name: str = "pooled") -> Decoded:
             owner.setdefault(task, fold.path)
         for task, task_pairs in fold.pairs.items():
             pairs[task] = pairs[task] + task_pairs if task in pairs else task_pairs
-    return Decoded(name, ", ".join(fold.path for fold in decoded), pairs, classes)
+    posteriors = {u: p for fold in decoded for u, p in fold.posteriors.items()}
+    genders = {u: g for fold in decoded for u, g in fold.genders.items()}
+    return Decoded(
+        name, ", ".join(fold.path for fold in decoded), pairs, classes, posteriors, genders
+    )
 
 
 def aggregate(decoded: Sequence[Decoded], name: str) -> Report:
