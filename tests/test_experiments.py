@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 import yaml
 from typer.testing import CliRunner
@@ -18,6 +19,7 @@ from speecheq.experiments.ensemble import average_decodes, fuse_systems
 from speecheq.experiments.folds import folds_plan
 from speecheq.experiments.launch import Job, LocalLauncher, SlurmLauncher
 from speecheq.experiments.plan import Plan
+from speecheq.modelfile import load_model
 from tests.synthetic import TINY, one_thread, write_feature_set  # noqa: F401
 
 SPEAKERS = {"spk1": "f", "spk2": "m", "spk3": "f", "spk4": "m"}
@@ -138,6 +140,17 @@ def test_train_decode_score_with_parallel_local_jobs_and_seeds(
     written = model.stat().st_mtime_ns
     again = invoke("exp", "train", exp, "--runs", "seed0/fold1", "--device", "cpu")
     assert "1 epochs" in again and model.stat().st_mtime_ns == written  # finished: kept
+
+    release = tmp_path / "release"  # stage 6: every speaker, the folds' epochs, a card
+    invoke("exp", "release", exp, recipe / "all", release, "--corpus", "mini",
+           "--baseline", exp / "seed1", "--device", "cpu")  # fmt: skip
+    assert load_model(release / "model.pt").epoch == 1
+    assert (release / "model.onnx").stat().st_size > 0
+    card = (release / "MODEL_CARD.md").read_text()
+    assert "32 utterances of 4 speakers (2 female, 2 male), for 1 epochs" in card
+    seed_means = [100 * mean["emotion UA"] for mean in seeds["means"]]
+    assert f"| exp | {np.mean(seed_means):.1f} |" in card  # the folds' figure, over seeds
+    assert "| seed1 |" in card and "synthesised by speecheq synth" in card
 
 
 def test_a_failed_local_job_names_its_run_and_log(recipe: Path, tmp_path: Path) -> None:

@@ -90,7 +90,9 @@ def test_recipe_options() -> None:
         (("--no-such-option", "1"), "unknown option --no-such-option"),
         (("--no-such-flag",), "unknown option --no-such-flag"),
         (("--stage", "abc"), "option --stage takes a whole number, got 'abc'"),
-        (("--stage", "9"), "stages run from 1 to 5"),
+        (("--stage", "9"), "stages run from 1 to 6"),
+        (("--stop-stage", "x"), "option --stop-stage takes a whole number, got 'x'"),
+        (("--stage", "6", "--baseline", "fbank"), "stage 6 releases the folds plan's network"),
         (("--resume", "yes"), "--resume takes auto, true or false, got 'yes'"),
         (("--stop-stage", "1"), "--corpus-dir is required"),
     ]:

@@ -12,6 +12,9 @@
 #                 (speecheq data perturb data/all data/all_sp, and their features)
 #   4 training    the plan (speecheq data split + exp folds, or exp cross), speecheq exp train
 #   5 scoring     speecheq exp decode, speecheq exp score
+#   6 release     speecheq exp release: the system trained on every speaker, for use
+#                 (exp/release: model.pt, model.onnx, MODEL_CARD.md); only when asked
+#                 (--stage 6, or --stop-stage 6)
 # With --baseline SET, the classic baseline instead: stage 2 computes utterance functionals
 # (speecheq baseline functionals), stage 4 splits the folds and trains, decodes and scores a
 # linear SVM per fold (speecheq baseline svm, into exp/svm_<SET>); stages 3 and 5 do nothing.
@@ -19,7 +22,7 @@ set -euo pipefail
 
 recipe_dir=$PWD      # the recipe folder (run.sh passes its own)
 stage=1              # first stage to run
-stop_stage=5         # last stage to run
+stop_stage=          # last stage to run ("" = 5, or the first stage if it is 6)
 nj=2                 # parallel jobs for feature extraction
 corpus=              # the preparer (speecheq prepare <corpus>), or several, space-separated
 corpus_dir=          # the corpus as distributed (one corpus; several take theirs from db.sh)
@@ -58,8 +61,8 @@ usage() {
   sed -n '2,/^set /{/^# /s/^# //p}' "$run" | grep -v '^Usage:'
   cat <<EOF
 Options (default in brackets):
-  --stage N --stop-stage N   stages to run [$stage..$stop_stage]: 1 data, 2 features, 3 lexicon,
-                             4 training, 5 scoring
+  --stage N --stop-stage N   stages to run [$stage..5]: 1 data, 2 features, 3 lexicon,
+                             4 training, 5 scoring, 6 the release model (exp/release)
   --corpus-dir DIR           the corpus as distributed
   --nj N                     feature extraction jobs [$nj]
   --feats-conf FILE          filterbank options [$feats_conf]
@@ -107,8 +110,10 @@ if [ -f db.sh ]; then . ./db.sh; fi  # where each corpus is, for recipes that co
 die() { echo "$0: $*" >&2; exit 1; }
 [ $# -eq 0 ] || die "unexpected arguments: $* (see --help)"
 [ -n "$corpus" ] || die "--corpus is required (see --help)"
-[ "$stage" -ge 1 ] && [ "$stop_stage" -le 5 ] && [ "$stage" -le "$stop_stage" ] ||
-  die "stages run from 1 to 5, got --stage $stage --stop-stage $stop_stage"
+if [ -z "$stop_stage" ]; then stop_stage=$((stage > 5 ? stage : 5)); fi
+[[ $stop_stage =~ ^[0-9]+$ ]] || die "option --stop-stage takes a whole number, got '$stop_stage'"
+[ "$stage" -ge 1 ] && [ "$stop_stage" -le 6 ] && [ "$stage" -le "$stop_stage" ] ||
+  die "stages run from 1 to 6, got --stage $stage --stop-stage $stop_stage"
 case $resume in auto | true | false) ;; *) die "--resume takes auto, true or false, got '$resume'" ;; esac
 case $plan in folds | cross) ;; *) die "--plan takes folds or cross, got '$plan'" ;; esac
 case $baseline in "" | fbank | egemaps | compare) ;; *) die "--baseline takes fbank, egemaps or compare, got '$baseline'" ;; esac
@@ -252,4 +257,17 @@ if [ "$stage" -le 5 ] && [ "$stop_stage" -ge 5 ] && [ -z "$baseline" ]; then
   speecheq exp decode "$expdir" $decode_cmd --device "$device"
   speecheq exp score "$expdir"
   log 5 "done in $((SECONDS - start)) s; reports under $expdir"
+fi
+
+if [ "$stage" -le 6 ] && [ "$stop_stage" -ge 6 ]; then
+  start=$SECONDS
+  [ -z "$baseline" ] && [ "$plan" = folds ] || die "stage 6 releases the folds plan's network"
+  svms=()
+  for svm in exp/svm_*; do
+    if [ -f "$svm/scores/scores.json" ]; then svms+=(--baseline "$svm"); fi
+  done
+  log 6 "release model of $expdir on all of $data/all -> exp/release"
+  speecheq exp release "$expdir" "$data/all" exp/release --corpus "${corpus// /,}" \
+    --device "$device" "${svms[@]}"
+  log 6 "done in $((SECONDS - start)) s; exp/release/MODEL_CARD.md"
 fi

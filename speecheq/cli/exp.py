@@ -378,6 +378,29 @@ def fuse_command(
     print_report(report)
 
 
+@app.command("release")
+def release_command(
+    exp_dir: ExpArg,
+    data_dir: Annotated[Path, typer.Argument(help="Every labelled utterance (data/all).")],
+    out_dir: Annotated[Path, typer.Argument(help="Where the release model goes.")],
+    corpus: Annotated[
+        str, typer.Option(help="The corpus (or corpora, comma-separated) of the data.")
+    ],
+    baseline: Annotated[
+        list[Path] | None,
+        typer.Option(help="A classic baseline's folder (exp/svm_fbank) for the model card."),
+    ] = None,
+    device: DeviceOption = "auto",
+) -> None:
+    """Train the recipe's system on every speaker (stage 6): OUT/model.pt, its ONNX export and
+    MODEL_CARD.md with the cross-validated figures of EXP's folds and the baselines'."""
+    from speecheq.experiments.release import release
+
+    names = [name for name in corpus.split(",") if name]
+    model = release(exp_dir, data_dir, out_dir, names, baseline or [], device=device)
+    note(f"{model}: the release model; its card is {out_dir / 'MODEL_CARD.md'}")
+
+
 @app.command("job", hidden=True)
 def job_command(
     exp_dir: ExpArg,

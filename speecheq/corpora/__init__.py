@@ -2,8 +2,9 @@
 
 Every public module here is a corpus named after the module. It defines
 ``prepare(corpus_dir: Path) -> DataDir``, mapping the corpus's own codes onto the unified
-label space and filling every table the corpus supports; its docstring's first line is the
-corpus's one-line description. Adding a corpus means adding a module.
+label space and filling every table the corpus supports, and ``TERMS``, its terms of use; its
+docstring's first line is the corpus's one-line description. Adding a corpus means adding a
+module.
 """
 
 from __future__ import annotations
@@ -39,3 +40,9 @@ def prepare(name: str, corpus_dir: str | Path) -> DataDir:
     if not corpus_dir.exists():
         raise SpeechEQError(f"{corpus_dir}: the {name} corpus directory does not exist")
     return preparer(corpus_dir)
+
+
+def corpus_terms(name: str) -> str:
+    """The terms of use of corpus ``name`` (its module's ``TERMS``)."""
+    terms: str = corpus_module(name).TERMS
+    return terms

@@ -36,6 +36,13 @@ from speecheq.corpora._common import (
 from speecheq.data.datadir import DataDir
 from speecheq.errors import SpeechEQError
 
+TERMS = (
+    "distributed by the Institute of Automation, Chinese Academy of Sciences; the freely "
+    "circulated 1,200-utterance part carries no licence of its own, so check the distributor's "
+    "terms before any use beyond research."
+)
+"""The terms of use of the corpus, as a model card states them."""
+
 EMOTIONS: dict[str, str] = {
     "angry": "angry",
     "fear": "fear",

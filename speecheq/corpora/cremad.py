@@ -40,6 +40,9 @@ from speecheq.corpora._common import (
 from speecheq.data.datadir import DataDir
 from speecheq.errors import SpeechEQError
 
+TERMS = "Open Database License (ODbL) v1.0, its contents under the Database Contents License."
+"""The terms of use of the corpus, as a model card states them."""
+
 EMOTIONS: dict[str, str] = {
     "ANG": "angry",
     "DIS": "disgust",

@@ -52,6 +52,9 @@ from speecheq.data.datadir import DataDir
 from speecheq.errors import SpeechEQError
 from speecheq.labels import check_category, check_intensity, check_naturalness
 
+TERMS = "the terms of the corpus the table describes."
+"""The terms of use of the corpus, as a model card states them."""
+
 REQUIRED_COLUMNS: tuple[str, ...] = ("path", "speaker", "emotion")
 OPTIONAL_COLUMNS: tuple[str, ...] = (
     "utt",

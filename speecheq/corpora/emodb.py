@@ -35,6 +35,12 @@ from speecheq.corpora._common import (
 )
 from speecheq.data.datadir import DataDir
 
+TERMS = (
+    "recorded and distributed free of charge by the Technical University of Berlin for research; "
+    "check its authors' terms before any other use."
+)
+"""The terms of use of the corpus, as a model card states them."""
+
 EMOTIONS: dict[str, str] = {
     "W": "angry",
     "L": "boredom",

@@ -48,6 +48,9 @@ from speecheq.corpora._common import (
 from speecheq.data.datadir import DataDir
 from speecheq.errors import SpeechEQError
 
+TERMS = "released by its authors for research use under their licence agreement."
+"""The terms of use of the corpus, as a model card states them."""
+
 EMOTIONS: dict[str, str] = {
     "Neutral": "neutral",
     "Angry": "angry",

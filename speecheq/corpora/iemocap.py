@@ -43,6 +43,9 @@ from speecheq.corpora._common import (
 from speecheq.data.datadir import DataDir
 from speecheq.errors import SpeechEQError
 
+TERMS = "released by USC's SAIL lab under a licence agreement, for research use."
+"""The terms of use of the corpus, as a model card states them."""
+
 EMOTIONS: dict[str, str | None] = {
     "neu": "neutral",
     "hap": "happy",

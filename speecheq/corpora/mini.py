@@ -23,6 +23,9 @@ from speecheq.data.datadir import DataDir
 from speecheq.errors import SpeechEQError
 from speecheq.labels import check_category, check_gender, check_intensity, check_naturalness
 
+TERMS = "synthesised by speecheq synth (eSpeak NG voices): no recorded speech of anyone."
+"""The terms of use of the corpus, as a model card states them."""
+
 METADATA = "metadata.tsv"
 COLUMNS: tuple[str, ...] = (
     "utt",

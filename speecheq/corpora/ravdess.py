@@ -39,6 +39,12 @@ from speecheq.corpora._common import (
 from speecheq.data.datadir import DataDir
 from speecheq.errors import SpeechEQError
 
+TERMS = (
+    "Creative Commons Attribution-NonCommercial-ShareAlike 4.0 (CC BY-NC-SA 4.0): non-commercial "
+    "use, with attribution, and models shared alike."
+)
+"""The terms of use of the corpus, as a model card states them."""
+
 EMOTIONS: dict[str, str] = {
     "01": "neutral",
     "02": "calm",
