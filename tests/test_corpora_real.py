@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import csv
 import json
-import subprocess
-import sys
 from collections import Counter
 from pathlib import Path
 
@@ -19,6 +16,12 @@ from tests.conftest import corpus_dir, write_tone
 EGS = Path(__file__).resolve().parents[1] / "egs"
 
 pytestmark = pytest.mark.corpora
+
+MIN_EMOTION_UA = 0.28
+"""Seeds 0, 1, 2 measured 0.427, 0.467, 0.340 (chance: 0.167); less a margin for other
+machines and thread counts."""
+MAX_PHONE_TER = 0.72
+"""Seeds 0, 1, 2 measured 0.617, 0.637, 0.609 (a CTC head that emits nothing: 1.0)."""
 
 
 def prepared(name: str, out: Path) -> DataDir:
@@ -92,37 +95,13 @@ def test_esd_reads_a_real_transcript(tmp_path: Path, capsys: pytest.CaptureFixtu
     assert set(data.get("utt2lang").values()) == {"zh"}
 
 
-def test_short_multitask_training_on_real_casia(tmp_path: Path) -> None:
-    """Stages 1-5 on a subset of real CASIA: one speaker trains, another validates and tests."""
-    corpus = corpus_dir("casia")
-    speecheq = str(Path(sys.executable).parent / "speecheq")
-
-    def run(*words: object) -> None:
-        done = subprocess.run([speecheq, *map(str, words)], capture_output=True, text=True)
-        assert done.returncode == 0, done.stderr[-2000:]
-
-    run("prepare", "casia", "--corpus-dir", corpus, tmp_path / "all")
-    run("lexicon", tmp_path / "all", tmp_path / "lang")
-    for part, speaker in (("train", "liuchanhg"), ("valid", "wangzhe")):
-        run("data", "subset", tmp_path / "all", tmp_path / speaker, "--speakers", speaker)
-        run("data", "subset", tmp_path / speaker, tmp_path / part, "--per-class", 8)
-        run("feats", tmp_path / part, "--nj", 1)
-    config = tmp_path / "train.yaml"
-    config.write_text(
-        "labels: {classes: [neutral, happy, angry, sad, fear, surprise]}\n"
-        "model: {d_model: 48, num_layers: 1, num_heads: 2, ffn_dim: 96}\n"
-        "optim: {epochs: 3, warmup_steps: 3}\n"
-        "tasks: {emotion: {weight: 1.0}, phone: {weight: 0.1}, gender: {weight: 0.3}}\n",
-        encoding="utf-8",
-    )
-    exp = tmp_path / "exp"
-    run("train", "--config", config, "--train-dir", tmp_path / "train", "--valid-dir",
-        tmp_path / "valid", "--exp-dir", exp, "--lang-dir", tmp_path / "lang")  # fmt: skip
-    metrics = list(csv.DictReader((exp / "metrics.csv").open(encoding="utf-8")))
-    assert len(metrics) == 3
-    assert float(metrics[-1]["train_loss"]) < float(metrics[0]["train_loss"])
-    run("predict", exp / "model.pt", tmp_path / "valid", exp / "decode")
-    run("score", exp / "decode", "--out-dir", exp / "scores")
-    scores = json.loads((exp / "scores" / "scores.json").read_text(encoding="utf-8"))
-    assert scores["folds"][0]["utterances"] == 48
-    assert {"emotion UA", "gender WA", "phone TER"} <= set(scores["mean"])
+def test_the_default_model_learns_emotion_and_phones_of_an_unseen_casia_speaker(
+    casia_model: Path,
+) -> None:
+    """The recipe's config (the defaults) on a short budget, tested on a speaker it never
+    heard. The thresholds are the lowest of measured runs less a margin (RESULTS.md of CASIA)."""
+    scores = json.loads((casia_model / "exp" / "scores" / "scores.json").read_text())
+    pooled = scores["pooled"]["metrics"]
+    assert scores["folds"][0]["utterances"] == 300
+    assert pooled["emotion UA"] >= MIN_EMOTION_UA, pooled
+    assert pooled["phone TER"] <= MAX_PHONE_TER, pooled
