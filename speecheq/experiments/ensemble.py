@@ -35,7 +35,8 @@ def average_decodes(
 ) -> None:
     """Write the decode directory of the averaged emotion posteriors of ``decode_dirs`` (the
     same test set decoded by several models; ``weights``: of each, else equal):
-    ``hyp/utt2emo``, ``hyp/utt2emo.post``, and the references and classes of the first."""
+    ``hyp/utt2emo``, ``hyp/utt2emo.post``, and the references (emotions, genders) and
+    classes of the first."""
     shares = np.asarray(weights if weights is not None else [1.0] * len(decode_dirs), float)
     shares = shares / shares.sum()
     first = decode_dirs[0]
@@ -61,6 +62,8 @@ def average_decodes(
         out_dir / "hyp" / POSTERIORS, {u: " ".join(f"{v:.4f}" for v in p) for u, p in mean.items()}
     )
     write_table(out_dir / "ref" / "utt2emo", read_table(first / "ref" / "utt2emo"))
+    if (first / "ref" / "utt2gender").is_file():  # the emotion UA per gender
+        write_table(out_dir / "ref" / "utt2gender", read_table(first / "ref" / "utt2gender"))
     with atomic_write(out_dir / "classes") as out:
         out.writelines(f"{name}\n" for name in classes)
 
