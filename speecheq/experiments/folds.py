@@ -18,7 +18,7 @@ from speecheq.data.folds import SPEAKER_DEPENDENT_NOTE, fold_names, speaker_depe
 from speecheq.errors import SpeechEQError
 from speecheq.experiments.plan import Plan, Report, Run
 from speecheq.fileio import atomic_write
-from speecheq.scoring.report import format_value, markdown_table
+from speecheq.scoring.report import PERCENT_NOTE, format_value, markdown_table
 
 SEEDS_REPORT = "seeds"
 
@@ -98,7 +98,7 @@ def summarise_seeds(plan: Plan, means: Sequence[dict[str, float]]) -> list[list[
     print_table(title, header, rows)
     out_dir = Path(plan.summary["out_dir"])
     with atomic_write(out_dir / f"{SEEDS_REPORT}.md") as out:
-        out.write(f"# {title}\n\nWA, UA, F1 and TER in %; std: sample std over seeds.\n\n")
+        out.write(f"# {title}\n\n{PERCENT_NOTE}; std: sample std over seeds.\n\n")
         out.write(markdown_table(header, rows))
     with atomic_write(out_dir / f"{SEEDS_REPORT}.json") as out:
         json.dump({"seeds": seeds, "means": list(means)}, out, indent=2)
