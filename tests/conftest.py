@@ -83,8 +83,10 @@ def audio_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     data = write_audio_data(root)
     make_feats(data, FeatureConfig(num_mel_bins=40))
     tasks = {"emotion": {}, "intensity": {}, "gender": {}}
+    features = {**TINY["features"], "cmvn": "global"}  # a file and a data directory alike
+    optim = {**TINY["optim"], "epochs": 1}
     config = config_from_dict(
-        {**TINY, "optim": {**TINY["optim"], "epochs": 1}, "tasks": tasks}, "test"
+        {**TINY, "features": features, "optim": optim, "tasks": tasks}, "test"
     )
     (root / "train.yaml").write_text(yaml.safe_dump(config.to_dict()))
     train(config, data, data, root / "exp")
