@@ -35,7 +35,7 @@ TINY: dict[str, Any] = {
         "embedding_dim": 32,
         "dropout": 0.0,
     },
-    "features": {"specaugment": {"freq_masks": 0, "time_masks": 0}},
+    "features": {"cmvn": "global", "specaugment": {"freq_masks": 0, "time_masks": 0, "warp": 0.0}},
     "optim": {"epochs": 3, "warmup_steps": 2, "lr": 3e-3},
     "batching": {"max_frames": 800},
 }
