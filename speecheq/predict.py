@@ -87,8 +87,9 @@ def predict(
         if references[task.name]:
             write_table(out_dir / "ref" / task.decode_table, references[task.name])
             written["ref"].add(task.decode_table)
-    if data.utt2gender and "utt2gender" not in written["ref"]:  # UA per gender in reports
-        write_table(out_dir / "ref" / "utt2gender", data.utt2gender)
+    genders = data.utt2gender
+    if genders and "utt2gender" not in written["ref"]:  # the emotion UA per gender in reports
+        write_table(out_dir / "ref" / "utt2gender", genders)
         written["ref"].add("utt2gender")
     for side, tables in written.items():
         for stale in (out_dir / side).glob("*"):

@@ -26,7 +26,7 @@ from speecheq.errors import SpeechEQError
 from speecheq.experiments.plan import Plan
 from speecheq.fileio import atomic_write
 from speecheq.inference.export import export_model
-from speecheq.modelfile import load_model
+from speecheq.modelfile import load_model, load_torch
 from speecheq.train.trainer import MODEL, train
 
 CARD = "MODEL_CARD.md"
@@ -39,7 +39,7 @@ def kept_epochs(plan: Plan) -> list[int]:
         path = Path(run.exp_dir) / MODEL
         if not path.is_file():
             raise SpeechEQError(f"{path}: missing; train the folds first (stage 4)")
-        epochs.append(load_model(path).epoch)
+        epochs.append(int(load_torch(path, "model file")["epoch"]))
     return epochs
 
 
