@@ -12,6 +12,7 @@ import soundfile
 
 from speecheq.console import warn
 from speecheq.errors import SpeechEQError
+from speecheq.fileio import atomic_write, path_problem
 
 
 def is_pipe(spec: str) -> bool:
@@ -40,9 +41,9 @@ def read_audio(spec: str, utt: str | None = None) -> tuple[np.ndarray, int]:
         source: io.BytesIO | str = io.BytesIO(result.stdout)
         name = f"the output of '{command}'"
     else:
-        path = Path(spec)
-        if not path.is_file():
-            raise SpeechEQError(f"{who}: audio file '{spec}' does not exist")
+        problem = path_problem(spec)
+        if problem:
+            raise SpeechEQError(f"{who}: audio file '{spec}' {problem}")
         source, name = spec, f"'{spec}'"
     try:
         samples, rate = soundfile.read(source, dtype="float32", always_2d=True)
@@ -61,6 +62,29 @@ def read_audio(spec: str, utt: str | None = None) -> tuple[np.ndarray, int]:
         )
     mono = samples[:, 0] if samples.shape[1] == 1 else samples.mean(axis=1)
     return mono, int(rate)
+
+
+def float_samples(samples: np.ndarray, who: str) -> np.ndarray:
+    """Samples as float32 in [-1, 1]: integer PCM (int16, int32, uint8) is scaled by its full
+    range, as audio readers do; floats are taken as they are."""
+    samples = np.asarray(samples)
+    if samples.dtype == np.uint8:
+        return (samples.astype(np.float32) - 128) / 128
+    if np.issubdtype(samples.dtype, np.signedinteger):
+        return (samples / float(-np.iinfo(samples.dtype).min)).astype(np.float32)
+    if not np.issubdtype(samples.dtype, np.floating):
+        raise SpeechEQError(f"{who}: samples of type {samples.dtype} are not audio")
+    return samples.astype(np.float32, copy=False)
+
+
+def write_wav(path: str | Path, samples: np.ndarray, rate: int) -> None:
+    """Write mono samples in [-1, 1] as a 16-bit PCM WAV file, atomically; a failure (a full
+    disk, a read-only folder) is a :class:`SpeechEQError` naming ``path``. The file is encoded
+    in memory first, so that the disk's errors reach Python rather than the codec."""
+    encoded = io.BytesIO()
+    soundfile.write(encoded, samples, rate, format="WAV", subtype="PCM_16")
+    with atomic_write(path, "wb") as out:
+        out.write(encoded.getbuffer())
 
 
 def wav_declared_frames(source: io.BytesIO | str) -> int | None:

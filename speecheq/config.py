@@ -123,10 +123,15 @@ class OptimConfig:
     each task's log-variance (Kendall et al., 2018), starting from the fixed ones."""
 
     def __post_init__(self) -> None:
+        if self.epochs < 1:
+            raise ValueError(f"optim.epochs must be at least 1, got {self.epochs}")
+        if self.clip_norm <= 0:
+            raise ValueError(f"optim.clip_norm must be positive, got {self.clip_norm:g}")
         if not 0 <= self.average_last <= self.epochs:
-            raise ValueError("optim.average_last must be between 0 and optim.epochs")
-        if self.epochs < 1 or self.clip_norm <= 0:
-            raise ValueError("optim.epochs and optim.clip_norm must be positive")
+            raise ValueError(
+                f"optim.average_last must be between 0 and optim.epochs ({self.epochs}), "
+                f"got {self.average_last}"
+            )
         if not 0 < self.lr <= 1:
             raise ValueError(f"optim.lr must be in (0, 1], got {self.lr:g}")
         if self.warmup_steps < 0 or self.weight_decay < 0:

@@ -39,11 +39,13 @@ def atomic_write(path: str | Path, mode: str = "w", encoding: str | None = "utf-
     :class:`SpeechEQError` naming ``path``.
     """
     path = Path(path)
+    if path.is_dir():
+        raise SpeechEQError(f"{path}: is a folder, cannot write a file there")
+    make_folder(path.parent, for_path=path)
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     except OSError as err:
-        raise _cannot_write(path, err) from None
+        raise cannot_write(path, err) from None
     try:
         with os.fdopen(fd, mode, encoding=None if "b" in mode else encoding) as handle:
             yield handle
@@ -55,12 +57,43 @@ def atomic_write(path: str | Path, mode: str = "w", encoding: str | None = "utf-
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         if isinstance(err, OSError) and err.filename in (None, tmp, str(path)):
-            raise _cannot_write(path, err) from None
+            raise cannot_write(path, err) from None
         raise
 
 
-def _cannot_write(path: Path, err: OSError) -> SpeechEQError:
+def make_folder(folder: str | Path, for_path: str | Path | None = None) -> None:
+    """``mkdir -p folder``; a failure is a :class:`SpeechEQError` naming ``for_path`` (the
+    output the folder is made for, by default the folder) and the real reason, such as a file
+    standing where a folder must be."""
+    folder = Path(folder)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise cannot_write(Path(for_path or folder), err, folder) from None
+
+
+def cannot_write(path: Path, err: OSError, folder: Path | None = None) -> SpeechEQError:
+    """The error for an output ``path`` that could not be written into ``folder`` (by default
+    its parent): a file standing where a folder must be is named as the reason."""
+    folder = folder or path.parent
+    for candidate in (folder, *folder.parents):
+        if candidate.exists():
+            if not candidate.is_dir():
+                where = "it is" if candidate == path else f"{candidate} is"
+                return SpeechEQError(f"{path}: cannot write it: {where} a file, not a folder")
+            break
     return SpeechEQError(f"{path}: cannot write it ({err.strerror or err})")
+
+
+def path_problem(path: str | Path, folder: bool = False) -> str | None:
+    """Why ``path`` is not an existing file (or ``folder``), as the end of a sentence naming it
+    ("does not exist", "is a folder, not a file", ...); None when it is one."""
+    path = Path(path)
+    if path.is_dir():
+        return None if folder else "is a folder, not a file"
+    if path.is_file():
+        return "is a file, not a folder" if folder else None
+    return "is neither a file nor a folder" if path.exists() else "does not exist"
 
 
 @dataclass(frozen=True)

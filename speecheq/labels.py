@@ -132,6 +132,11 @@ class ClassMap:
             check_category(name, "class list")
         for source, target in self.merge.items():
             check_category(source, "class merge")
+            if source in self.classes:
+                raise SpeechEQError(
+                    f"class merge: '{source} -> {target}' merges a class that is also in the "
+                    f"class list {list(self.classes)}; list it in one of the two"
+                )
             if target not in self.classes:
                 raise SpeechEQError(
                     f"class merge: '{source} -> {target}' targets a class not in "

@@ -21,7 +21,7 @@ from speecheq.config import TrainConfig, config_from_dict
 from speecheq.dataio.cmvn import Cmvn
 from speecheq.errors import SpeechEQError
 from speecheq.features.upstream import Upstream, digests
-from speecheq.fileio import atomic_write
+from speecheq.fileio import atomic_write, path_problem
 from speecheq.models import InputSpec, SpeechEQModel
 from speecheq.tasks import TASKS, Task
 
@@ -84,8 +84,14 @@ def save_torch(payload: Mapping[str, Any], path: Path) -> None:
 
 def load_torch(path: Path, what: str) -> dict[str, Any]:
     """``torch.load(weights_only=True)`` with one-sentence errors naming ``path``."""
-    if not path.is_file():
-        raise SpeechEQError(f"{path}: {what} not found")
+    problem = path_problem(path)
+    if problem:
+        raise SpeechEQError(f"{path}: {what} {problem}")
+    if path.suffix.lower() in (".onnx", ".ts"):
+        raise SpeechEQError(
+            f"{path}: an exported model; this command reads the {what} 'speecheq train' writes "
+            "(.pt), while 'speecheq infer' and the Recognizer also run exported ones"
+        )
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:  # a foreign or truncated file fails in many ways inside torch

@@ -385,6 +385,140 @@ def case_fold_table_unknown_speaker(tmp: Path, _: Path) -> list[object]:
     return ["data", "split", _data(tmp), tmp / "folds", "--by", "table", "--table", table]
 
 
+def case_no_valid_set(tmp: Path, _: Path) -> list[object]:
+    return ["data", "split", _data(tmp), tmp / "folds", "--valid-fraction", "0"]
+
+
+def case_zero_per_class(tmp: Path, _: Path) -> list[object]:
+    return ["data", "subset", _data(tmp), tmp / "out", "--per-class", "0"]
+
+
+def case_where_nothing_matches(tmp: Path, _: Path) -> list[object]:
+    return ["data", "subset", _data(tmp), tmp / "out", "--where", "utt2emo=joyful"]
+
+
+def case_num_folds_with_a_fold_table(tmp: Path, _: Path) -> list[object]:
+    _edit(tmp / "folds.txt", "a spk1\nb spk2\n")
+    return ["data", "split", _data(tmp), tmp / "folds", "--by", "table", "--table",
+            tmp / "folds.txt", "--num-folds", "2"]  # fmt: skip
+
+
+def case_merge_a_trained_class(tmp: Path, trained: Path) -> list[object]:
+    text = "labels: {classes: [neutral, happy, angry, sad], merge: {happy: angry}}\n"
+    return _train_args(trained, tmp, _config(tmp, text))
+
+
+def case_too_many_mel_bins(tmp: Path, _: Path) -> list[object]:
+    _edit(tmp / "fbank.conf", "--num-mel-bins=400\n")
+    return ["feats", _data(tmp), "--conf", tmp / "fbank.conf"]
+
+
+def case_filterbanks_with_an_upstream(tmp: Path, _: Path) -> list[object]:
+    (tmp / "upstream").mkdir()
+    return ["feats", _data(tmp), "--type", "fbank", "--upstream", tmp / "upstream"]
+
+
+def _upstream(tmp: Path) -> Path:
+    from tests.upstreams import tiny_upstream
+
+    return tiny_upstream(tmp / "upstreams", "wavlm")
+
+
+def case_truncated_upstream(tmp: Path, _: Path) -> list[object]:
+    weights = _upstream(tmp) / "model.safetensors"
+    weights.write_bytes(weights.read_bytes()[:1000])
+    return ["feats", _data(tmp), "--upstream", weights.parent]
+
+
+def case_upstream_weights_do_not_fit(tmp: Path, _: Path) -> list[object]:
+    import json
+
+    upstream = _upstream(tmp)
+    config = json.loads((upstream / "config.json").read_text())
+    (upstream / "config.json").write_text(json.dumps({**config, "hidden_size": 64}))
+    return ["feats", _data(tmp), "--upstream", upstream]
+
+
+def case_timelines_of_one_name(tmp: Path, trained: Path) -> list[object]:
+    for folder in ("a", "b"):
+        (tmp / folder).mkdir()
+        soundfile.write(tmp / folder / "call.wav", speech(1.0, 3), RATE)
+    return ["infer", trained / "exp" / "model.pt", tmp / "a" / "call.wav", tmp / "b" / "call.wav",
+            "--timeline", "--out-dir", tmp / "out"]  # fmt: skip
+
+
+def case_slurm_without_slurm(tmp: Path, _: Path) -> list[object]:
+    return ["exp", "train", tmp / "exp", "--launcher", "slurm"]
+
+
+def case_svm_with_one_training_speaker(tmp: Path, trained: Path) -> list[object]:
+    from speecheq.baseline.functionals import make_functionals
+
+    data = _data(tmp)
+    save_folds(split_folds(DataDir.load(data), valid_fraction=0.25), tmp / "folds")
+    make_functionals(data, tmp / "func", "fbank")
+    return ["baseline", "svm", tmp / "folds", tmp / "svm", "--functionals", tmp / "func",
+            "--config", trained / "train.yaml"]  # fmt: skip
+
+
+def case_list_names_a_folder(tmp: Path, trained: Path) -> list[object]:
+    (tmp / "calls").mkdir()
+    _edit(tmp / "list.txt", "calls\n")
+    return ["infer", trained / "exp" / "model.pt", tmp / "list.txt"]
+
+
+def case_audio_is_a_folder(tmp: Path, _: Path) -> list[object]:
+    data = _data(tmp)
+    wav = _wav(data, "spk1-sad")
+    wav.unlink()
+    wav.mkdir()
+    return ["feats", data]
+
+
+def _afile(tmp: Path) -> Path:
+    _edit(tmp / "afile", "x\n")
+    return tmp / "afile"
+
+
+def case_json_under_a_file(tmp: Path, trained: Path) -> list[object]:
+    wav = next((trained / "wav").glob("*.wav"))
+    return ["infer", trained / "exp" / "model.pt", wav, "--json", _afile(tmp) / "out.json"]
+
+
+def case_export_under_a_file(tmp: Path, trained: Path) -> list[object]:
+    return ["export", trained / "exp" / "model.pt", _afile(tmp) / "model.onnx"]
+
+
+def case_timeline_under_a_file(tmp: Path, trained: Path) -> list[object]:
+    wav = next((trained / "wav").glob("*.wav"))
+    return ["infer", trained / "exp" / "model.pt", wav, "--timeline", "--out-dir",
+            _afile(tmp) / "out"]  # fmt: skip
+
+
+def case_feature_folder_is_a_file(tmp: Path, _: Path) -> list[object]:
+    data = _data(tmp)
+    _edit(data / "data", "x\n")
+    return ["feats", data]
+
+
+def case_negative_epochs(tmp: Path, trained: Path) -> list[object]:
+    return [*_train_args(trained, tmp), "--set", "optim.epochs=-1"]
+
+
+def case_predict_an_onnx_file(tmp: Path, trained: Path) -> list[object]:
+    _edit(tmp / "model.onnx", "not really\n")
+    return ["predict", tmp / "model.onnx", trained / "data", tmp / "decode"]
+
+
+def case_empty_valid_set(tmp: Path, trained: Path) -> list[object]:
+    (tmp / "valid").mkdir()
+    for name in ("wav.scp", "utt2spk"):
+        _edit(tmp / "valid" / name, "")
+    args = _train_args(trained, tmp)
+    args[args.index("--valid-dir") + 1] = tmp / "valid"
+    return args
+
+
 @dataclass(frozen=True)
 class Case:
     setup: Setup
@@ -407,8 +541,10 @@ CASES: dict[str, Case] = {
     "subset inside its source": Case(case_subset_inside_source, 1, "would overwrite the input"),
     "combine onto a source": Case(case_combine_onto_source, 1, "would overwrite the input"),
     "unknown speaker": Case(case_unknown_speaker, 1, "speaker(s) not in the data directory: spk9"),
-    "valid fraction": Case(case_bad_valid_fraction, 1, "valid fraction must be in [0, 1)"),
-    "data dir is a file": Case(case_data_dir_is_a_file, 1, "{tmp}/data: data directory does not"),
+    "valid fraction": Case(case_bad_valid_fraction, 1, "valid fraction must be in (0, 1), got 1.5"),
+    "data dir is a file": Case(
+        case_data_dir_is_a_file, 1, "{tmp}/data: data directory is a file, not"
+    ),
     "nan audio": Case(case_nan_audio, 1, "utterance 'spk1-happy'"),
     "missing audio": Case(case_missing_audio, 1, "utterance 'spk2-sad': audio file"),
     "corrupt audio": Case(case_corrupt_audio, 1, "utterance 'spk1-sad': cannot decode"),
@@ -429,11 +565,13 @@ CASES: dict[str, Case] = {
     "bad resume": Case(case_bad_resume, 1, "--resume must be auto, true or false, got 'yes'"),
     "no features": Case(case_no_features, 1, "{tmp}/data: feats.scp is missing"),
     "resume on other data": Case(case_resume_on_other_data, 1, "other train data than this run"),
-    "exp dir under a file": Case(case_exp_dir_under_a_file, 1, "{tmp}/afile/exp: Not a directory"),
+    "exp dir under a file": Case(
+        case_exp_dir_under_a_file, 1, "{tmp}/afile/exp: cannot write it: {tmp}/afile is a file"
+    ),
     "a wav as model": Case(case_a_wav_as_model, 1, "cannot read this model file"),
     "truncated model": Case(case_truncated_model, 1, "{tmp}/model.pt: cannot read this model"),
     "model not fitting": Case(case_model_that_does_not_fit, 1, "do not fit its config"),
-    "missing model": Case(case_missing_model, 1, "{tmp}/none.pt: model file not found"),
+    "missing model": Case(case_missing_model, 1, "{tmp}/none.pt: model file does not exist"),
     "decode under a file": Case(case_decode_under_a_file, 1, "{tmp}/afile/d/hyp/"),
     "score without hyp": Case(case_score_without_hyp, 1, "no 'hyp' folder"),
     "score unknown class": Case(
@@ -457,6 +595,53 @@ CASES: dict[str, Case] = {
     "fold table, unknown speaker": Case(
         case_fold_table_unknown_speaker, 1, "folds.txt:2: speaker 'spk3' is not in the data"
     ),
+    "no valid set": Case(case_no_valid_set, 1, "the valid fraction must be in (0, 1), got 0"),
+    "zero per class": Case(case_zero_per_class, 1, "--per-class must be at least 1, got 0"),
+    "where nothing matches": Case(
+        case_where_nothing_matches, 1, "no line of utt2emo has the value 'joyful'"
+    ),
+    "--num-folds with a table": Case(
+        case_num_folds_with_a_fold_table, 1, "--num-folds applies to speaker and random splits"
+    ),
+    "merge of a trained class": Case(
+        case_merge_a_trained_class, 1, "'happy -> angry' merges a class that is also in the"
+    ),
+    "too many mel bins": Case(case_too_many_mel_bins, 1, "--num-mel-bins=400 is too many for a"),
+    "fbank with an upstream": Case(
+        case_filterbanks_with_an_upstream, 1, "--upstream is for --type ssl"
+    ),
+    "truncated upstream": Case(
+        case_truncated_upstream, 1, "{tmp}/upstreams/wavlm: its weights are damaged or truncated"
+    ),
+    "upstream weights misfit": Case(
+        case_upstream_weights_do_not_fit, 1, "wavlm: the weights do not fit config.json:"
+    ),
+    "timelines of one name": Case(
+        case_timelines_of_one_name, 1, "{tmp}/a/call.wav and {tmp}/b/call.wav would both write"
+    ),
+    "slurm without slurm": Case(case_slurm_without_slurm, 1, "--launcher slurm: no Slurm cluster"),
+    "svm, one training speaker": Case(
+        case_svm_with_one_training_speaker, 1, "one training speaker, and class"
+    ),
+    "list names a folder": Case(
+        case_list_names_a_folder, 1, "list.txt:1: audio file 'calls' is a folder, not a file"
+    ),
+    "audio is a folder": Case(case_audio_is_a_folder, 1, "spk1-sad.wav' is a folder, not a file"),
+    "json under a file": Case(
+        case_json_under_a_file, 1, "out.json: cannot write it: {tmp}/afile is a file, not a"
+    ),
+    "export under a file": Case(
+        case_export_under_a_file, 1, "model.onnx: cannot write it: {tmp}/afile is a file, not"
+    ),
+    "timeline under a file": Case(
+        case_timeline_under_a_file, 1, "cannot write it: {tmp}/afile is a file, not a folder"
+    ),
+    "feature folder is a file": Case(
+        case_feature_folder_is_a_file, 1, "data/data: cannot write it: it is a file, not a"
+    ),
+    "negative epochs": Case(case_negative_epochs, 1, "optim.epochs must be at least 1, got -1"),
+    "predict an onnx file": Case(case_predict_an_onnx_file, 1, "model.onnx: an exported model;"),
+    "empty valid set": Case(case_empty_valid_set, 1, "{tmp}/valid: the data directory has no utt"),
 }
 
 
@@ -482,21 +667,28 @@ def test_bad_input_ends_in_one_clear_sentence_and_loses_nothing(
     assert not changed, changed
 
 
+@pytest.mark.parametrize("command", ["fix", "perturb"])
 def test_a_full_disk_names_the_file_and_keeps_what_was_there(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+    command: str,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     data = write_audio_data(tmp_path)
-    utt2spk = (data / "utt2spk").read_text().splitlines(keepends=True)
-    (data / "utt2spk").write_text("".join(utt2spk[1:]))  # data fix must drop an utterance
+    if command == "fix":  # it must drop an utterance to write anything
+        utt2spk = (data / "utt2spk").read_text().splitlines(keepends=True)
+        (data / "utt2spk").write_text("".join(utt2spk[1:]))
     before = snapshot(tmp_path)
 
     def full(fd: int) -> None:
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
 
     monkeypatch.setattr(os, "fsync", full)
-    outcome = run(capsys, "data", "fix", data)
+    args = [data] if command == "fix" else [data, tmp_path / "sp", "--speeds", "0.9"]
+    outcome = run(capsys, "data", command, *args)
     assert outcome.code == 1 and "Traceback" not in outcome.err
-    assert f"{data}/" in outcome.err and "No space left on device" in outcome.err
+    written = data if command == "fix" else tmp_path / "sp"
+    assert f"{written}/" in outcome.err and "No space left on device" in outcome.err
     assert snapshot(tmp_path) == before
 
 

@@ -201,7 +201,8 @@ def test_valid_draw_is_reproducible_and_stratified(datadir: Path) -> None:
     assert sorted(set(emotions)) == ["angry", "happy", "neutral", "sad"]
     small = split_folds(data, valid_fraction=0.1)  # strata of 2 utterances: 0.2 rounds to 0
     assert all(fold.valid.utts for fold in small)
-    assert not split_folds(data, valid_fraction=0.0)[0].valid.utts
+    with pytest.raises(SpeechEQError, match="valid fraction must be in"):
+        split_folds(data, valid_fraction=0.0)
 
 
 def test_atomic_write_keeps_old_file_on_failure(tmp_path: Path) -> None:

@@ -19,7 +19,7 @@ from speecheq.audio import read_audio
 from speecheq.cli.main import app
 from speecheq.data.datadir import DataDir, validate
 from speecheq.errors import SpeechEQError
-from speecheq.features import FeatureConfig, cmvn, compute_features, make_feats
+from speecheq.features import BACKUP, FeatureConfig, cmvn, compute_features, make_feats
 from speecheq.features.jobs import split_speakers, worker_context
 from speecheq.features.pitch import track_pitch
 from speecheq.fileio import read_table
@@ -359,7 +359,9 @@ def test_bad_audio_names_the_utterance_and_writes_nothing(datadir: Path, damage:
     assert not (datadir / "data" / "feats.1.json").exists()
 
 
-def test_skip_bad_drops_the_utterances_and_reports_them(datadir: Path) -> None:
+def test_skip_bad_drops_the_utterances_keeps_their_lines_and_reports_them(
+    datadir: Path,
+) -> None:
     data = DataDir.load(datadir)
     corrupt, low_rate = data.utts[3], data.utts[20]
     Path(data.get("wav.scp")[corrupt]).write_bytes(b"not audio at all")
@@ -374,6 +376,12 @@ def test_skip_bad_drops_the_utterances_and_reports_them(datadir: Path) -> None:
     assert corrupt not in kept.utts and low_rate not in kept.get("utt2emo")
     assert sorted(feats_of(datadir)) == kept.utts
     assert validate(datadir) == []
+    # What was dropped is kept, as Kaldi's fix_data_dir.sh keeps it, with the reasons.
+    backup = datadir / BACKUP
+    kept_tables = {path.name: path.read_bytes() for path in backup.iterdir()}
+    assert {"wav.scp", "utt2spk", "utt2emo", "skipped"} <= set(kept_tables)
+    assert all(kept_tables[name] == tables[name] for name in kept_tables if name != "skipped")
+    assert read_table(backup / "skipped") == report.skipped
     # Jobs that skipped utterances are not reused by a run that does not skip; the two jobs
     # run in parallel, so either bad utterance may be the one reported.
     for name, content in tables.items():

@@ -17,6 +17,7 @@ from typer.testing import CliRunner
 
 from speecheq import Recognizer
 from speecheq.cli.main import app
+from speecheq.errors import SpeechEQError
 from speecheq.fileio import read_table
 from speecheq.inference import TimelineOptions
 from speecheq.inference.export import export_model
@@ -48,8 +49,20 @@ def test_recognizer_matches_predict_on_the_same_audio(audio_model: Path, tmp_pat
         expected = [float(p) for p in posteriors[utt].split()]
         assert list(from_file.posteriors.values()) == pytest.approx(expected, abs=1e-4)
         assert from_array == from_file
+        pcm, _ = soundfile.read(wav, dtype="int16")  # integer PCM is scaled, as readers do
+        assert rec.predict(pcm, rate).posteriors == pytest.approx(from_file.posteriors, abs=1e-6)
         assert isinstance(from_file.values["intensity"], int)  # typed, not "2"
         assert from_file.values["gender"] in ("m", "f")
+
+
+def test_the_recognizer_says_what_a_path_is(audio_model: Path, tmp_path: Path) -> None:
+    rec = Recognizer.load(audio_model / "exp" / "model.pt")
+    with pytest.raises(SpeechEQError, match="is a folder, not a file"):
+        rec.predict_file(tmp_path)
+    with pytest.raises(SpeechEQError, match="none.wav' does not exist"):
+        rec.timeline(tmp_path / "none.wav")
+    with pytest.raises(SpeechEQError, match="samples of type bool are not audio"):
+        rec.predict(np.ones(16000, dtype=bool), RATE)
 
 
 def test_default_tasks_are_the_emotion_tasks_and_threads_agree(audio_model: Path) -> None:

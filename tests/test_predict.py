@@ -92,7 +92,7 @@ def test_predict_command_and_its_errors(trained: tuple[Path, Path], tmp_path: Pa
     )
     assert result.exit_code == 0, result.output
     assert "utt2emo" in result.output and "UA" in result.output
-    with pytest.raises(SpeechEQError, match="not-a-model.pt: model file not found"):
+    with pytest.raises(SpeechEQError, match="not-a-model.pt: model file does not exist"):
         predict(tmp_path / "not-a-model.pt", root / "train", tmp_path / "out")
     (tmp_path / "junk.pt").write_bytes(b"not a torch file")
     with pytest.raises(SpeechEQError, match="junk.pt: cannot read this model file"):

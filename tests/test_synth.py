@@ -113,7 +113,7 @@ def test_bad_arguments_are_errors(tmp_path: Path) -> None:
     with pytest.raises(SpeechEQError, match="processes must be at least 1"):
         synthesize_utterances(plan_corpus(1), tmp_path, nj=0)
     (tmp_path / "file").write_text("")
-    with pytest.raises(SpeechEQError, match="is not a directory"):
+    with pytest.raises(SpeechEQError, match="file: cannot write it: it is a file, not a folder"):
         generate_corpus(tmp_path / "file", num_utts=1)
 
 

@@ -34,7 +34,7 @@ from speecheq.errors import SpeechEQError
 from speecheq.features.config import FeatureConfig
 from speecheq.features.fbank import compute_features
 from speecheq.features.jobs import worker_context
-from speecheq.fileio import atomic_write, read_table, write_matrix, write_table
+from speecheq.fileio import atomic_write, make_folder, read_table, write_matrix, write_table
 
 SETS = ("fbank", "egemaps", "compare")
 STATISTICS = ("mean", "std", "skew", "kurtosis", "min", "max", "p1", "p25", "p50", "p75", "p99")
@@ -144,7 +144,7 @@ def make_functionals(data_dir: str | Path, out_dir: str | Path, name: str, nj: i
     pairs = [(utt, wav[utt]) for utt in data.utts]
     chunks = [pairs[start : start + CHUNK] for start in range(0, len(pairs), CHUNK)]
     names = functional_set.names()
-    out_dir.mkdir(parents=True, exist_ok=True)
+    make_folder(out_dir)
     (out_dir / "conf").unlink(missing_ok=True)  # written last: the folder is finished
     entries: dict[str, str] = {}
     with (

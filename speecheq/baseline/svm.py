@@ -19,6 +19,7 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -31,6 +32,9 @@ from speecheq.fileio import atomic_write, write_table
 from speecheq.labels import ClassMap
 from speecheq.scoring.decode_dir import read_decode_dir
 from speecheq.scoring.scores import Report, aggregate
+
+if TYPE_CHECKING:
+    from sklearn.model_selection import StratifiedKFold
 
 GRID = (1e-6, 1e-5, 1e-4, 1e-3, 1e-2, 1e-1)
 """The values of the SVM's ``C`` tried."""
@@ -117,14 +121,13 @@ def fit_svm(train: Labelled, seed: int = 0) -> FittedSVM:
     from sklearn.model_selection import (
         GridSearchCV,
         LeaveOneGroupOut,
-        StratifiedKFold,
         cross_val_predict,
     )
     from sklearn.svm import LinearSVC
 
     svm = LinearSVC(class_weight="balanced", max_iter=20000, random_state=seed)
     groups = np.asarray(train.speakers)
-    inner = LeaveOneGroupOut() if len(set(train.speakers)) > 1 else StratifiedKFold(3)
+    inner = LeaveOneGroupOut() if len(set(train.speakers)) > 1 else _stratified(train, 3)
     search = GridSearchCV(svm, {"C": list(GRID)}, scoring="balanced_accuracy", cv=inner)
     search.fit(train.values, train.classes, groups=groups)
     inner_ua = {
@@ -141,6 +144,20 @@ def fit_svm(train: Labelled, seed: int = 0) -> FittedSVM:
     targets = np.searchsorted(best.classes_, train.classes)  # classes_ are sorted
     temperature = calibrate(held_out, targets)
     return FittedSVM(best, float(search.best_params_["C"]), inner_ua, temperature)
+
+
+def _stratified(train: Labelled, splits: int) -> StratifiedKFold:
+    """Up to ``splits`` stratified folds, for a single training speaker; a class of one
+    utterance leaves none to hold out, which is an error naming it."""
+    from sklearn.model_selection import StratifiedKFold
+
+    names, counts = np.unique(np.asarray(train.classes), return_counts=True)
+    if counts.min() < 2:
+        raise SpeechEQError(
+            f"one training speaker, and class '{names[counts.argmin()]}' has a single utterance: "
+            "the SVM's C cannot be chosen on held-out utterances"
+        )
+    return StratifiedKFold(min(splits, int(counts.min())))
 
 
 def run_svm(
@@ -174,7 +191,10 @@ def run_svm(
             warnings.simplefilter("ignore", ConvergenceWarning)
             # An inner held-out speaker may lack a class; UA is over those in its reference.
             warnings.filterwarnings("ignore", "y_pred contains classes not in y_true")
-            fitted = fit_svm(train)
+            try:
+                fitted = fit_svm(train)
+            except SpeechEQError as err:
+                raise SpeechEQError(f"{folds_dir / fold}: {err}") from None
         posteriors = fitted.posteriors(test.values, class_map.classes)
         hypotheses = [class_map.classes[int(row.argmax())] for row in posteriors]
         decode_dir = exp_dir / fold / "decode_test"

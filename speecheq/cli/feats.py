@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from speecheq.console import print_table
+from speecheq.console import note, print_table
 
 
 def feats_command(
@@ -31,11 +31,13 @@ def feats_command(
         ),
     ] = False,
     kind: Annotated[
-        str,
+        str | None,
         typer.Option(
-            "--type", help="fbank (log-mel filterbanks) or ssl (a pretrained upstream's layers)."
+            "--type",
+            help="fbank (log-mel filterbanks) or ssl (a pretrained upstream's layers); "
+            "[default: ssl with --upstream, else fbank]",
         ),
-    ] = "fbank",
+    ] = None,
     upstream: Annotated[
         Path | None,
         typer.Option(
@@ -68,9 +70,14 @@ def feats_command(
     default; conf/feats.conf names the upstream and the digests of its config and weights.
     """
     from speecheq.errors import SpeechEQError
-    from speecheq.features import FeatureConfig, SSLConfig, make_feats
+    from speecheq.features import BACKUP, FeatureConfig, SSLConfig, make_feats
 
     config: FeatureConfig | SSLConfig
+    kind = kind or ("ssl" if upstream is not None else "fbank")
+    if kind == "fbank" and upstream is not None:
+        raise SpeechEQError("--upstream is for --type ssl; filterbanks take no upstream")
+    if kind == "ssl" and conf is not None:
+        raise SpeechEQError("--conf is for --type fbank; an upstream's features take no conf")
     if kind == "ssl":
         if upstream is None:
             raise SpeechEQError("--type ssl needs --upstream (a local checkpoint directory)")
@@ -86,6 +93,7 @@ def feats_command(
             ["utterance", "why"],
             sorted(report.skipped.items()),
         )
+        note(f"{data_dir / BACKUP}: the tables as they were, and why each was skipped")
     jobs = f"{report.jobs} ({report.reused_jobs} reused)" if report.reused_jobs else report.jobs
     print_table(
         f"features -> {data_dir}",

@@ -141,15 +141,17 @@ def _timelines(
     skip_bad: bool,
 ) -> None:
     from speecheq.inference import Recognizer, TimelineOptions
-    from speecheq.inference.outputs import kaldi_tables, write_timeline
+    from speecheq.inference.outputs import check_recording_ids, kaldi_tables, write_timeline
 
     assert isinstance(recognizer, Recognizer) and isinstance(options, TimelineOptions)
     if out_dir is None:
         raise SpeechEQError("--timeline writes its results to --out-dir; give one")
-    timelines = []
     for name, spec in items:
         if spec != name or spec.rstrip().endswith("|"):
             raise SpeechEQError(f"{name}: a timeline reads audio files, not wav.scp commands")
+    check_recording_ids([spec for _, spec in items], out_dir)
+    timelines = []
+    for _, spec in items:
         try:
             result = recognizer.timeline(spec, options)
         except SpeechEQError as err:

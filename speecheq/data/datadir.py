@@ -16,7 +16,15 @@ from pathlib import Path
 from speecheq.console import note
 from speecheq.data.tables import REQUIRED_TABLES, SPK_TABLES, TABLES, UTT_TABLES
 from speecheq.errors import SpeechEQError
-from speecheq.fileio import Line, atomic_write, read_table, read_text_file, write_table
+from speecheq.fileio import (
+    Line,
+    atomic_write,
+    make_folder,
+    path_problem,
+    read_table,
+    read_text_file,
+    write_table,
+)
 
 
 @dataclass(frozen=True)
@@ -130,8 +138,9 @@ class DataDir:
         Use :func:`validate` to see every problem at once, and :func:`fix` to repair them.
         """
         path = Path(path)
-        if not path.is_dir():
-            raise SpeechEQError(f"{path}: data directory does not exist")
+        problem = path_problem(path, folder=True)
+        if problem:
+            raise SpeechEQError(f"{path}: data directory {problem}")
         for name in REQUIRED_TABLES:
             if not (path / name).is_file():
                 raise SpeechEQError(f"{path}: required file '{name}' is missing")
@@ -157,14 +166,15 @@ class DataDir:
         ``conf/`` files that this one does not have are removed (they would describe other
         utterances), and said so; other files are left alone. Where it already holds the same
         tables and ``conf/`` files (stage 1 run again on the same corpus), nothing changes, so
-        the tables derived from them (features, tokens) stay.
+        the tables derived from them (features, tokens) stay. A directory without utterances is
+        never written: whatever made it selected nothing, and saying so is the caller's job.
         """
         path = Path(path)
-        if path.exists() and not path.is_dir():
-            raise SpeechEQError(f"{path}: is a file, not a folder for a data directory")
+        if not self.tables["wav.scp"]:
+            raise SpeechEQError(f"{path}: refusing to write a data directory with no utterances")
         if self._saved_in(path):
             return
-        path.mkdir(parents=True, exist_ok=True)
+        make_folder(path)
         for name, table in self.tables.items():
             write_table(path / name, table)
         write_table(path / "spk2utt", {spk: " ".join(utts) for spk, utts in self.spk2utt.items()})
@@ -283,8 +293,9 @@ def validate(path: str | Path, check_audio: bool = False) -> list[Problem]:
     from speecheq.audio import is_pipe, read_audio
 
     path = Path(path)
-    if not path.is_dir():
-        return [Problem(str(path), None, "data directory does not exist")]
+    problem = path_problem(path, folder=True)
+    if problem:
+        return [Problem(str(path), None, f"data directory {problem}")]
     problems: list[Problem] = []
     tables: dict[str, dict[str, str]] = {}
     for name in REQUIRED_TABLES:
@@ -322,12 +333,12 @@ def validate(path: str | Path, check_audio: bool = False) -> list[Problem]:
                 read_audio(spec, utt)
             except SpeechEQError as err:
                 problems.append(Problem(str(path / "wav.scp"), None, str(err), utt, "audio"))
-        elif not is_pipe(spec) and not Path(spec).is_file():
+        elif not is_pipe(spec) and path_problem(spec):
             problems.append(
                 Problem(
                     str(path / "wav.scp"),
                     None,
-                    f"utterance '{utt}': '{spec}' does not exist",
+                    f"utterance '{utt}': '{spec}' {path_problem(spec)}",
                     utt,
                     "audio",
                 )
@@ -366,8 +377,9 @@ def fix(src: str | Path, dst: str | Path | None = None, check_audio: bool = Fals
 
     src = Path(src)
     dst = Path(dst) if dst is not None else src
-    if not src.is_dir():
-        raise SpeechEQError(f"{src}: data directory does not exist")
+    problem = path_problem(src, folder=True)
+    if problem:
+        raise SpeechEQError(f"{src}: data directory {problem}")
     report = FixReport()
     tables: dict[str, dict[str, str]] = {}
     for name in TABLES:

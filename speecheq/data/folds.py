@@ -97,6 +97,11 @@ def _split(
     valid_fraction: float,
     seed: int,
 ) -> list[Fold]:
+    if num_folds is not None and by not in ("speaker", "random"):
+        raise SpeechEQError(
+            f"--num-folds applies to speaker and random splits; a split by {by} takes its folds "
+            f"from the {'fold table' if by == 'table' else by + 's'}"
+        )
     if by == "partition":
         return [_partition_fold(data)]
     if by == "random":
@@ -123,8 +128,9 @@ def _fold(
     """The fold testing ``test_utts``, trained and validated on ``rest``."""
     valid_utts = draw_valid(data, rest, valid_fraction, seed)
     train_utts = sorted(set(rest) - valid_utts)
-    if not train_utts:
-        raise SpeechEQError(f"fold {name} leaves no training utterances")
+    if not train_utts or not valid_utts:
+        part = "training" if not train_utts else "valid"
+        raise SpeechEQError(f"fold {name} leaves no {part} utterances ({len(rest)} to share)")
     return Fold(name, data.subset(train_utts), data.subset(valid_utts), data.subset(test_utts))
 
 
@@ -212,16 +218,19 @@ def draw_valid(data: DataDir, utts: Sequence[str], fraction: float, seed: int) -
     """``fraction`` of ``utts`` for validation, drawn per (speaker, emotion class) with ``seed``.
 
     Where every stratum is too small to give an utterance, the draw is made over all of ``utts``
-    instead, so a positive fraction never leaves the valid set empty.
+    instead, so the valid set is never empty while ``utts`` has two utterances or more.
     """
-    if not 0 <= fraction < 1:
-        raise SpeechEQError(f"the valid fraction must be in [0, 1), got {fraction}")
+    if not 0 < fraction < 1:
+        raise SpeechEQError(
+            f"the valid fraction must be in (0, 1), got {fraction}: training keeps the epoch "
+            "that scores best on the valid set"
+        )
     rng = random.Random(seed)
     chosen: set[str] = set()
     for members in _strata(data, utts):
         rng.shuffle(members)
         chosen.update(members[: round(len(members) * fraction)])
-    if not chosen and fraction > 0 and len(utts) > 1:
+    if not chosen and len(utts) > 1:
         chosen.update(rng.sample(sorted(utts), max(1, round(len(utts) * fraction))))
     return chosen
 

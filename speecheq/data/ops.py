@@ -28,8 +28,11 @@ def subset(
     value an utterance must have in it (e.g. ``{"utt2lang": "en"}``; a per-speaker table such as
     ``spk2gender`` applies through the utterance's speaker); an utterance without a line in the
     table is not kept. ``per_class`` keeps the first ``per_class`` utterances (in id order) of
-    each class in ``utt2emo``; utterances without an emotion label are not kept by it.
+    each class in ``utt2emo``; utterances without an emotion label are not kept by it. A
+    selection that keeps no utterance is an error.
     """
+    if per_class is not None and per_class < 1:
+        raise SpeechEQError(f"--per-class must be at least 1, got {per_class}")
     keep = set(data.utts)
     for table, value in (where or {}).items():
         keep &= _utts_where(data, table, value)
@@ -57,6 +60,8 @@ def subset(
                 counts[emotion] += 1
                 chosen.add(utt)
         keep = chosen
+    if not keep:
+        raise SpeechEQError("the selection keeps no utterance (each selection given must pass)")
     return data.subset(keep)
 
 
@@ -99,6 +104,9 @@ def _utts_where(data: DataDir, table: str, value: str) -> set[str]:
     if not data.has(table):
         raise SpeechEQError(f"the data directory has no {table} to select '{table}={value}' from")
     values = data.get(table)
+    if value not in set(values.values()):
+        known = ", ".join(sorted(set(values.values()))[:10])
+        raise SpeechEQError(f"no line of {table} has the value '{value}' (its values: {known})")
     if table in SPK_TABLES:
         return {utt for utt, spk in data.utt2spk.items() if values.get(spk) == value}
     return {utt for utt, found in values.items() if found == value}

@@ -16,11 +16,10 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
-import soundfile
 import torch
 import torchaudio
 
-from speecheq.audio import read_audio
+from speecheq.audio import read_audio, write_wav
 from speecheq.console import progress_bar
 from speecheq.data.datadir import DataDir
 from speecheq.errors import SpeechEQError
@@ -76,8 +75,7 @@ def perturb_speed(data: DataDir, out_dir: str | Path, speeds: Sequence[float]) -
             for utt in data.utts:
                 samples, rate = read_audio(wav[utt], utt)
                 path = out_dir / "wav" / f"sp{speed:g}" / f"{utt}.wav"
-                path.parent.mkdir(parents=True, exist_ok=True)
-                soundfile.write(path, np.clip(change_speed(samples, speed), -1, 1), rate, "PCM_16")
+                write_wav(path, np.clip(change_speed(samples, speed), -1, 1), rate)
                 tables["wav.scp"][copy_id(speed, utt)] = str(path.resolve())
                 advance(1)
             for name, table in data.tables.items():

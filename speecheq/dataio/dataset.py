@@ -28,13 +28,22 @@ from speecheq.features.upstream import Preparation
 from speecheq.tasks import Batch, Task
 
 
-def feature_dim(path: Path, data: DataDir) -> int:
-    """The width of the features of ``data`` (read from its first utterance's)."""
+def required_features(path: Path, data: DataDir) -> dict[str, str]:
+    """The ``feats.scp`` of ``data``; an error naming ``path`` when it has no utterances or no
+    features."""
+    if not data.utts:
+        raise SpeechEQError(f"{path}: the data directory has no utterances")
     feats = data.get("feats.scp")
     if not feats:
         raise SpeechEQError(
             f"{path}: feats.scp is missing or empty (compute features with 'speecheq feats {path}')"
         )
+    return feats
+
+
+def feature_dim(path: Path, data: DataDir) -> int:
+    """The width of the features of ``data`` (read from its first utterance's)."""
+    feats = required_features(path, data)
     utt = min(feats)
     return int(read_features(feats[utt], utt).shape[1])
 
@@ -65,12 +74,7 @@ def load_utterances(
     """Every utterance of ``data`` with its input's location, length and (optionally) targets:
     its features, or, with ``audio``, its raw audio prepared for an upstream."""
     if audio is None:
-        sources, num_frames = data.get("feats.scp"), data.get("utt2num_frames")
-        if not sources:
-            raise SpeechEQError(
-                f"{path}: feats.scp is missing or empty (compute features with 'speecheq feats "
-                f"{path}')"
-            )
+        sources, num_frames = required_features(path, data), data.get("utt2num_frames")
         if not num_frames:
             raise SpeechEQError(f"{path}: utt2num_frames is missing (it is written with feats.scp)")
     else:

@@ -28,6 +28,7 @@ from speecheq.console import note, warn
 from speecheq.errors import SpeechEQError
 from speecheq.experiments.plan import Plan
 from speecheq.experiments.runner import JobResult, run_job
+from speecheq.fileio import make_folder
 from speecheq.train.state import Resume
 
 
@@ -94,7 +95,7 @@ class LocalLauncher(Launcher):
                 job = pending.pop(0)
                 assert plan is not None
                 log = job.log(plan)
-                log.parent.mkdir(parents=True, exist_ok=True)
+                make_folder(log.parent, for_path=log)
                 note(f"{job.stage} {job.run}: started, log in {log}")
                 with log.open("w", encoding="utf-8") as out:
                     process = subprocess.Popen(
@@ -167,7 +168,13 @@ class SlurmLauncher(Launcher):
     ) -> None:
         import submitit
 
-        self.executor = submitit.AutoExecutor(folder=str(folder), cluster=cluster)
+        try:
+            self.executor = submitit.AutoExecutor(folder=str(folder), cluster=cluster)
+        except RuntimeError as err:  # submitit's "Could not detect srun"
+            raise SpeechEQError(
+                f"--launcher slurm: no Slurm cluster here ({err}); run from a login node of one, "
+                "or use --launcher local"
+            ) from None
         parameters = {
             "timeout_min": int(time_minutes),
             "gpus_per_node": gpus_per_job,
@@ -182,19 +189,23 @@ class SlurmLauncher(Launcher):
         self.threads = threads or cpus_per_job
 
     def launch(self, jobs: Sequence[Job]) -> list[JobResult]:
-        with self.executor.batch():
-            submitted = [
-                self.executor.submit(
-                    run_job,
-                    job.plan_dir,
-                    job.run,
-                    job.stage,
-                    device=job.device,
-                    resume=job.resume,
-                    threads=self.threads,
-                )
-                for job in jobs
-            ]
+        try:
+            with self.executor.batch():
+                submitted = [
+                    self.executor.submit(
+                        run_job,
+                        job.plan_dir,
+                        job.run,
+                        job.stage,
+                        device=job.device,
+                        resume=job.resume,
+                        threads=self.threads,
+                    )
+                    for job in jobs
+                ]
+        except (RuntimeError, OSError, subprocess.CalledProcessError) as err:
+            detail = " ".join(str(err).split())[:300]
+            raise SpeechEQError(f"Slurm refused the {len(jobs)} job(s): {detail}") from None
         for job, handle in zip(jobs, submitted, strict=True):
             note(f"{job.stage} {job.run}: submitted as job {handle.job_id}")
         results: list[JobResult] = []

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from speecheq.features import cmvn
 from speecheq.features.config import FeatureConfig
-from speecheq.features.extract import FeatsReport, make_feats
+from speecheq.features.extract import BACKUP, FeatsReport, make_feats
 from speecheq.features.fbank import compute_features
 from speecheq.features.ssl import SSLConfig
 
@@ -18,6 +18,7 @@ def parse_feature_conf(text: str, source: str) -> FeatureConfig | SSLConfig:
 
 
 __all__ = [
+    "BACKUP",
     "FeatsReport",
     "FeatureConfig",
     "SSLConfig",

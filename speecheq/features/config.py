@@ -100,6 +100,27 @@ class FeatureConfig:
         for ok, message in checks:
             if not ok:
                 raise ValueError(message)
+        empty = self.empty_mel_bins(self.low_freq, high)
+        if empty:
+            raise ValueError(
+                f"--num-mel-bins={self.num_mel_bins} is too many for a "
+                f"{self.padded_window_size}-point FFT between {self.low_freq:g} and {high:g} Hz: "
+                f"{empty} bins would cover no FFT bin (refused, as by Kaldi; use fewer mel bins "
+                "or a longer frame)"
+            )
+
+    def empty_mel_bins(self, low: float, high: float) -> int:
+        """How many triangular mel filters contain no FFT bin centre (Kaldi's layout)."""
+        fft_bins = self.padded_window_size // 2
+        bin_mels = [_mel(index * self.sample_frequency / self.padded_window_size)
+                    for index in range(fft_bins)]  # fmt: skip
+        low_mel, high_mel = _mel(low), _mel(high)
+        step = (high_mel - low_mel) / (self.num_mel_bins + 1)
+        empty = 0
+        for index in range(self.num_mel_bins):
+            left, right = low_mel + index * step, low_mel + (index + 2) * step
+            empty += not any(left < mel < right for mel in bin_mels)
+        return empty
 
     @property
     def window_size(self) -> int:
@@ -200,3 +221,8 @@ def _parse_value(value: str, kind: object, has_value: bool, option: str, where: 
     if not math.isfinite(number):
         raise SpeechEQError(f"{where}: {option} expects a finite number, got '{value}'")
     return number
+
+
+def _mel(hz: float) -> float:
+    """Kaldi's mel scale."""
+    return 1127.0 * math.log(1.0 + hz / 700.0)

@@ -35,9 +35,11 @@ from speecheq.features.config import FeatureConfig
 from speecheq.features.fbank import FbankExtractor
 from speecheq.features.jobs import follow, split_speakers, worker_context
 from speecheq.features.ssl import SSLConfig, SSLExtractor
-from speecheq.fileio import atomic_write, read_table, write_matrix
+from speecheq.fileio import atomic_write, make_folder, read_table, write_matrix, write_table
 
 CONF_NAME = "feats.conf"
+BACKUP = ".backup"
+"""The folder of a data directory where `make_feats` keeps what `skip_bad` dropped."""
 """The file in the data directory's ``conf/`` that records the feature options."""
 
 Extractor = FbankExtractor | SSLExtractor
@@ -55,7 +57,7 @@ class FeatsReport:
     reused_jobs: int
     wall_seconds: float
     skipped: dict[str, str] = field(default_factory=dict)
-    """Utterances dropped with ``skip_bad``, and why."""
+    """Utterances dropped with ``skip_bad``, and why (kept in :data:`BACKUP` too)."""
 
     @property
     def hours(self) -> float:
@@ -118,7 +120,8 @@ def make_feats(
     ``utt2num_frames``, ``utt2dur``, per-speaker CMVN stats (``cmvn.scp``, ``data/cmvn.ark``)
     and ``conf/feats.conf``. Bad audio (missing, corrupt, empty, too short, a forbidden
     resampling) raises :class:`SpeechEQError` naming the utterance, leaving the tables as they
-    were; with ``skip_bad`` such utterances are dropped from every table and reported instead.
+    were; with ``skip_bad`` such utterances are dropped from every table and reported instead,
+    their lines kept in the data directory's :data:`BACKUP` folder (see :func:`keep_dropped`).
     """
     start = time.perf_counter()
     if nj < 1:
@@ -128,7 +131,7 @@ def make_feats(
     if not data.utts:
         raise SpeechEQError(f"{data_dir}: the data directory has no utterances")
     folder = data_dir.resolve() / "data"
-    folder.mkdir(parents=True, exist_ok=True)
+    make_folder(folder)
     _remove_temporaries(folder)
     wav, spk2utt = data.get("wav.scp"), data.spk2utt
     jobs = [
@@ -371,6 +374,8 @@ def _publish(
         for job in jobs:
             for speaker, matrix in kaldiio.load_ark(str(job.cmvn)):
                 cmvn_scp[speaker] = f"{cmvn_ark}:{write_matrix(ark, speaker, matrix)}"
+    if skipped:
+        keep_dropped(data, data_dir, skipped)
     kept = data.subset(frames) if skipped else data
     tables = {
         **kept.tables,
@@ -381,6 +386,17 @@ def _publish(
     }
     DataDir(tables, {**kept.conf, CONF_NAME: config.to_conf()}).save(data_dir)
     return frames, skipped
+
+
+def keep_dropped(data: DataDir, data_dir: Path, skipped: dict[str, str]) -> None:
+    """Keep what ``skip_bad`` drops, as Kaldi's ``fix_data_dir.sh`` does: every table as it was
+    in ``BACKUP/<table>``, and why each utterance was dropped in ``BACKUP/skipped``. Lines of an
+    earlier backup stay, so a second run that drops more loses nothing either."""
+    backup = data_dir / BACKUP
+    for name, table in [*data.tables.items(), ("skipped", skipped)]:
+        path = backup / name
+        earlier = read_table(path, allow_empty_value=True) if path.is_file() else {}
+        write_table(path, {**table, **earlier})
 
 
 def _remove_temporaries(folder: Path) -> None:

@@ -31,6 +31,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from safetensors import SafetensorError
 from torch import nn
 
 from speecheq.errors import SpeechEQError
@@ -198,10 +199,20 @@ class Upstream(nn.Module):
                 path,
                 local_files_only=True,
                 output_loading_info=True,
+                ignore_mismatched_sizes=True,  # reported below, naming the tensor
                 **{k: v for k, v in overrides.items() if k in config},
             )
+        except SafetensorError as err:
+            raise SpeechEQError(f"{path}: its weights are damaged or truncated ({err})") from None
         except (OSError, ValueError, RuntimeError) as err:
             raise SpeechEQError(f"{path}: cannot load this upstream ({str(err)[:200]})") from None
+        if info["mismatched_keys"]:
+            key, stored, expected = next(iter(info["mismatched_keys"]))
+            raise SpeechEQError(
+                f"{path}: the weights do not fit config.json: {len(info['mismatched_keys'])} "
+                f"tensor(s) differ in shape (e.g. {key}: {tuple(stored)} stored, config.json "
+                f"gives {tuple(expected)})"
+            )
         missing = sorted(key for key in info["missing_keys"] if not key.startswith("masked_spec"))
         if missing:
             raise SpeechEQError(

@@ -9,7 +9,7 @@ import soundfile
 
 from speecheq.audio import is_pipe
 from speecheq.errors import SpeechEQError
-from speecheq.fileio import read_lines
+from speecheq.fileio import path_problem, read_lines
 
 AUDIO_SUFFIXES: tuple[str, ...] = tuple(
     sorted(
@@ -57,7 +57,8 @@ def _listed(path: Path) -> list[tuple[str, str]]:
         if not line or line.startswith("#"):
             continue
         target = Path(line) if Path(line).is_absolute() or is_pipe(line) else path.parent / line
-        if not is_pipe(line) and not target.is_file():
-            raise SpeechEQError(f"{path}:{lineno}: no such audio file '{line}'")
+        problem = None if is_pipe(line) else path_problem(target)
+        if problem:
+            raise SpeechEQError(f"{path}:{lineno}: audio file '{line}' {problem}")
         listed.append((line, str(target)))
     return listed

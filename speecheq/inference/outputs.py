@@ -11,6 +11,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from speecheq.errors import SpeechEQError
 from speecheq.fileio import atomic_write, write_table
 from speecheq.inference.recognizer import Prediction
 from speecheq.inference.timeline import Timeline
@@ -73,6 +74,19 @@ def write_predictions(
 def recording_id(path: str) -> str:
     """A Kaldi recording id from a file name (its stem, spaces and odd characters as ``_``)."""
     return re.sub(r"[^A-Za-z0-9_.-]", "_", Path(path).stem) or "recording"
+
+
+def check_recording_ids(paths: Sequence[str], out_dir: Path) -> None:
+    """Refuse recordings whose outputs would share a name in ``out_dir`` (``a/call.wav`` and
+    ``b/call.wav``), naming both, before anything is written."""
+    seen: dict[str, str] = {}
+    for path in paths:
+        name = recording_id(path)
+        if seen.setdefault(name, path) != path:
+            raise SpeechEQError(
+                f"{seen[name]} and {path} would both write {out_dir / name}.json; rename one, "
+                "or give each its own --out-dir"
+            )
 
 
 def write_timeline(

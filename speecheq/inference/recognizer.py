@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import torch
 
-from speecheq.audio import read_audio
+from speecheq.audio import float_samples, read_audio
 from speecheq.dataio.cmvn import Cmvn
 from speecheq.errors import SpeechEQError
 from speecheq.features import SSLConfig, compute_features, parse_feature_conf
@@ -116,7 +116,7 @@ class Recognizer:
 
     def features(self, samples: np.ndarray, rate: int, who: str) -> np.ndarray:
         """The model's features of mono samples, before normalisation."""
-        samples = np.asarray(samples, dtype=np.float32)
+        samples = float_samples(samples, who)
         if samples.ndim == 2:
             samples = samples.mean(axis=1)
         if samples.ndim != 1 or samples.size == 0:
@@ -134,7 +134,8 @@ class Recognizer:
         return feats
 
     def predict(self, samples: np.ndarray, sample_rate: int) -> Prediction:
-        """Recognise one utterance given as samples (float, in [-1, 1]) at ``sample_rate``."""
+        """Recognise one utterance given as samples at ``sample_rate``: floats in [-1, 1], or
+        integer PCM (int16, int32, uint8) scaled by its range."""
         return self.predict_features([self.features(samples, sample_rate, "audio")])[0]
 
     def predict_file(self, path: str | Path) -> Prediction:

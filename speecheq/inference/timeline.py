@@ -29,6 +29,7 @@ import torchaudio
 
 from speecheq.errors import SpeechEQError
 from speecheq.features.cmvn import sum_stats, utterance_stats
+from speecheq.fileio import path_problem
 
 if TYPE_CHECKING:
     from speecheq.inference.recognizer import Prediction, Recognizer
@@ -109,12 +110,13 @@ def timeline(recognizer: Recognizer, path: str | Path, options: TimelineOptions)
     """The emotion timeline of the recording at ``path`` (see the module docstring)."""
     began = time.perf_counter()
     path = Path(path)
+    problem = path_problem(path)
+    if problem:
+        raise SpeechEQError(f"audio file '{path}' {problem}")
     try:
         info = soundfile.info(str(path))
     except (soundfile.LibsndfileError, RuntimeError) as err:
         raise SpeechEQError(f"'{path}': cannot decode it ({err})") from None
-    except FileNotFoundError:
-        raise SpeechEQError(f"'{path}': no such audio file") from None
     duration = info.frames / info.samplerate
     speech, envelope = find_speech(path, info.samplerate, info.frames, options)
     stats = _speech_stats(recognizer, path, speech) if recognizer.per_speaker and speech else None

@@ -21,7 +21,7 @@ from typing import Any
 
 from speecheq.data.tables import TABLES
 from speecheq.errors import SpeechEQError
-from speecheq.fileio import read_lines
+from speecheq.fileio import path_problem, read_lines
 from speecheq.labels import check_category
 from speecheq.tasks import TASKS, Task
 
@@ -62,8 +62,9 @@ def read_decode_dir(path: str | Path, name: str | None = None) -> Decoded:
     hypothesis, or no task can be scored.
     """
     path = Path(path)
-    if not path.is_dir():
-        raise SpeechEQError(f"{path}: decode directory does not exist")
+    problem = path_problem(path, folder=True)
+    if problem:
+        raise SpeechEQError(f"{path}: decode directory {problem}")
     for side in ("ref", "hyp"):
         if not (path / side).is_dir():
             raise SpeechEQError(

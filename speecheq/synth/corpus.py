@@ -19,13 +19,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import soundfile
 import torch
 import torchaudio
 
+from speecheq.audio import write_wav
 from speecheq.corpora.mini import COLUMNS, METADATA
 from speecheq.errors import SpeechEQError
-from speecheq.fileio import atomic_write
+from speecheq.fileio import atomic_write, make_folder
 from speecheq.synth.espeak import EspeakProcess
 from speecheq.synth.prosody import Rendering, Speaker, apply_effects, avd, render
 from speecheq.synth.sentences import ENGLISH, MANDARIN
@@ -239,13 +239,8 @@ def generate_corpus(
     """
     start = time.perf_counter()
     out_dir = Path(out_dir)
-    if out_dir.exists() and not out_dir.is_dir():
-        raise SpeechEQError(f"{out_dir}: exists and is not a directory")
     utterances = plan_corpus(num_utts, seed)
-    try:
-        out_dir.mkdir(parents=True, exist_ok=True)
-    except OSError as err:
-        raise SpeechEQError(f"{out_dir}: cannot create the directory ({err.strerror})") from None
+    make_folder(out_dir)
     for stale in out_dir.glob("wav/*/.*.tmp"):  # temporary files of a killed run
         stale.unlink()
     seconds = synthesize_utterances(utterances, out_dir, nj, progress)
@@ -279,6 +274,5 @@ def _write_utterance(job: tuple[Utterance, Path]) -> float:
     utterance, out_dir = job
     assert _engine is not None, "worker not started"
     samples = render_audio(_engine, utterance)
-    with atomic_write(out_dir / utterance.wav, "wb") as out:
-        soundfile.write(out, samples, SAMPLE_RATE, format="WAV", subtype="PCM_16")
+    write_wav(out_dir / utterance.wav, samples, SAMPLE_RATE)
     return len(samples) / SAMPLE_RATE

@@ -34,6 +34,7 @@ from speecheq.dataio.dataset import Collator
 from speecheq.dataio.sampler import BucketBatchSampler
 from speecheq.decode import decode, score_tasks
 from speecheq.errors import SpeechEQError
+from speecheq.fileio import make_folder
 from speecheq.modelfile import (
     UPSTREAM_PREFIX,
     build_model,
@@ -204,7 +205,7 @@ class _Trainer:
             )
         start = self._restore(checkpoint) if resume and checkpoint.is_file() else 0
         if self.rt.is_main:
-            self.exp_dir.mkdir(parents=True, exist_ok=True)
+            make_folder(self.exp_dir)
             write_config(self.config, self.exp_dir / CONFIG)
             self.reporter.open()
         network: nn.Module = self.model
