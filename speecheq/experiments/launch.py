@@ -166,8 +166,12 @@ class SlurmLauncher(Launcher):
         threads: int | None = None,
         cluster: str = "slurm",
     ) -> None:
-        import submitit
-
+        try:
+            import submitit
+        except ImportError:
+            raise SpeechEQError(
+                "--launcher slurm needs submitit: pip install 'speecheq[slurm]'"
+            ) from None
         try:
             self.executor = submitit.AutoExecutor(folder=str(folder), cluster=cluster)
         except RuntimeError as err:  # submitit's "Could not detect srun"
