@@ -20,6 +20,7 @@ import torch
 from speecheq.config import TrainConfig, config_from_dict
 from speecheq.dataio.cmvn import Cmvn
 from speecheq.errors import SpeechEQError
+from speecheq.features.hub import resolve_upstream
 from speecheq.features.upstream import Upstream, digests
 from speecheq.fileio import atomic_write, path_problem
 from speecheq.models import InputSpec, SpeechEQModel
@@ -151,6 +152,8 @@ def _upstream(path: Path, stored: Mapping[str, Any]) -> Upstream:
     if stored["fine_tuned"]:
         return Upstream.from_config(stored["config"], stored["preprocessor"])
     directory = Path(stored["path"])
+    if not directory.is_dir() and stored.get("model_id"):  # a hub model: its commit, cached
+        directory = resolve_upstream(f"{stored['model_id']}@{stored['revision']}").path
     expected = {key: stored[key] for key in ("config_sha256", "weights_sha256")}
     found = digests(directory) if directory.is_dir() else None
     if found != expected:
@@ -159,7 +162,8 @@ def _upstream(path: Path, stored: Mapping[str, Any]) -> Upstream:
             f"{path}: was trained with the upstream {directory} (digests {expected}), which {what}"
         )
     upstream = Upstream.load(directory)
-    upstream.origin = {"path": str(directory), **found}
+    hub = {key: stored[key] for key in ("model_id", "revision") if key in stored}
+    upstream.origin = {"path": str(directory), **found, **hub}
     return upstream
 
 

@@ -33,6 +33,7 @@ from speecheq.dataio.sampler import BucketBatchSampler
 from speecheq.decode import decode, score_tasks
 from speecheq.device import choose_device
 from speecheq.errors import SpeechEQError
+from speecheq.features import SSLConfig, parse_feature_conf
 from speecheq.features.extract import CONF_NAME
 from speecheq.fileio import atomic_write, write_table
 from speecheq.modelfile import load_model
@@ -67,7 +68,7 @@ def predict(
         if conf is not None and trained.feats_conf is not None and conf != trained.feats_conf:
             raise SpeechEQError(
                 f"{data_dir}/conf/{CONF_NAME}: its features were computed with other options "
-                f"than those {model_path} was trained on"
+                f"than those {model_path} was trained on{_upstreams(conf, trained.feats_conf)}"
             )
         dataset = FeatureDataset(
             load_utterances(data_dir, data, trained.tasks, with_targets=False),
@@ -110,3 +111,14 @@ def predict(
         )
         for task in trained.tasks
     ]
+
+
+def _upstreams(data_conf: str, model_conf: str) -> str:
+    """`` (upstream A, the model's B)`` where both are upstream features of different
+    upstreams or revisions, else empty."""
+    data, model = parse_feature_conf(data_conf, "data"), parse_feature_conf(model_conf, "model")
+    if not (isinstance(data, SSLConfig) and isinstance(model, SSLConfig)):
+        return ""
+    if data.upstream_name == model.upstream_name:
+        return ""
+    return f" (upstream {data.upstream_name}; the model's: {model.upstream_name})"

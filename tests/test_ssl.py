@@ -77,7 +77,7 @@ def test_the_layer_sum_learns_its_weights() -> None:
 
 
 def test_a_bad_upstream_is_one_sentence(upstreams: dict[str, Path], tmp_path: Path) -> None:
-    with pytest.raises(SpeechEQError, match="none: no upstream here"):
+    with pytest.raises(SpeechEQError, match="none': no such directory, and not a hub model id"):
         Upstream.load(tmp_path / "none")
     broken = Path(shutil.copytree(upstreams["hubert"], tmp_path / "broken"))
     (broken / "model.safetensors").unlink()
@@ -110,9 +110,10 @@ def tiny_config(**model: object) -> object:
 def test_stages_2_to_5_on_upstream_features(
     upstreams: dict[str, Path], audio: Path, tmp_path: Path
 ) -> None:
+    wavlm = shutil.copytree(upstreams["wavlm"], tmp_path / "wavlm")  # its weights are swapped
     data = DataDir.load(audio / "data")
     data.save(tmp_path / "data")
-    config = SSLConfig.create(upstreams["wavlm"], layers="1-2")
+    config = SSLConfig.create(wavlm, layers="1-2")
     report = make_feats(tmp_path / "data", config, nj=2)
     assert report.dim == 2 * 32 and report.utterances == 8
     conf = (tmp_path / "data" / "conf" / "feats.conf").read_text()
@@ -132,11 +133,63 @@ def test_stages_2_to_5_on_upstream_features(
         expected = [float(p) for p in posteriors[utt].split()]
         found = list(recognizer.predict_file(wav).posteriors.values())
         assert found == pytest.approx(expected, abs=2e-3)  # stored as float16
-    swapped = tiny_upstream(tmp_path, "wavlm", seed=7)  # other weights
-    shutil.copytree(swapped, upstreams["wavlm"], dirs_exist_ok=True)
+    swapped = tiny_upstream(tmp_path / "other", "wavlm", seed=7)  # other weights
+    shutil.copytree(swapped, wavlm, dirs_exist_ok=True)
     with pytest.raises(SpeechEQError, match="was made with the upstream .* which differs"):
         Recognizer.load(model)
-    tiny_upstream(upstreams["wavlm"].parent, "wavlm")  # as it was
+
+
+def hub_cache(root: Path, model_id: str, snapshots: dict[str, Path], refs: dict[str, str]) -> Path:
+    """A hub cache laid out as huggingface_hub writes it: ``models--org--name/snapshots/<commit>``
+    holding each checkpoint's files, and ``refs/<branch>`` naming a commit."""
+    repo = root / f"models--{model_id.replace('/', '--')}"
+    for commit, checkpoint in snapshots.items():
+        shutil.copytree(checkpoint, repo / "snapshots" / commit)
+    (repo / "refs").mkdir(parents=True)
+    for ref, commit in refs.items():
+        (repo / "refs" / ref).write_text(commit)
+    return root
+
+
+@pytest.mark.slow
+def test_a_hub_id_resolves_offline_records_its_commit_and_a_model_refuses_another(
+    upstreams: dict[str, Path], audio: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from huggingface_hub import constants
+    from typer.testing import CliRunner
+
+    from speecheq.cli.main import app
+
+    first, second = "1" * 40, "2" * 40
+    other = tiny_upstream(tmp_path / "other", "wavlm", seed=5)
+    cache = hub_cache(
+        tmp_path / "hub", "org/tiny-wavlm", {first: upstreams["wavlm"], second: other},
+        {"main": first},
+    )  # fmt: skip
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(cache))
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
+    for name, commit in (("main", first), ("second", second)):
+        DataDir.load(audio / "data").save(tmp_path / name)
+        revision = "" if name == "main" else f"@{commit}"
+        result = CliRunner().invoke(
+            app, ["feats", str(tmp_path / name), "--upstream", f"org/tiny-wavlm{revision}"]
+        )
+        assert result.exit_code == 0, result.output
+        conf = (tmp_path / name / "conf" / "feats.conf").read_text()
+        assert f"--model-id=org/tiny-wavlm\n--revision={commit}\n" in conf
+    assert Upstream.load("org/tiny-wavlm").origin["revision"] == first
+    with pytest.raises(
+        SpeechEQError, match="'org/tiny-wavlm@v2': no such directory, and not in the hub cache"
+    ):
+        Upstream.load("org/tiny-wavlm@v2")
+    with pytest.raises(SpeechEQError, match="no such directory, and not a hub model id"):
+        SSLConfig.create(str(tmp_path / "nowhere"))
+    train(tiny_config(encoder="none"), tmp_path / "main", tmp_path / "main", tmp_path / "exp")
+    expected = f"upstream org/tiny-wavlm@{second}; the model's: org/tiny-wavlm@{first}"
+    with pytest.raises(SpeechEQError, match=expected):
+        predict(tmp_path / "exp" / "model.pt", tmp_path / "second", tmp_path / "d", device="cpu")
+    found = Recognizer.load(tmp_path / "exp" / "model.pt").predict(speech(1.0, 0), 16000)
+    assert sum(found.posteriors.values()) == pytest.approx(1.0, abs=1e-4)  # from the cache
 
 
 @pytest.mark.slow

@@ -28,7 +28,7 @@ corpus=              # the preparer (speecheq prepare <corpus>), or several, spa
 corpus_dir=          # the corpus as distributed (one corpus; several take theirs from db.sh)
 data=                # where the data directories go ("" = data, or data_<upstream> for ssl)
 feats_type=fbank     # fbank, ssl (an upstream's layers from stage 2) or raw (upstream in the model)
-upstream=            # with --feats-type ssl or raw: a local pretrained checkpoint directory
+upstream=            # with --feats-type ssl or raw: a checkpoint directory or a hub id (org/name[@rev])
 layers=all           # with --feats-type ssl: the upstream layers stored (all, 0,6,12, 6-12)
 finetune=true        # with --feats-type raw: fine-tune the upstream (false: keep it frozen)
 feats_conf=../TEMPLATE/conf/fbank.conf
@@ -71,7 +71,8 @@ Options (default in brackets):
                              research use only) and a linear SVM, into exp/svm_SET
   --feats-type fbank|ssl|raw fbank; ssl: a pretrained upstream's layers computed in stage 2;
                              raw: the upstream run inside the model [$feats_type]
-  --upstream DIR             the local checkpoint (wav2vec2, HuBERT, WavLM, data2vec, Whisper)
+  --upstream DIR|ORG/NAME[@REV]  a checkpoint directory or a hub model id (wav2vec2, HuBERT,
+                             WavLM, data2vec, Whisper), fetched once into the hub cache
   --layers LIST              with ssl: the layers stored (all, 0,6,12, 6-12) [$layers]
   --finetune true|false      with raw: fine-tune the upstream [$finetune]
   --token-type phone|bpe     CTC tokens [$token_type]; --nbpe N [$nbpe]
@@ -100,7 +101,7 @@ if [ -f "$recipe_dir/cmd.sh" ]; then . "$recipe_dir/cmd.sh"; fi
 if [ -n "$corpus_dir" ] && [[ $corpus_dir != /* ]]; then
   corpus_dir=$PWD/$corpus_dir
 fi
-if [ -n "$upstream" ] && [[ $upstream != /* ]]; then
+if [ -d "$upstream" ] && [[ $upstream != /* ]]; then  # a hub id stays as it is
   upstream=$PWD/$upstream
 fi
 cd "$recipe_dir"
@@ -122,7 +123,7 @@ case $baseline in "" | fbank | egemaps | compare) ;; *) die "--baseline takes fb
 case $feats_type in
   fbank) ;;
   ssl | raw)
-    [ -n "$upstream" ] || die "--feats-type $feats_type needs --upstream DIR (a local checkpoint)"
+    [ -n "$upstream" ] || die "--feats-type $feats_type needs --upstream (a checkpoint directory or a hub id)"
     ;;
   *) die "--feats-type takes fbank, ssl or raw, got '$feats_type'" ;;
 esac

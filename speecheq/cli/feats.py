@@ -39,10 +39,11 @@ def feats_command(
         ),
     ] = None,
     upstream: Annotated[
-        Path | None,
+        str | None,
         typer.Option(
-            help="With --type ssl: a local checkpoint directory (wav2vec2, HuBERT, WavLM, "
-            "data2vec-audio, Whisper) with config.json and its weights."
+            help="With --type ssl: a checkpoint directory (wav2vec2, HuBERT, WavLM, "
+            "data2vec-audio, Whisper) with config.json and its weights, or a hub model id, "
+            "org/name[@revision], fetched once into the hub cache (HF_HUB_OFFLINE honoured).",
         ),
     ] = None,
     layers: Annotated[
@@ -65,9 +66,10 @@ def feats_command(
     compute-and-process-kaldi-pitch-feats, but not bit-identical to it). An interrupted run is
     finished by running the same command again: complete jobs are reused.
 
-    With --type ssl, the features are the chosen hidden layers of a pretrained upstream (a
-    local checkpoint; nothing is downloaded), side by side in each frame, stored as float16 by
-    default; conf/feats.conf names the upstream and the digests of its config and weights.
+    With --type ssl (implied by --upstream), the features are the chosen hidden layers of a
+    pretrained upstream (a checkpoint directory, or a hub id downloaded once into the hub
+    cache), side by side in each frame, stored as float16 by default; conf/feats.conf names
+    the upstream, its hub id and commit, and the digests of its config and weights.
     """
     from speecheq.errors import SpeechEQError
     from speecheq.features import BACKUP, FeatureConfig, SSLConfig, make_feats
@@ -80,7 +82,7 @@ def feats_command(
         raise SpeechEQError("--conf is for --type fbank; an upstream's features take no conf")
     if kind == "ssl":
         if upstream is None:
-            raise SpeechEQError("--type ssl needs --upstream (a local checkpoint directory)")
+            raise SpeechEQError("--type ssl needs --upstream (a checkpoint directory or a hub id)")
         config = SSLConfig.create(upstream, layers, dtype)
     elif kind == "fbank":
         config = FeatureConfig.from_conf(conf) if conf is not None else FeatureConfig()

@@ -20,6 +20,7 @@ import numpy as np
 import torch
 
 from speecheq.errors import SpeechEQError
+from speecheq.features.hub import resolve_upstream
 from speecheq.features.upstream import Upstream, check_directory, digests, layout
 
 BATCH_SECONDS = 120.0
@@ -59,34 +60,49 @@ class SSLConfig:
     config_sha256: str
     weights_sha256: str
     dtype: str = "float16"
+    model_id: str = ""
+    """The hub id of the upstream, where it was named by one (else empty)."""
+    revision: str = ""
+    """The commit of the hub model the features came from (else empty)."""
 
     @property
     def dim(self) -> int:
         return len(self.layers) * self.layer_dim
 
     @classmethod
-    def create(cls, upstream: Path, layers: str = "all", dtype: str = "float16") -> SSLConfig:
-        """The options of features of the upstream at ``upstream`` (its config checked)."""
+    def create(cls, upstream: str | Path, layers: str = "all", dtype: str = "float16") -> SSLConfig:
+        """The options of features of the upstream ``upstream`` names (a directory or a hub
+        model id, resolved; its config checked)."""
         if dtype not in ("float16", "float32"):
             raise SpeechEQError(f"--dtype must be float16 or float32, got '{dtype}'")
-        model_config = check_directory(upstream)
+        source = resolve_upstream(upstream)
+        model_config = check_directory(source.path)
         num_layers, dim = layout(model_config)
-        digest = digests(upstream)
+        digest = digests(source.path)
         return cls(
-            str(upstream.resolve()),
+            str(source.path),
             parse_layers(layers, num_layers),
             dim,
             str(model_config["model_type"]),
             digest["config_sha256"],
             digest["weights_sha256"],
             dtype,
+            source.model_id,
+            source.revision,
         )
+
+    @property
+    def upstream_name(self) -> str:
+        """``org/name@commit`` for a hub model, else the directory."""
+        return f"{self.model_id}@{self.revision}" if self.model_id else self.upstream
 
     def to_conf(self) -> str:
         lines = ["--type=ssl"]
         for item in dataclasses.fields(self):
             value = getattr(self, item.name)
             text = ",".join(map(str, value)) if isinstance(value, tuple) else str(value)
+            if item.name in ("model_id", "revision") and not text:
+                continue  # a local directory: no hub id
             lines.append(f"--{item.name.replace('_', '-')}={text}")
         return "\n".join(lines) + "\n"
 
@@ -112,6 +128,8 @@ class SSLConfig:
                 config_sha256=values["config_sha256"],
                 weights_sha256=values["weights_sha256"],
                 dtype=values.get("dtype", "float16"),
+                model_id=values.get("model_id", ""),
+                revision=values.get("revision", ""),
             )
         except (KeyError, ValueError) as err:
             raise SpeechEQError(f"{source}: incomplete upstream feature options ({err})") from None
@@ -119,6 +137,8 @@ class SSLConfig:
     def check_upstream(self, where: str) -> Path:
         """The upstream directory, checked to be the one these features came from."""
         path = Path(self.upstream)
+        if not path.is_dir() and self.model_id:  # a hub model: its commit, from the cache
+            path = resolve_upstream(self.upstream_name).path
         found = digests(path) if path.is_dir() else None
         expected = {"config_sha256": self.config_sha256, "weights_sha256": self.weights_sha256}
         if found != expected:

@@ -35,6 +35,7 @@ from safetensors import SafetensorError
 from torch import nn
 
 from speecheq.errors import SpeechEQError
+from speecheq.features.hub import UpstreamSource, resolve_upstream
 
 FAMILIES = ("wav2vec2", "hubert", "wavlm", "data2vec-audio", "whisper")
 WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin")
@@ -175,8 +176,9 @@ class Upstream(nn.Module):
         self.config_text = json.dumps(config, sort_keys=True)
         self.preprocessor_text = json.dumps(preprocessor, sort_keys=True)
         self.encoder = model.get_encoder() if self.family == "whisper" else model
-        self.path: Path | None = None
-        """The checkpoint directory it was loaded from (None when built from a model file)."""
+        self.source: UpstreamSource | None = None
+        """Where it was loaded from: its directory, and its hub id and commit if it has one
+        (None when built from a model file)."""
         self.preparation = Preparation.from_config(config, preprocessor)
         self.rate = self.preparation.rate
         self.masked = config.get("feat_extract_norm") == "layer"
@@ -189,8 +191,11 @@ class Upstream(nn.Module):
         self.eval()
 
     @classmethod
-    def load(cls, path: Path) -> Upstream:
-        """The upstream of the checkpoint directory ``path`` (offline)."""
+    def load(cls, spec: str | Path) -> Upstream:
+        """The upstream ``spec`` names: a checkpoint directory, or a hub model id
+        (``org/name[@revision]``, see :mod:`speecheq.features.hub`)."""
+        source = resolve_upstream(spec)
+        path = source.path
         config = check_directory(path)
         transformers = _transformers()
         overrides = {"layerdrop": 0.0, "encoder_layerdrop": 0.0, "mask_time_prob": 0.0}
@@ -220,14 +225,18 @@ class Upstream(nn.Module):
                 f"{missing[0]}); is it a checkpoint of a {config['model_type']} model?"
             )
         upstream = cls(model, model.config.to_dict(), _preprocessor(path))
-        upstream.path = path.resolve()
+        upstream.source = source
         return upstream
 
     @functools.cached_property
     def origin(self) -> dict[str, str]:
         """Where it was loaded from: ``path``, ``config_sha256``, ``weights_sha256`` (hashed
-        when first asked for)."""
-        return {} if self.path is None else {"path": str(self.path), **digests(self.path)}
+        when first asked for), and ``model_id`` and ``revision`` (the commit) for a hub model."""
+        if self.source is None:
+            return {}
+        hub = {"model_id": self.source.model_id, "revision": self.source.revision}
+        found = {"path": str(self.source.path), **digests(self.source.path)}
+        return {**found, **hub} if self.source.model_id else found
 
     @classmethod
     def from_config(cls, config_text: str, preprocessor_text: str) -> Upstream:

@@ -11,7 +11,8 @@ class UpstreamOptions:
     """A pretrained upstream run inside the model, on raw audio (an empty path: none)."""
 
     path: str = ""
-    """Its local checkpoint directory (config.json and weights, as save_pretrained writes)."""
+    """Its checkpoint directory (config.json and weights, as save_pretrained writes), or a hub
+    model id, ``org/name[@revision]``, fetched once into the hub cache."""
     freeze: bool = True
     """Keep its weights as they are; false: fine-tune them (their learning rate scaled)."""
     layers: str = "all"

@@ -89,7 +89,7 @@ def load_training_data(
     train_data, valid_data = DataDir.load(train_dir), DataDir.load(valid_dir)
     upstream = None
     if config.model.upstream.path:
-        upstream = Upstream.load(Path(config.model.upstream.path))
+        upstream = Upstream.load(config.model.upstream.path)
         spec, dim, audio = InputSpec("upstream", layer_dim=upstream.dim), 1, upstream.preparation
     else:
         dim, audio = feature_dim(train_dir, train_data), None
