@@ -185,12 +185,40 @@ def test_the_readme_python_example_prints_what_it_says(
     soundfile.write(tmp_path / "call.wav", np.concatenate(recording), RATE)
     monkeypatch.chdir(tmp_path)
     exec(compile(python_example(), "README.md", "exec"), {})
-    emotion, posteriors, *segments = capsys.readouterr().out.splitlines()
+    emotion, posteriors, shape, *segments = capsys.readouterr().out.splitlines()
     rec = Recognizer.load(audio_model / "exp" / "model.pt")
     assert emotion == rec.predict_file(tmp_path / "speech.wav").emotion
     shares = eval(posteriors)  # the printed dict of class -> posterior
     assert set(shares) == set(rec.identity["classes"]) and abs(sum(shares.values()) - 1) < 1e-4
+    assert shape == f"({rec.embed_file(tmp_path / 'speech.wav').shape[0]},)"
     assert segments and all(re.fullmatch(r"\d+\.\d-\d+\.\d s: \w+", line) for line in segments)
+
+
+def test_embeddings_are_the_pooled_representation_of_the_forward_pass(
+    audio_model: Path, tmp_path: Path
+) -> None:
+    import kaldiio
+    import torch
+
+    from speecheq.modelfile import load_model
+
+    model, wavs = audio_model / "exp" / "model.pt", read_table(audio_model / "data" / "wav.scp")
+    invoke("embed", model, audio_model / "data", tmp_path / "emb")
+    keys = (tmp_path / "emb" / "keys").read_text().split()
+    assert keys == sorted(wavs)  # a data directory's utterance ids, in its wav.scp's order
+    rows = np.load(tmp_path / "emb" / "embeddings.npy")
+    stored = dict(kaldiio.load_scp(str(tmp_path / "emb" / "embeddings.scp")))
+    trained, rec = load_model(model), Recognizer.load(model)
+    assert rows.shape == (len(keys), trained.config.model.embedding_dim)
+    for row, key in enumerate(keys):
+        samples, rate = soundfile.read(wavs[key], dtype="float32")
+        feats = torch.from_numpy(rec.cmvn(rec.features(samples, rate, key), None, key))
+        with torch.inference_mode():
+            own = trained.model.encode(feats[None], torch.tensor([len(feats)])).embedding[0]
+        assert np.allclose(rows[row], own.numpy(), atol=1e-4)
+        assert np.allclose(stored[key], own.numpy(), atol=1e-4)
+        assert np.allclose(rec.embed_file(wavs[key]), own.numpy(), atol=1e-4)
+    assert len(set(map(tuple, rows.round(4)))) == len(keys)  # one embedding per utterance
 
 
 @pytest.mark.parametrize("fmt", ["onnx", "torchscript"])
@@ -208,6 +236,7 @@ def test_an_export_gives_the_posteriors_of_the_model_file(
         assert found.values == expected.values
         for name, posterior in expected.posteriors.items():
             assert abs(found.posteriors[name] - posterior) < 1e-4
+        assert np.allclose(runtime.embed(clip, RATE), original.embed(clip, RATE), atol=1e-4)
     batched = [
         p
         for _, p in runtime.predict_many(

@@ -1,5 +1,5 @@
-"""``speecheq infer`` (raw audio: utterances, or long recordings as a timeline) and
-``speecheq export`` (ONNX, TorchScript)."""
+"""``speecheq infer`` (raw audio: utterances, or long recordings as a timeline), ``speecheq
+embed`` (utterance embeddings) and ``speecheq export`` (ONNX, TorchScript)."""
 
 from __future__ import annotations
 
@@ -11,6 +11,14 @@ import typer
 from speecheq.cli.train import DeviceOption, ThreadsOption, set_threads
 from speecheq.console import note, print_table, progress_bar
 from speecheq.errors import SpeechEQError
+
+SkipBadOption = Annotated[
+    bool,
+    typer.Option(
+        "--skip-bad",
+        help="Leave out files that cannot be read, and list them, instead of stopping.",
+    ),
+]
 
 
 def infer_command(
@@ -55,13 +63,7 @@ def infer_command(
     vad_threshold: Annotated[
         float, typer.Option(help="With --timeline: speech probability that starts speech.")
     ] = 0.5,
-    skip_bad: Annotated[
-        bool,
-        typer.Option(
-            "--skip-bad",
-            help="Leave out files that cannot be read, and list them, instead of stopping.",
-        ),
-    ] = False,
+    skip_bad: SkipBadOption = False,
     device: DeviceOption = "cpu",
     num_threads: ThreadsOption = None,
 ) -> None:
@@ -92,9 +94,26 @@ def _utterances(
     csv_out: Path | None,
     skip_bad: bool,
 ) -> None:
-    from speecheq.audio import read_audio
     from speecheq.inference import Recognizer
     from speecheq.inference.outputs import write_predictions
+
+    assert isinstance(recognizer, Recognizer)
+    results = list(recognizer.predict_many(_read(recognizer, items, skip_bad)))
+    write_predictions(results, recognizer.identity, json_path=json_out, csv_path=csv_out)
+    names = [task.name for task in recognizer.tasks]
+    rows = []
+    for name, prediction in results:
+        confidence = max(prediction.posteriors.values()) if prediction.posteriors else None
+        values = [_shown(prediction.values.get(task)) for task in names]
+        rows.append([name, *values, "-" if confidence is None else f"{confidence:.2f}"])
+    print_table(f"{recognizer.backend.path}", ["file", *names, "confidence"], rows)
+
+
+def _read(recognizer: object, items: list[tuple[str, str]], skip_bad: bool) -> list:
+    """(name, raw features) of every input; with ``skip_bad`` unreadable ones are listed and
+    left out (none readable is an error)."""
+    from speecheq.audio import read_audio
+    from speecheq.inference import Recognizer
 
     assert isinstance(recognizer, Recognizer)
     skipped: dict[str, str] = {}
@@ -113,15 +132,46 @@ def _utterances(
         print_table(f"{len(skipped)} file(s) skipped", ["file", "why"], sorted(skipped.items()))
     if not features:
         raise SpeechEQError("no file could be read")
-    results = list(recognizer.predict_many(features))
-    write_predictions(results, recognizer.identity, json_path=json_out, csv_path=csv_out)
-    names = [task.name for task in recognizer.tasks]
-    rows = []
-    for name, prediction in results:
-        confidence = max(prediction.posteriors.values()) if prediction.posteriors else None
-        values = [_shown(prediction.values.get(task)) for task in names]
-        rows.append([name, *values, "-" if confidence is None else f"{confidence:.2f}"])
-    print_table(f"{recognizer.backend.path}", ["file", *names, "confidence"], rows)
+    return features
+
+
+def embed_command(
+    model: Annotated[
+        Path, typer.Argument(help="A model file (EXP/model.pt), or an export (.onnx, .ts).")
+    ],
+    inputs: Annotated[
+        list[Path],
+        typer.Argument(
+            help="Audio files, folders of them, a data directory or wav.scp, or a list of files."
+        ),
+    ],
+    out_dir: Annotated[
+        Path, typer.Argument(help="Where embeddings.ark/.scp, embeddings.npy and keys go.")
+    ],
+    skip_bad: SkipBadOption = False,
+    device: DeviceOption = "cpu",
+    num_threads: ThreadsOption = None,
+) -> None:
+    """Write each utterance's embedding: the pooled shared representation the model's heads
+    read (its emotion, gender, ... heads all start from it), for probing, clustering or a
+    classifier of one's own.
+
+    Kaldi's embeddings.ark/.scp (keyed by utterance id, or by file name), and embeddings.npy
+    (one row per input, in the order of the file 'keys').
+    """
+    from speecheq.inference import Recognizer
+    from speecheq.inference.inputs import audio_inputs
+    from speecheq.inference.outputs import embedding_keys, write_embeddings
+
+    set_threads(num_threads)
+    items = audio_inputs(inputs)
+    keys = embedding_keys(items, out_dir)
+    recognizer = Recognizer.load(model, device=device)
+    features = _read(recognizer, items, skip_bad)
+    embeddings = [(keys[name], vector) for name, vector in recognizer.embed_many(features)]
+    written = write_embeddings(embeddings, out_dir)
+    dim = embeddings[0][1].shape[0]
+    note(f"{len(embeddings)} embedding(s) of dimension {dim}: {', '.join(map(str, written))}")
 
 
 def _shown(value: object) -> str:

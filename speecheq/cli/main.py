@@ -51,6 +51,7 @@ app.command("score")(score.score_command)
 app.command("train")(train.train_command)
 app.command("predict")(train.predict_command)
 app.command("infer")(infer.infer_command)
+app.command("embed")(infer.embed_command)
 app.command("export")(infer.export_command)
 app.command("synth")(synth.synth_command)
 

@@ -157,17 +157,18 @@ def load_backend(path: Path, device: str = "cpu") -> Backend:
 
 class HeadOutputs(nn.Module):
     """The network as exports run it: normalised features and lengths in, the encoder's frame
-    lengths and every head's output out (in ``names`` order, after ``frame_lengths``)."""
+    lengths, the pooled utterance embedding and every head's output out (in ``names`` order)."""
 
     def __init__(self, model: SpeechEQModel, tasks: list[str]) -> None:
         super().__init__()
         self.model = model.eval()
         self.tasks = tasks
-        self.names = ["frame_lengths", *tasks]
+        self.names = ["frame_lengths", "embedding", *tasks]
 
     def forward(self, feats: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, ...]:
         output = self.model(feats, lengths)
-        return (output.encoded.lengths, *(output.heads[name] for name in self.tasks))
+        encoded = output.encoded
+        return (encoded.lengths, encoded.embedding, *(output.heads[name] for name in self.tasks))
 
 
 def export_metadata(trained: TrainedModel, path: Path) -> dict[str, Any]:
@@ -187,6 +188,6 @@ def export_metadata(trained: TrainedModel, path: Path) -> dict[str, Any]:
         "feats_conf": trained.feats_conf,
         "input": dataclasses.asdict(trained.model.spec),
         "trained_on": trained.trained_on,
-        "outputs": ["frame_lengths", *(task.name for task in tasks)],
+        "outputs": ["frame_lengths", "embedding", *(task.name for task in tasks)],
         "source": str(path),
     }

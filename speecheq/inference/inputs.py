@@ -23,11 +23,13 @@ folder scan finds them."""
 
 def audio_inputs(inputs: Sequence[str | Path]) -> list[tuple[str, str]]:
     """``(name, wav.scp value)`` of every input: an audio file; a folder (every audio file in it,
-    recursively, sorted); a ``wav.scp`` (its utterances, pipes included); or a list file (one
-    path per line, relative to the list's folder)."""
+    recursively, sorted); a ``wav.scp`` or a data directory (its utterances, pipes included);
+    or a list file (one path per line, relative to the list's folder)."""
     found: list[tuple[str, str]] = []
     for item in map(Path, inputs):
-        if item.is_dir():
+        if item.is_dir() and (item / "wav.scp").is_file():
+            found.extend((line.key, line.value) for line in read_lines(item / "wav.scp"))
+        elif item.is_dir():
             files = sorted(p for p in item.rglob("*") if p.suffix.lower() in AUDIO_SUFFIXES)
             if not files:
                 raise SpeechEQError(f"{item}: no audio files ({', '.join(AUDIO_SUFFIXES)}) in it")

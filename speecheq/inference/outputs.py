@@ -11,8 +11,10 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from speecheq.errors import SpeechEQError
-from speecheq.fileio import atomic_write, write_table
+from speecheq.fileio import atomic_write, write_matrix, write_table
 from speecheq.inference.recognizer import Prediction
 from speecheq.inference.timeline import Timeline
 
@@ -74,6 +76,38 @@ def write_predictions(
 def recording_id(path: str) -> str:
     """A Kaldi recording id from a file name (its stem, spaces and odd characters as ``_``)."""
     return re.sub(r"[^A-Za-z0-9_.-]", "_", Path(path).stem) or "recording"
+
+
+def embedding_keys(items: Sequence[tuple[str, str]], out_dir: Path) -> dict[str, str]:
+    """The Kaldi key of each input (name, wav.scp value): a wav.scp's utterance id as it is, a
+    file's :func:`recording_id`; two inputs of one key are refused, naming both."""
+    keys: dict[str, str] = {}
+    owners: dict[str, str] = {}
+    for name, spec in items:
+        key = name if name != spec else recording_id(spec)
+        if owners.setdefault(key, name) != name:
+            raise SpeechEQError(
+                f"{owners[key]} and {name} would both be '{key}' in {out_dir / 'embeddings.scp'}; "
+                "rename one"
+            )
+        keys[name] = key
+    return keys
+
+
+def write_embeddings(embeddings: Sequence[tuple[str, np.ndarray]], out_dir: Path) -> list[Path]:
+    """``embeddings.ark`` and ``.scp`` (Kaldi vectors), ``embeddings.npy`` (one row each, in
+    the order given) and ``keys`` (that order)."""
+    ark, scp = out_dir / "embeddings.ark", out_dir / "embeddings.scp"
+    entries: dict[str, str] = {}
+    with atomic_write(ark, "wb") as handle:
+        for key, vector in embeddings:
+            entries[key] = f"{ark.resolve()}:{write_matrix(handle, key, vector.astype(np.float32))}"
+    write_table(scp, entries)
+    with atomic_write(out_dir / "embeddings.npy", "wb") as handle:
+        np.save(handle, np.stack([vector for _, vector in embeddings]).astype(np.float32))
+    with atomic_write(out_dir / "keys") as handle:
+        handle.writelines(f"{key}\n" for key, _ in embeddings)
+    return [ark, scp, out_dir / "embeddings.npy", out_dir / "keys"]
 
 
 def check_recording_ids(paths: Sequence[str], out_dir: Path) -> None:

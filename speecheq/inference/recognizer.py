@@ -8,6 +8,7 @@
     rec.predict(samples, sample_rate).emotion                 # a numpy array of one utterance
     rec.predict_file("speech.wav").posteriors                 # {'neutral': 0.12, 'happy': ...}
     rec.timeline("call.wav").segments                         # start, end, emotion, ...
+    rec.embed_file("speech.wav")                              # the pooled utterance embedding
 
 Features are computed as in stage 2, with the options the model was trained with (the
 ``feats.conf`` it carries). CMVN follows the model: ``global`` and ``corpus`` use the training
@@ -28,7 +29,7 @@ import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
 import torch
@@ -149,33 +150,40 @@ class Recognizer:
         """Recognise utterances given as (name, raw features), batched by length; yields them
         in the order given. ``stats`` (CMVN statistics) normalise all of them, where the model
         normalises by speaker."""
-        buffered = list(items)
-        order = sorted(range(len(buffered)), key=lambda i: len(buffered[i][1]))
-        results: dict[int, Prediction] = {}
-        batch: list[int] = []
-        for index in [*order, None]:
-            if index is not None:
-                longest = max([len(buffered[i][1]) for i in batch] + [len(buffered[index][1])])
-                if not batch or longest * (len(batch) + 1) <= BATCH_FRAMES:
-                    batch.append(index)
-                    continue
-            if batch:
-                feats = [buffered[i][1] for i in batch]
-                results.update(zip(batch, self.predict_features(feats, stats), strict=True))
-            batch = [] if index is None else [index]
-        for index, (name, _) in enumerate(buffered):
-            yield name, results[index]
+        return _batched(items, lambda feats: self.predict_features(feats, stats))
+
+    def embed(self, samples: np.ndarray, sample_rate: int) -> np.ndarray:
+        """The pooled utterance embedding the heads read (the shared representation), of one
+        utterance given as samples (as :meth:`predict` takes them)."""
+        return self.embed_features([self.features(samples, sample_rate, "audio")])[0]
+
+    def embed_file(self, path: str | Path) -> np.ndarray:
+        """The utterance embedding of one audio file."""
+        samples, rate = read_audio(str(path))
+        return self.embed_features([self.features(samples, rate, f"'{path}'")])[0]
+
+    def embed_many(
+        self, items: Iterable[tuple[str, np.ndarray]]
+    ) -> Iterator[tuple[str, np.ndarray]]:
+        """Embeddings of utterances given as (name, raw features), batched by length; yields
+        them in the order given."""
+        return _batched(items, self.embed_features)
+
+    def embed_features(self, feats: Sequence[np.ndarray]) -> list[np.ndarray]:
+        """Embeddings of a batch of utterances given as raw features (frames x dim each)."""
+        outputs = self._run(feats, None)
+        if "embedding" not in outputs:
+            raise SpeechEQError(
+                f"{self.backend.path}: this export carries no embedding output; export the "
+                "model file again"
+            )
+        return list(outputs["embedding"])
 
     def predict_features(
         self, feats: Sequence[np.ndarray], stats: np.ndarray | None = None
     ) -> list[Prediction]:
         """Recognise a batch of utterances given as raw features (frames x dim each)."""
-        normalised = [self._normalise(f, stats) for f in feats]
-        lengths = np.array([len(f) for f in normalised], dtype=np.int64)
-        batch = np.zeros((len(normalised), int(lengths.max()), normalised[0].shape[1]), np.float32)
-        for row, matrix in enumerate(normalised):
-            batch[row, : len(matrix)] = matrix
-        heads = self.backend.run(batch, lengths)
+        heads = self._run(feats, stats)
         output = ModelOutput(
             Encoded(torch.empty(0), torch.from_numpy(heads["frame_lengths"]), torch.empty(0)),
             {task.name: torch.from_numpy(heads[task.name]) for task in self.tasks},
@@ -197,6 +205,15 @@ class Recognizer:
 
         return timeline(self, path, options or TimelineOptions())
 
+    def _run(self, feats: Sequence[np.ndarray], stats: np.ndarray | None) -> dict[str, np.ndarray]:
+        """The network's outputs for raw features, normalised and padded into one batch."""
+        normalised = [self._normalise(f, stats) for f in feats]
+        lengths = np.array([len(f) for f in normalised], dtype=np.int64)
+        batch = np.zeros((len(normalised), int(lengths.max()), normalised[0].shape[1]), np.float32)
+        for row, matrix in enumerate(normalised):
+            batch[row, : len(matrix)] = matrix
+        return self.backend.run(batch, lengths)
+
     def _normalise(self, feats: np.ndarray, stats: np.ndarray | None) -> np.ndarray:
         if stats is not None and self.per_speaker:
             return Cmvn("global", stats)(feats, None, "recording")
@@ -204,6 +221,29 @@ class Recognizer:
 
 
 FeatureMaker = Callable[[np.ndarray, int, str], np.ndarray]
+T = TypeVar("T")
+
+
+def _batched(
+    items: Iterable[tuple[str, np.ndarray]], run: Callable[[list[np.ndarray]], list[T]]
+) -> Iterator[tuple[str, T]]:
+    """``run`` on batches of (name, raw features) of like length (at most
+    :data:`BATCH_FRAMES` padded frames); yields (name, result) in the order given."""
+    buffered = list(items)
+    order = sorted(range(len(buffered)), key=lambda i: len(buffered[i][1]))
+    results: dict[int, T] = {}
+    batch: list[int] = []
+    for index in [*order, None]:
+        if index is not None:
+            longest = max([len(buffered[i][1]) for i in batch] + [len(buffered[index][1])])
+            if not batch or longest * (len(batch) + 1) <= BATCH_FRAMES:
+                batch.append(index)
+                continue
+        if batch:
+            results.update(zip(batch, run([buffered[i][1] for i in batch]), strict=True))
+        batch = [] if index is None else [index]
+    for index, (name, _) in enumerate(buffered):
+        yield name, results[index]
 
 
 def _feature_maker(backend: Backend) -> FeatureMaker:
