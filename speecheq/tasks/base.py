@@ -1,8 +1,9 @@
 """The task interface: a task is a head, a loss, a label table, a decode format and metrics.
 
 A task lives in one module: the trainer, ``predict``, ``infer``, validation and ``speecheq
-score`` see it only through :class:`Task`, so adding a task is one new module (and one entry in
-:data:`speecheq.tasks.TASKS`); no other task, and not the trainer, changes. What a task is:
+score`` see it only through :class:`Task`, so adding a task is one new module in this package
+(:data:`speecheq.tasks.TASKS` finds it); no other task, and not the trainer, changes. What a
+task is:
 
 - **Label table**: :attr:`Task.label_table` names the data-directory table its labels come
   from (declared in :mod:`speecheq.data.tables`); :meth:`Task.references` reads the reference
