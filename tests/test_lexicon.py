@@ -84,6 +84,7 @@ def casia_sentences() -> dict[str, str]:
     return sentences
 
 
+@pytest.mark.corpora
 def test_casia_sentences_convert_without_oov() -> None:
     sentences = casia_sentences()
     assert len(sentences) == 50
@@ -93,6 +94,7 @@ def test_casia_sentences_convert_without_oov() -> None:
         assert len(words) == len(re.sub(r"[\s。]", "", sentence)), sentence_id
 
 
+@pytest.mark.corpora
 def test_casia_spoken_tones_agree_with_lab_files() -> None:
     """The .lab files give the tones as spoken; compare where a .lab covers the sentence."""
     transcripts = {sentence_id: transcribe(text) for sentence_id, text in casia_sentences().items()}
@@ -109,6 +111,7 @@ def test_casia_spoken_tones_agree_with_lab_files() -> None:
     assert agree / total > 0.94
 
 
+@pytest.mark.corpora
 def test_esd_transcripts_convert_and_oovs_are_counted(tmp_path: Path) -> None:
     path = corpus_dir("esd-transcripts") / "0001.txt"
     texts: dict[str, str | None] = {}
