@@ -139,6 +139,7 @@ optim: {epochs: 2, warmup_steps: 2}
 """
 
 
+@pytest.mark.slow
 def test_mini_recipe_end_to_end(tmp_path: Path) -> None:
     """Stages 1-5 of the mini recipe on a small synthetic corpus, from a copy of the recipe."""
     root = tmp_path / "speecheq"
