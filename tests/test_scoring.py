@@ -291,3 +291,34 @@ def test_reports_show_collapse_gender_gaps_and_calibration(tmp_path: Path) -> No
     write_table(path / "hyp" / "utt2emo.post", {f"u{i:03d}": "0.9" for i in range(6)})
     with pytest.raises(SpeechEQError, match="utt2emo.post:1: expected 2 non-negative posteriors"):
         read_decode_dir(path)
+
+
+def _scores(path: Path, folds: dict[str, float]) -> None:
+    path.mkdir(parents=True)
+    runs = [{"name": name, "metrics": {"emotion UA": ua}} for name, ua in folds.items()]
+    (path / "scores.json").write_text(json.dumps({"folds": runs}))
+
+
+def test_compare_pairs_runs_on_folds_and_seeds(tmp_path: Path) -> None:
+    reference, other, svm = tmp_path / "train", tmp_path / "other", tmp_path / "svm"
+    for seed, (a, b) in enumerate([(0.5, 0.6), (0.4, 0.5)]):
+        _scores(reference / f"seed{seed}" / "scores", {f"seed{seed}/a": a, f"seed{seed}/b": b})
+    for seed, (a, b) in enumerate([(0.6, 0.8), (0.5, 0.6)]):
+        _scores(other / f"seed{seed}" / "scores", {f"seed{seed}/a": a, f"seed{seed}/b": b})
+    _scores(svm / "scores", {"a": 0.7, "b": 0.75})
+    result = CliRunner().invoke(
+        app, ["compare", str(reference), str(other), str(svm), "--out-dir", str(tmp_path / "c")]
+    )
+    assert result.exit_code == 0, result.output
+    rows = {line.split("|")[1].strip(): line for line in result.output.splitlines() if "|" in line}
+    # other - reference: 0.1, 0.2, 0.1, 0.1 over 4 (fold, seed) pairs; all higher, so the
+    # exact two-sided Wilcoxon p is 2/16; the t interval is 12.5 +- 3.182 * 5 / 2.
+    assert "| +12.5 | [+4.5, +20.5] | 0.125 | 4 | 4 |" in rows[str(other)].replace("  ", " ")
+    # svm - reference, on folds over the seed-averaged figures: 0.25, 0.2.
+    assert "| +22.5 |" in rows[str(svm)] and "| 2 | 2 |" in rows[str(svm)]
+    assert "| 50.0 | 7.1 | 7.1 | 4 |" in rows[str(reference)]  # seeds 55, 45; folds 45, 55
+    assert (tmp_path / "c" / "paired.csv").read_text().startswith("system,metric,difference")
+    missing = CliRunner().invoke(app, ["compare", str(reference), str(tmp_path / "none")])
+    assert isinstance(missing.exception, SpeechEQError) and "no scores here" in str(
+        missing.exception
+    )

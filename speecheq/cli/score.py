@@ -53,3 +53,53 @@ score_command.__doc__ = "\n\n".join(
         "\n".join(f"- **{term}**: {text}." for term, text in DEFINITIONS.items()),
     ]
 )
+
+
+def compare_command(
+    experiments: Annotated[
+        list[Path],
+        typer.Argument(
+            help="Experiment folders (exp/train, exp/svm_fbank ...); the first is "
+            "the reference the others are paired with."
+        ),
+    ],
+    metric: Annotated[
+        list[str] | None,
+        typer.Option(help="A metric to compare (repeat; default: emotion UA, WA and F1)."),
+    ] = None,
+    out_dir: Annotated[
+        Path | None,
+        typer.Option(help="Also write compare.md, summary.csv and paired.csv here."),
+    ] = None,
+) -> None:
+    """Systems side by side (mean, ± seeds, ± folds) and each paired with the first on the same
+    folds and seeds: the mean difference, its 95% interval and a Wilcoxon signed-rank test."""
+    import pandas as pd
+
+    from speecheq.errors import SpeechEQError
+    from speecheq.fileio import atomic_write
+    from speecheq.scoring.compare import markdown, paired, read_scores, summary
+
+    if len(experiments) < 2:
+        raise SpeechEQError("compare needs two experiments or more")
+    scores = pd.concat([read_scores(exp) for exp in experiments], ignore_index=True)
+    found = set(scores.metric)
+    metrics = metric or [
+        name for name in ("emotion UA", "emotion WA", "emotion F1") if name in found
+    ]
+    missing = [name for name in metrics or ["emotion UA"] if name not in found]
+    if missing:
+        known = ", ".join(sorted(set(scores.metric)))
+        raise SpeechEQError(f"no experiment has the metric {missing[0]!r} (known: {known})")
+    table, pairs = summary(scores, metrics), paired(scores, metrics)
+    text = markdown(table, pairs, str(experiments[0]))
+    print(text, end="")
+    if out_dir is not None:
+        for name, content in (
+            ("compare.md", text),
+            ("summary.csv", table.to_csv(index=False)),
+            ("paired.csv", pairs.to_csv(index=False)),
+        ):
+            with atomic_write(out_dir / name) as out:
+                out.write(content)
+        note(f"wrote {out_dir}/compare.md, summary.csv, paired.csv")
