@@ -50,10 +50,10 @@ def progress_bar(description: str, total: float | None) -> Iterator[Callable[[fl
 
 
 def print_table(title: str, header: Sequence[str], rows: Sequence[Sequence[object]]) -> None:
-    """Print a table of results to stdout."""
-    table = Table(title=title, title_justify="left")
+    """Print a table of results to stdout, every text as it is (``UA[f]`` is not markup)."""
+    table = Table(title=escape(title), title_justify="left")
     for index, name in enumerate(header):
-        table.add_column(name, justify="left" if index == 0 else "right")
+        table.add_column(escape(name), justify="left" if index == 0 else "right")
     for row in rows:
-        table.add_row(*(str(cell) for cell in row))
+        table.add_row(*(escape(str(cell)) for cell in row))
     console.print(table)

@@ -322,3 +322,11 @@ def test_compare_pairs_runs_on_folds_and_seeds(tmp_path: Path) -> None:
     assert isinstance(missing.exception, SpeechEQError) and "no scores here" in str(
         missing.exception
     )
+
+
+def test_tables_print_group_metrics_as_they_are(capsys: pytest.CaptureFixture[str]) -> None:
+    from speecheq.console import print_table
+
+    print_table("scores [seed 0]", ["metric", "value"], [["emotion UA[f]", "47.5"]])
+    shown = capsys.readouterr().out
+    assert "emotion UA[f]" in shown and "[seed 0]" in shown  # not taken for markup
