@@ -108,10 +108,13 @@ def _split(
         return _random_folds(data, num_folds or 5, valid_fraction, seed)
     groups = _speaker_groups(data, by, num_folds, table)
     width = len(str(len(groups)))
+    spk2utt = data.spk2utt
     folds = []
     for index, (fold_name, test_speakers) in enumerate(groups, start=1):
-        test_utts = [utt for utt in data.utts if data.utt2spk[utt] in test_speakers]
-        rest = [utt for utt in data.utts if data.utt2spk[utt] not in test_speakers]
+        test_utts = sorted(utt for spk in test_speakers for utt in spk2utt.get(spk, []))
+        rest = sorted(
+            utt for spk, utts in spk2utt.items() if spk not in test_speakers for utt in utts
+        )
         name = fold_name if by == "table" else f"fold{index:0{width}d}"
         folds.append(_fold(data, name, rest, test_utts, valid_fraction, seed))
     return folds
