@@ -95,6 +95,7 @@ def test_esd_reads_a_real_transcript(tmp_path: Path, capsys: pytest.CaptureFixtu
     assert set(data.get("utt2lang").values()) == {"zh"}
 
 
+@pytest.mark.slow
 def test_the_default_model_learns_emotion_and_phones_of_an_unseen_casia_speaker(
     casia_model: Path,
 ) -> None:

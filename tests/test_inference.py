@@ -122,6 +122,7 @@ def long_recording(
 
 
 @pytest.mark.corpora
+@pytest.mark.slow
 def test_timeline_finds_the_speech_of_a_long_recording_and_labels_it(
     casia_model: Path, tmp_path: Path
 ) -> None:
