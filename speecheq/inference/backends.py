@@ -25,6 +25,7 @@ from speecheq.dataio.cmvn import Cmvn
 from speecheq.device import choose_device
 from speecheq.errors import SpeechEQError
 from speecheq.features.upstream import Preparation
+from speecheq.fileio import path_problem
 from speecheq.modelfile import TrainedModel, build_tasks, load_model
 from speecheq.models import InputSpec, SpeechEQModel
 from speecheq.tasks import Task
@@ -146,8 +147,9 @@ def _read_metadata(path: Path, text: str | bytes | None) -> dict[str, Any]:
 def load_backend(path: Path, device: str = "cpu") -> Backend:
     """The backend for a model file (``.pt``), an ONNX (``.onnx``) or TorchScript (``.ts``)
     export."""
-    if not path.is_file():
-        raise SpeechEQError(f"{path}: model file not found")
+    problem = path_problem(path)
+    if problem:
+        raise SpeechEQError(f"{path}: model file {problem}")
     if path.suffix == ".onnx":
         return OnnxBackend(path)
     if path.suffix == ".ts":
