@@ -113,6 +113,7 @@ def test_learning_curve_plan(tmp_path: Path) -> None:
     assert semi.unlabeled == (
         str(tmp_path / "out/data/fold1/f0.5/withheld"),
         str(tmp_path / "out/data/target/fold1/train"),
+        str(tmp_path / "out/data/target/fold1/valid"),
     )
     assert "optim.epochs=24" in semi.overrides  # 12 epochs at 100% of the labels
     assert "optim.epochs=12" in plan.run("supervised/f1/fold2").overrides

@@ -277,7 +277,7 @@ def _partition_fold(data: DataDir) -> Fold:
         if utt not in utt2split:
             raise SpeechEQError(f"utt2split: utterance '{utt}' has no partition")
         parts[utt2split[utt]].append(utt)
-    for part in ("train", "test"):
+    for part in ("train", "valid", "test"):
         if not parts[part]:
             raise SpeechEQError(f"utt2split has no '{part}' utterances")
     return Fold(

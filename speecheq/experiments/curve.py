@@ -11,11 +11,11 @@ training utterances, supervised-only against semi-supervised, within-corpus and 
    fractions); the other utterances are kept without emotion labels (``withheld``).
 3. A run per fold, fraction and mode: ``supervised`` (emotion + gender + speaker on the
    labeled share) and ``semi`` (the same + the adversarial autoencoder, with the withheld
-   utterances and, with a target, the target fold's training half as unlabeled data). Every run
-   takes about as many optimizer steps as a supervised run on all the labels (``optim.epochs``
-   divided by the fraction); a semi-supervised run's batches hold as many labeled utterances as
-   a supervised run's, plus ``unlabeled_ratio`` times as many unlabeled ones. The valid set
-   keeps all its labels at every fraction.
+   utterances and, with a target, the target fold's training half (its train and valid parts)
+   as unlabeled data). Every run takes about as many optimizer steps as a supervised run on all
+   the labels (``optim.epochs`` divided by the fraction); a semi-supervised run's batches hold
+   as many labeled utterances as a supervised run's, plus ``unlabeled_ratio`` times as many
+   unlabeled ones. The valid set keeps all its labels at every fraction.
 4. Each run decodes its source fold's test set (``within``) and its paired target fold's test
    half (``cross``); the summary is the table of UA and WA (mean ± std over folds) per fraction,
    mode and test, in ``<out>/results.md``.
@@ -91,7 +91,7 @@ def curve_plan(
     source_folds = _split(Path(source), data / "source", num_folds, valid_fraction, seed)
     target_folds = []
     if target is not None:
-        target_folds = _split(Path(target), data / "target", TARGET_FOLDS, 0.0, seed)
+        target_folds = _split(Path(target), data / "target", TARGET_FOLDS, valid_fraction, seed)
     pairs = {
         fold: target_folds[index % len(target_folds)] if target_folds else None
         for index, fold in enumerate(source_folds)
@@ -171,8 +171,8 @@ def _run(
     if mode == "semi":
         if fraction < 1:
             unlabeled.append(str(data / fold / f"f{fraction:g}" / "withheld"))
-        if target_fold is not None:
-            unlabeled.append(str(data / "target" / target_fold / "train"))
+        if target_fold is not None:  # the whole training half: its train and valid parts
+            unlabeled += [str(data / "target" / target_fold / part) for part in ("train", "valid")]
     tests = {"within": str(data / "source" / fold / "test")}
     if target_fold is not None:
         tests["cross"] = str(data / "target" / target_fold / "test")
