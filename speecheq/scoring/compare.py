@@ -54,16 +54,17 @@ def summary(scores: pd.DataFrame, metrics: Sequence[str]) -> pd.DataFrame:
     """Per system and metric: the mean over seeds of each seed's mean over folds, the std of
     those seed means, and the std over folds of the seed-averaged fold figures."""
     chosen = scores[scores.metric.isin(metrics)].assign(
-        system=lambda frame: pd.Categorical(frame.system, list(dict.fromkeys(frame.system)))
+        system=lambda frame: pd.Categorical(frame.system, list(dict.fromkeys(frame.system))),
+        metric=lambda frame: pd.Categorical(frame.metric, list(metrics)),
     )
-    seed_means = chosen.groupby(["system", "metric", "seed"]).value.mean()
-    fold_means = chosen.groupby(["system", "metric", "fold"]).value.mean()
+    seed_means = chosen.groupby(["system", "metric", "seed"], observed=True).value.mean()
+    fold_means = chosen.groupby(["system", "metric", "fold"], observed=True).value.mean()
     table = pd.DataFrame(
         {
-            "mean": seed_means.groupby(["system", "metric"]).mean(),
-            "std_seeds": seed_means.groupby(["system", "metric"]).std(),
-            "std_folds": fold_means.groupby(["system", "metric"]).std(),
-            "runs": chosen.groupby(["system", "metric"]).value.count(),
+            "mean": seed_means.groupby(["system", "metric"], observed=True).mean(),
+            "std_seeds": seed_means.groupby(["system", "metric"], observed=True).std(),
+            "std_folds": fold_means.groupby(["system", "metric"], observed=True).std(),
+            "runs": chosen.groupby(["system", "metric"], observed=True).value.count(),
         }
     )
     return table.reset_index()
