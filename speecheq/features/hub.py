@@ -29,11 +29,6 @@ class UpstreamSource:
     model_id: str = ""
     revision: str = ""
 
-    @property
-    def name(self) -> str:
-        """``org/name@commit`` for a hub model, else the directory."""
-        return f"{self.model_id}@{self.revision}" if self.model_id else str(self.path)
-
 
 def resolve_upstream(spec: str | Path) -> UpstreamSource:
     """The upstream ``spec`` names: an existing directory as it is, else a hub model id with an
