@@ -157,7 +157,8 @@ def embed_command(
     classifier of one's own.
 
     Kaldi's embeddings.ark/.scp (keyed by utterance id, or by file name), and embeddings.npy
-    (one row per input, in the order of the file 'keys').
+    (one row per input, in the order of the file 'keys'). Features are computed and normalised
+    as 'infer' does (per-speaker CMVN: each utterance's own statistics).
     """
     from speecheq.inference import Recognizer
     from speecheq.inference.inputs import audio_inputs
