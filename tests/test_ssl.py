@@ -95,6 +95,38 @@ def audio(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return root
 
 
+def test_an_upstream_embeds_the_mean_of_its_chosen_layers(
+    upstreams: dict[str, Path], audio: Path, tmp_path: Path
+) -> None:
+    import kaldiio
+    import soundfile
+    import transformers
+    from typer.testing import CliRunner
+
+    from speecheq.cli.main import app
+
+    path = upstreams["wav2vec2-large"]  # layer-normalised: batches change nothing
+    result = CliRunner().invoke(
+        app, ["embed", str(path), str(audio / "data"), str(tmp_path / "emb"), "--layers", "1-2"]
+    )
+    assert result.exit_code == 0, result.output
+    stored = dict(kaldiio.load_scp(str(tmp_path / "emb" / "embeddings.scp")))
+    reference = transformers.AutoModel.from_pretrained(path).eval()
+    upstream = Upstream.load(path)
+    for utt, wav in read_table(audio / "data" / "wav.scp").items():
+        samples, rate = soundfile.read(wav, dtype="float32")
+        waveform = torch.from_numpy(upstream.prepare(samples, rate, utt))[None, :, 0]
+        with torch.inference_mode():
+            hidden = reference(waveform, output_hidden_states=True).hidden_states
+        expected = torch.stack(hidden[1:3]).mean(dim=0)[0].mean(dim=0).numpy()
+        assert np.allclose(stored[utt], expected, atol=1e-4)
+    with pytest.raises(SpeechEQError, match="--layers is for an upstream"):
+        CliRunner().invoke(
+            app, ["embed", str(audio / "none.pt"), str(audio / "data"), str(tmp_path / "x"),
+                  "--layers", "1"], catch_exceptions=False,
+        )  # fmt: skip
+
+
 def tiny_config(**model: object) -> object:
     data = {
         **TINY,

@@ -3,6 +3,7 @@ embed`` (utterance embeddings) and ``speecheq export`` (ONNX, TorchScript)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated
 
@@ -98,7 +99,7 @@ def _utterances(
     from speecheq.inference.outputs import write_predictions
 
     assert isinstance(recognizer, Recognizer)
-    results = list(recognizer.predict_many(_read(recognizer, items, skip_bad)))
+    results = list(recognizer.predict_many(_read(recognizer.features, items, skip_bad)))
     write_predictions(results, recognizer.identity, json_path=json_out, csv_path=csv_out)
     names = [task.name for task in recognizer.tasks]
     rows = []
@@ -109,20 +110,18 @@ def _utterances(
     print_table(f"{recognizer.backend.path}", ["file", *names, "confidence"], rows)
 
 
-def _read(recognizer: object, items: list[tuple[str, str]], skip_bad: bool) -> list:
-    """(name, raw features) of every input; with ``skip_bad`` unreadable ones are listed and
-    left out (none readable is an error)."""
+def _read(featurize: Callable, items: list[tuple[str, str]], skip_bad: bool) -> list:
+    """(name, ``featurize(samples, rate, who)``) of every input; with ``skip_bad`` unreadable
+    ones are listed and left out (none readable is an error)."""
     from speecheq.audio import read_audio
-    from speecheq.inference import Recognizer
 
-    assert isinstance(recognizer, Recognizer)
     skipped: dict[str, str] = {}
     features = []
     with progress_bar("reading", len(items)) as advance:
         for name, spec in items:
             try:
                 samples, rate = read_audio(spec, None if name == spec else name)
-                features.append((name, recognizer.features(samples, rate, f"'{spec}'")))
+                features.append((name, featurize(samples, rate, f"'{spec}'")))
             except SpeechEQError as err:
                 if not skip_bad:
                     raise
@@ -137,7 +136,11 @@ def _read(recognizer: object, items: list[tuple[str, str]], skip_bad: bool) -> l
 
 def embed_command(
     model: Annotated[
-        Path, typer.Argument(help="A model file (EXP/model.pt), or an export (.onnx, .ts).")
+        str,
+        typer.Argument(
+            help="A model file (EXP/model.pt) or an export (.onnx, .ts); or a pretrained "
+            "upstream (a checkpoint directory or a hub id, org/name[@revision])."
+        ),
     ],
     inputs: Annotated[
         list[Path],
@@ -148,6 +151,10 @@ def embed_command(
     out_dir: Annotated[
         Path, typer.Argument(help="Where embeddings.ark/.scp, embeddings.npy and keys go.")
     ],
+    layers: Annotated[
+        str | None,
+        typer.Option(help="With an upstream: the layers averaged (all, 0,6,12 or 6-12)."),
+    ] = None,
     skip_bad: SkipBadOption = False,
     device: DeviceOption = "cpu",
     num_threads: ThreadsOption = None,
@@ -156,10 +163,15 @@ def embed_command(
     read (its emotion, gender, ... heads all start from it), for probing, clustering or a
     classifier of one's own.
 
+    With a pretrained upstream instead of a model, the embedding is the mean over the
+    utterance's frames of the mean of the chosen layers (--layers, default all).
+
     Kaldi's embeddings.ark/.scp (keyed by utterance id, or by file name), and embeddings.npy
     (one row per input, in the order of the file 'keys'). Features are computed and normalised
     as 'infer' does (per-speaker CMVN: each utterance's own statistics).
     """
+    from speecheq.features import SSLConfig
+    from speecheq.features.ssl import SSLExtractor
     from speecheq.inference import Recognizer
     from speecheq.inference.inputs import audio_inputs
     from speecheq.inference.outputs import embedding_keys, write_embeddings
@@ -167,9 +179,19 @@ def embed_command(
     set_threads(num_threads)
     items = audio_inputs(inputs)
     keys = embedding_keys(items, out_dir)
-    recognizer = Recognizer.load(model, device=device)
-    features = _read(recognizer, items, skip_bad)
-    embeddings = [(keys[name], vector) for name, vector in recognizer.embed_many(features)]
+    if Path(model).is_file() or Path(model).suffix in (".pt", ".onnx", ".ts"):
+        if layers is not None:
+            raise SpeechEQError("--layers is for an upstream; a model embeds what its heads read")
+        recognizer = Recognizer.load(Path(model), device=device)
+        features = _read(recognizer.features, items, skip_bad)
+        found = recognizer.embed_many(features)
+    else:
+        config = SSLConfig.create(model, layers or "all", "float32")
+        extractor = SSLExtractor(config, device)
+        features = _read(lambda *audio: extractor.compute_batch([audio])[0], items, skip_bad)
+        shape = (len(config.layers), config.layer_dim)
+        found = ((name, f.reshape(len(f), *shape).mean(axis=(0, 1))) for name, f in features)
+    embeddings = [(keys[name], vector) for name, vector in found]
     written = write_embeddings(embeddings, out_dir)
     dim = embeddings[0][1].shape[0]
     note(f"{len(embeddings)} embedding(s) of dimension {dim}: {', '.join(map(str, written))}")
