@@ -174,11 +174,11 @@ def embed_command(
     from speecheq.features.ssl import SSLExtractor
     from speecheq.inference import Recognizer
     from speecheq.inference.inputs import audio_inputs
-    from speecheq.inference.outputs import embedding_keys, write_embeddings
+    from speecheq.inference.outputs import output_keys, write_embeddings
 
     set_threads(num_threads)
     items = audio_inputs(inputs)
-    keys = embedding_keys(items, out_dir)
+    keys = output_keys(items, out_dir / "embeddings.scp")
     if Path(model).is_file() or Path(model).suffix in (".pt", ".onnx", ".ts"):
         if layers is not None:
             raise SpeechEQError("--layers is for an upstream; a model embeds what its heads read")
@@ -214,7 +214,7 @@ def _timelines(
     skip_bad: bool,
 ) -> None:
     from speecheq.inference import Recognizer, TimelineOptions
-    from speecheq.inference.outputs import check_recording_ids, kaldi_tables, write_timeline
+    from speecheq.inference.outputs import kaldi_tables, output_keys, write_timeline
 
     assert isinstance(recognizer, Recognizer) and isinstance(options, TimelineOptions)
     if out_dir is None:
@@ -222,7 +222,7 @@ def _timelines(
     for name, spec in items:
         if spec != name or spec.rstrip().endswith("|"):
             raise SpeechEQError(f"{name}: a timeline reads audio files, not wav.scp commands")
-    check_recording_ids([spec for _, spec in items], out_dir)
+    output_keys(items, out_dir)
     timelines = []
     for _, spec in items:
         try:

@@ -45,6 +45,13 @@ class Job:
     def log(self, plan: Plan) -> Path:
         return Path(plan.run(self.run).exp_dir) / "log" / f"{self.stage}.log"
 
+    def execute(self, threads: int | None) -> JobResult:
+        """Run it in this process (a local launcher's, or a cluster job's) with ``threads``."""
+        return run_job(
+            self.plan_dir, self.run, self.stage, device=self.device, resume=self.resume,
+            threads=threads,
+        )  # fmt: skip
+
 
 class Launcher(ABC):
     """Runs jobs and returns what each did; raises naming every job that failed."""
@@ -74,14 +81,7 @@ class LocalLauncher(Launcher):
 
     def _in_process(self, job: Job, index: int, total: int) -> JobResult:
         note(f"[{index + 1}/{total}] {job.stage} {job.run}")
-        return run_job(
-            job.plan_dir,
-            job.run,
-            job.stage,
-            device=job.device,
-            resume=job.resume,
-            threads=self.threads,
-        )
+        return job.execute(self.threads)
 
     def _processes(self, jobs: Sequence[Job]) -> list[JobResult]:
         plan = Plan.load(jobs[0].plan_dir) if jobs else None
@@ -195,18 +195,7 @@ class SlurmLauncher(Launcher):
     def launch(self, jobs: Sequence[Job]) -> list[JobResult]:
         try:
             with self.executor.batch():
-                submitted = [
-                    self.executor.submit(
-                        run_job,
-                        job.plan_dir,
-                        job.run,
-                        job.stage,
-                        device=job.device,
-                        resume=job.resume,
-                        threads=self.threads,
-                    )
-                    for job in jobs
-                ]
+                submitted = [self.executor.submit(job.execute, self.threads) for job in jobs]
         except (RuntimeError, OSError, subprocess.CalledProcessError) as err:
             detail = " ".join(str(err).split())[:300]
             raise SpeechEQError(f"Slurm refused the {len(jobs)} job(s): {detail}") from None

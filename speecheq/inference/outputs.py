@@ -78,17 +78,18 @@ def recording_id(path: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]", "_", Path(path).stem) or "recording"
 
 
-def embedding_keys(items: Sequence[tuple[str, str]], out_dir: Path) -> dict[str, str]:
-    """The Kaldi key of each input (name, wav.scp value): a wav.scp's utterance id as it is, a
-    file's :func:`recording_id`; two inputs of one key are refused, naming both."""
+def output_keys(items: Sequence[tuple[str, str]], where: Path) -> dict[str, str]:
+    """The name of each input's outputs (name, wav.scp value): a wav.scp's utterance id as it
+    is, a file's :func:`recording_id`. Two inputs of one name (``a/call.wav``, ``b/call.wav``)
+    are refused, naming both, before anything is written to ``where``."""
     keys: dict[str, str] = {}
     owners: dict[str, str] = {}
     for name, spec in items:
         key = name if name != spec else recording_id(spec)
         if owners.setdefault(key, name) != name:
             raise SpeechEQError(
-                f"{owners[key]} and {name} would both be '{key}' in {out_dir / 'embeddings.scp'}; "
-                "rename one"
+                f"{owners[key]} and {name} would both write '{key}' in {where}; rename one, or "
+                "give each its own output folder"
             )
         keys[name] = key
     return keys
@@ -108,19 +109,6 @@ def write_embeddings(embeddings: Sequence[tuple[str, np.ndarray]], out_dir: Path
     with atomic_write(out_dir / "keys") as handle:
         handle.writelines(f"{key}\n" for key, _ in embeddings)
     return [ark, scp, out_dir / "embeddings.npy", out_dir / "keys"]
-
-
-def check_recording_ids(paths: Sequence[str], out_dir: Path) -> None:
-    """Refuse recordings whose outputs would share a name in ``out_dir`` (``a/call.wav`` and
-    ``b/call.wav``), naming both, before anything is written."""
-    seen: dict[str, str] = {}
-    for path in paths:
-        name = recording_id(path)
-        if seen.setdefault(name, path) != path:
-            raise SpeechEQError(
-                f"{seen[name]} and {path} would both write {out_dir / name}.json; rename one, "
-                "or give each its own --out-dir"
-            )
 
 
 def write_timeline(
