@@ -47,7 +47,7 @@ def tiny_model(tasks: list[Task], encoder: str = "conformer") -> SpeechEQModel:
     return build_model(12, tiny(model={"encoder": encoder}), tasks).eval()
 
 
-@pytest.mark.parametrize("encoder", ["conformer", "blstm"])
+@pytest.mark.parametrize("encoder", ["conformer", "blstm", "ecapa"])
 def test_encoder_shapes_and_subsampled_lengths(encoder: str, tmp_path: Path) -> None:
     model = tiny_model(make_tasks(("emotion", "phone"), tmp_path), encoder)
     feats = torch.randn(3, 50, 12)
@@ -60,7 +60,7 @@ def test_encoder_shapes_and_subsampled_lengths(encoder: str, tmp_path: Path) -> 
     assert short.encoded.lengths.tolist() == [1]
 
 
-@pytest.mark.parametrize("encoder", ["conformer", "blstm"])
+@pytest.mark.parametrize("encoder", ["conformer", "blstm", "ecapa"])
 def test_utterances_do_not_influence_each_other(encoder: str, tmp_path: Path) -> None:
     """In evaluation no statistic is shared across a batch: an utterance's output is the same
     in any batch of utterances of its length (BatchNorm uses its running statistics)."""
@@ -219,7 +219,7 @@ def test_every_registered_task_keeps_the_contract(tmp_path: Path) -> None:
             assert loss == 0.0
 
 
-@pytest.mark.parametrize("encoder", ["conformer", "blstm"])
+@pytest.mark.parametrize("encoder", ["conformer", "blstm", "ecapa"])
 def test_an_utterance_gives_the_same_output_alone_or_in_a_padded_batch(
     encoder: str, tmp_path: Path
 ) -> None:

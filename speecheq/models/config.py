@@ -34,13 +34,14 @@ class ModelConfig:
     The defaults are sized for CPU training (a few minutes per recipe on two cores).
     """
 
-    encoder: Literal["conformer", "blstm", "none"] = "conformer"
-    """Conformer stack or bidirectional LSTM after the front end, or none (the front end's
-    projection straight into the pooling: a light downstream for upstream features)."""
+    encoder: Literal["conformer", "blstm", "ecapa", "none"] = "conformer"
+    """Conformer stack, bidirectional LSTM or ECAPA-TDNN SE-Res2 blocks after the front end, or
+    none (the front end's projection straight into the pooling: a light downstream for upstream
+    features)."""
     d_model: int = 96
     """Width of the encoder output (frame-level heads read it)."""
     num_layers: int = 2
-    """Conformer layers (or BiLSTM layers)."""
+    """Conformer layers (or BiLSTM layers, or SE-Res2 blocks)."""
     num_heads: int = 4
     """Attention heads per Conformer layer (``d_model`` must be a multiple)."""
     ffn_dim: int = 192
@@ -73,6 +74,8 @@ class ModelConfig:
             raise ValueError("model.attention_dim and model.embedding_dim must be positive")
         if self.encoder == "conformer" and self.d_model % self.num_heads:
             raise ValueError("model.d_model must be a multiple of model.num_heads")
+        if self.encoder == "ecapa" and self.d_model % 4:
+            raise ValueError("model.d_model must be a multiple of 4 for ECAPA (Res2 scale 4)")
         if self.encoder == "blstm" and self.d_model % 2:
             raise ValueError("model.d_model must be even for a BiLSTM (half each direction)")
         if self.conv_kernel < 1 or self.conv_kernel % 2 == 0:

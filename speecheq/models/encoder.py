@@ -1,4 +1,5 @@
-"""The shared encoder: a front end (:mod:`.frontends`), then Conformer, BiLSTM or nothing.
+"""The shared encoder: a front end (:mod:`.frontends`), then Conformer, BiLSTM, ECAPA-TDNN
+blocks or nothing.
 
 The Conformer keeps torchaudio's BatchNorm in its convolution modules. GroupNorm (per
 utterance over channels and time) or a per-frame LayerNorm would keep the utterances of a batch
@@ -123,6 +124,76 @@ class BiLSTMEncoder(nn.Module):
         return output, lengths
 
 
+class SERes2Block(nn.Module):
+    """ECAPA-TDNN's SE-Res2 block (Desplanques et al. 2020) on ``(batch, channels, time)``:
+    a 1x1 convolution, a Res2 dilated convolution over ``scale`` channel groups, a 1x1
+    convolution, squeeze-excitation over the valid frames, and the residual connection.
+
+    Padded frames (``keep`` 0) are zeroed before every convolution that reads neighbours, so an
+    utterance's output does not depend on how its batch is padded.
+    """
+
+    def __init__(self, channels: int, dilation: int, scale: int = 4, se_dim: int = 64) -> None:
+        super().__init__()
+        width = channels // scale
+        self.scale = scale
+        self.pre = _conv_relu_norm(channels, channels, kernel=1)
+        self.res2 = nn.ModuleList(
+            _conv_relu_norm(width, width, kernel=3, dilation=dilation) for _ in range(scale - 1)
+        )
+        self.post = _conv_relu_norm(channels, channels, kernel=1)
+        self.squeeze = nn.Sequential(
+            nn.Linear(channels, se_dim), nn.ReLU(), nn.Linear(se_dim, channels), nn.Sigmoid()
+        )
+
+    def forward(self, x: torch.Tensor, keep: torch.Tensor) -> torch.Tensor:
+        """``x`` ``(batch, channels, time)``, ``keep`` ``(batch, 1, time)``, 1 on valid frames."""
+        hidden = self.pre(x) * keep
+        groups = hidden.chunk(self.scale, dim=1)
+        outputs, previous = [groups[0]], None
+        for group, conv in zip(groups[1:], self.res2, strict=True):
+            previous = conv(group if previous is None else group + previous) * keep
+            outputs.append(previous)
+        hidden = self.post(torch.cat(outputs, dim=1)) * keep
+        mean = hidden.sum(dim=2) / keep.sum(dim=2).clamp(min=1)
+        return (x + hidden * self.squeeze(mean).unsqueeze(-1)) * keep
+
+
+def _conv_relu_norm(inputs: int, outputs: int, kernel: int, dilation: int = 1) -> nn.Module:
+    return nn.Sequential(
+        nn.Conv1d(inputs, outputs, kernel, dilation=dilation, padding=dilation * (kernel // 2)),
+        nn.ReLU(),
+        nn.BatchNorm1d(outputs),
+    )
+
+
+class EcapaEncoder(nn.Module):
+    """Front end, then ``num_layers`` SE-Res2 blocks (dilations 2, 3, 4, ...) whose outputs are
+    joined by a 1x1 convolution (ECAPA-TDNN's multi-layer aggregation): a compact convolutional
+    encoder for small corpora, beside the Conformer."""
+
+    def __init__(self, frontend: nn.Module, config: ModelConfig) -> None:
+        super().__init__()
+        self.frontend = frontend
+        self.dropout = nn.Dropout(config.dropout)
+        self.blocks = nn.ModuleList(
+            SERes2Block(config.d_model, dilation=2 + index) for index in range(config.num_layers)
+        )
+        self.aggregate = _conv_relu_norm(config.d_model * config.num_layers, config.d_model, 1)
+
+    def forward(
+        self, feats: torch.Tensor, lengths: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        hidden, lengths = self.frontend(feats, lengths)
+        keep = (~padding_mask(lengths, hidden.shape[1])).unsqueeze(1).to(hidden.dtype)
+        hidden = self.dropout(hidden).transpose(1, 2) * keep
+        outputs = []
+        for block in self.blocks:
+            hidden = block(hidden, keep)
+            outputs.append(hidden)
+        return (self.aggregate(torch.cat(outputs, dim=1)) * keep).transpose(1, 2), lengths
+
+
 class FrontendOnly(nn.Module):
     """The front end alone (its projection straight into the pooling): a light downstream."""
 
@@ -159,5 +230,10 @@ def build_encoder(
             freeze=config.upstream.freeze,
             checkpointing=config.upstream.checkpointing,
         )
-    encoders = {"conformer": ConformerEncoder, "blstm": BiLSTMEncoder, "none": FrontendOnly}
+    encoders = {
+        "conformer": ConformerEncoder,
+        "blstm": BiLSTMEncoder,
+        "ecapa": EcapaEncoder,
+        "none": FrontendOnly,
+    }
     return encoders[config.encoder](frontend, config)
