@@ -45,23 +45,44 @@ def read_audio(spec: str, utt: str | None = None) -> tuple[np.ndarray, int]:
         if problem:
             raise SpeechEQError(f"{who}: audio file '{spec}' {problem}")
         source, name = spec, f"'{spec}'"
+    mono, rate, truncation = _decode(source, who, name)
+    if truncation:
+        warn(f"{truncation} (decoded as far as it goes)")
+    return mono, rate
+
+
+def audio_from_bytes(data: bytes, who: str) -> tuple[np.ndarray, int]:
+    """Decode a whole audio file held in memory to mono float32 samples and its rate, refusing
+    (as :class:`SpeechEQError`) what :func:`read_audio` refuses, and a truncated WAV file."""
+    if not data:
+        raise SpeechEQError(f"{who}: no audio (an empty body)")
+    mono, rate, truncation = _decode(io.BytesIO(data), who, "the audio")
+    if truncation:
+        raise SpeechEQError(truncation)
+    return mono, rate
+
+
+def _decode(source: io.BytesIO | str, who: str, name: str) -> tuple[np.ndarray, int, str]:
+    """Mono samples, their rate, and a sentence saying the file is truncated ("" if whole)."""
     try:
         samples, rate = soundfile.read(source, dtype="float32", always_2d=True)
     except (soundfile.LibsndfileError, RuntimeError, ValueError, OSError) as err:
-        raise SpeechEQError(f"{who}: cannot decode {name} ({err})") from None
+        reason = str(err).split(">: ", 1)[-1]  # not the reader's own name of an in-memory file
+        raise SpeechEQError(f"{who}: cannot decode {name} ({reason})") from None
     if samples.shape[0] == 0:
         raise SpeechEQError(f"{who}: {name} has no samples")
     if not np.isfinite(samples).all():
         bad = int((~np.isfinite(samples)).any(axis=1).sum())
         raise SpeechEQError(f"{who}: {name} has {bad} samples that are not finite (NaN or inf)")
     declared = wav_declared_frames(source)
+    truncation = ""
     if declared is not None and declared > samples.shape[0]:
-        warn(
+        truncation = (
             f"{who}: {name} is truncated: its header declares {declared / rate:.2f} s, the file "
-            f"holds {samples.shape[0] / rate:.2f} s (decoded as far as it goes)"
+            f"holds {samples.shape[0] / rate:.2f} s"
         )
     mono = samples[:, 0] if samples.shape[1] == 1 else samples.mean(axis=1)
-    return mono, int(rate)
+    return mono, int(rate), truncation
 
 
 def float_samples(samples: np.ndarray, who: str) -> np.ndarray:

@@ -519,6 +519,28 @@ def case_empty_valid_set(tmp: Path, trained: Path) -> list[object]:
     return args
 
 
+def case_stream_a_missing_file(tmp: Path, trained: Path) -> list[object]:
+    return ["stream", trained / "exp" / "model.pt", tmp / "call.wav", "--idle", "0.1"]
+
+
+def case_stream_an_unknown_format(tmp: Path, trained: Path) -> list[object]:
+    return ["stream", trained / "exp" / "model.pt", "--format", "mp3"]
+
+
+def case_stream_a_24_bit_wav(tmp: Path, trained: Path) -> list[object]:
+    soundfile.write(tmp / "call.wav", np.zeros(1000), RATE, subtype="PCM_24")
+    return ["stream", trained / "exp" / "model.pt", tmp / "call.wav", "--idle", "0.1"]
+
+
+def case_stream_an_empty_file(tmp: Path, trained: Path) -> list[object]:
+    (tmp / "call.raw").write_bytes(b"")
+    return ["stream", trained / "exp" / "model.pt", tmp / "call.raw", "--idle", "0.1"]
+
+
+def case_serve_no_workers(tmp: Path, trained: Path) -> list[object]:
+    return ["serve", trained / "exp" / "model.pt", "--workers", "0"]
+
+
 @dataclass(frozen=True)
 class Case:
     setup: Setup
@@ -642,6 +664,17 @@ CASES: dict[str, Case] = {
     "negative epochs": Case(case_negative_epochs, 1, "optim.epochs must be at least 1, got -1"),
     "predict an onnx file": Case(case_predict_an_onnx_file, 1, "model.onnx: an exported model;"),
     "empty valid set": Case(case_empty_valid_set, 1, "{tmp}/valid: the data directory has no utt"),
+    "stream a missing file": Case(
+        case_stream_a_missing_file, 1, "{tmp}/call.wav: cannot read it (No such file"
+    ),
+    "stream an unknown format": Case(
+        case_stream_an_unknown_format, 1, "--format must be one of s16le, f32le, got 'mp3'"
+    ),
+    "stream a 24-bit wav": Case(
+        case_stream_a_24_bit_wav, 1, "call.wav: only 16-bit PCM or 32-bit float WAV files"
+    ),
+    "stream an empty file": Case(case_stream_an_empty_file, 1, "call.raw: no audio arrived"),
+    "serve no workers": Case(case_serve_no_workers, 1, "--workers and --streams must be positive"),
 }
 
 

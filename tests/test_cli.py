@@ -56,7 +56,7 @@ LAYERS = [
     ("tasks",),
     ("config", "dataio", "modelfile", "decode"),
     ("scoring", "predict", "inference"),
-    ("train", "baseline"),
+    ("train", "baseline", "serve"),
     ("experiments",),
     ("cli", "__main__"),
 ]

@@ -9,7 +9,19 @@ import typer
 from rich.markup import escape
 
 from speecheq import __version__
-from speecheq.cli import baseline, data, exp, feats, infer, lexicon, prepare, score, synth, train
+from speecheq.cli import (
+    baseline,
+    data,
+    exp,
+    feats,
+    infer,
+    lexicon,
+    prepare,
+    score,
+    stream,
+    synth,
+    train,
+)
 from speecheq.console import status_console
 from speecheq.errors import SpeechEQError
 
@@ -54,6 +66,8 @@ app.command("predict")(train.predict_command)
 app.command("infer")(infer.infer_command)
 app.command("embed")(infer.embed_command)
 app.command("export")(infer.export_command)
+app.command("stream")(stream.stream_command)
+app.command("serve")(stream.serve_command)
 app.command("synth")(synth.synth_command)
 
 

@@ -111,6 +111,16 @@ def write_embeddings(embeddings: Sequence[tuple[str, np.ndarray]], out_dir: Path
     return [ark, scp, out_dir / "embeddings.npy", out_dir / "keys"]
 
 
+def timeline_json(timeline: Timeline) -> dict[str, Any]:
+    """A timeline's duration, regions of speech, segments and speed, as JSON values."""
+    return {
+        "duration": round(timeline.duration, 3),
+        "speech": [[round(s, 3), round(e, 3)] for s, e in timeline.speech],
+        "segments": [segment.to_json() for segment in timeline.segments],
+        "real_time_factor": round(timeline.real_time_factor, 1),
+    }
+
+
 def write_timeline(
     timeline: Timeline, identity: Mapping[str, Any], out_dir: Path, plot: bool
 ) -> list[Path]:
@@ -118,17 +128,7 @@ def write_timeline(
     by the caller through :func:`kaldi_tables`) and, with ``plot``, ``<id>.png``."""
     name = recording_id(timeline.path)
     written = [out_dir / f"{name}.json", out_dir / f"{name}.csv"]
-    _json(
-        written[0],
-        {
-            "model": identity,
-            "recording": timeline.path,
-            "duration": round(timeline.duration, 3),
-            "speech": [[round(s, 3), round(e, 3)] for s, e in timeline.speech],
-            "segments": [segment.to_json() for segment in timeline.segments],
-            "real_time_factor": round(timeline.real_time_factor, 1),
-        },
-    )
+    _json(written[0], {"model": identity, "recording": timeline.path, **timeline_json(timeline)})
     flat = [_flat(segment.values) for segment in timeline.segments]
     columns = list(dict.fromkeys(key for row in flat for key in row))
     rows = [
