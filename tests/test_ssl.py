@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import soundfile
 import torch
 import yaml
 from torch import multiprocessing
@@ -24,6 +25,7 @@ from speecheq.errors import SpeechEQError
 from speecheq.features import SSLConfig, make_feats
 from speecheq.features.upstream import Upstream
 from speecheq.fileio import read_table
+from speecheq.inference.export import check_exportable, export_model
 from speecheq.modelfile import load_model
 from speecheq.models.frontends import LayerSum
 from speecheq.predict import predict
@@ -250,6 +252,45 @@ def test_training_with_the_upstream_inside_the_model(
     posteriors = read_table(tmp_path / "decode" / "hyp" / "utt2emo.post")["spk1-happy"]
     found = list(recognizer.predict_file(wav).posteriors.values())
     assert found == pytest.approx([float(p) for p in posteriors.split()], abs=1e-4)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("family", ["wav2vec2", "wavlm"])
+def test_a_model_with_its_upstream_inside_exports_to_onnx_with_the_same_outputs(
+    family: str, upstreams: dict[str, Path], audio: Path, tmp_path: Path
+) -> None:
+    """The upstream's graph goes into the export (group-normalised wav2vec2, layer-normalised
+    WavLM with its relative positions); utterances of different lengths, one at a time, give
+    the model file's posteriors and embeddings."""
+    config = tiny_config(upstream={"path": str(upstreams[family]), "layers": "all"})
+    train(config, audio / "data", audio / "data", tmp_path / "exp")
+    model = tmp_path / "exp" / "model.pt"
+    export_model(model, tmp_path / "model.onnx", "onnx")
+    torch_rec, onnx_rec = Recognizer.load(model), Recognizer.load(tmp_path / "model.onnx")
+    wavs = sorted(read_table(audio / "data" / "wav.scp").values())[:3]
+    feats = []
+    for index, wav in enumerate(wavs):  # 1.0, 0.8 and 0.6 s: padded in one batch
+        samples, rate = soundfile.read(wav, dtype="float32")
+        feats.append(
+            (wav, torch_rec.features(samples[: len(samples) - index * rate // 5], rate, wav))
+        )
+    for (_, mine), (_, theirs) in zip(
+        onnx_rec.predict_many(feats), torch_rec.predict_many(feats), strict=True
+    ):
+        assert mine.posteriors == pytest.approx(theirs.posteriors, abs=1e-4)
+    for (_, mine), (_, theirs) in zip(
+        onnx_rec.embed_many(feats), torch_rec.embed_many(feats), strict=True
+    ):
+        np.testing.assert_allclose(mine, theirs, atol=1e-4)
+    with pytest.raises(SpeechEQError, match="exports to ONNX only"):
+        export_model(model, tmp_path / "model.ts", "torchscript")
+
+
+def test_a_whisper_upstream_is_refused_for_export_with_the_reason(
+    upstreams: dict[str, Path],
+) -> None:
+    with pytest.raises(SpeechEQError, match="log-mel front end is transformers' feature"):
+        check_exportable(Upstream.load(upstreams["whisper"]), "onnx", Path("model.pt"))
 
 
 def _ddp_worker(rank: int, port: int, upstream: str, data: Path, exp: Path) -> None:

@@ -139,6 +139,16 @@ class Preparation:
             tuple(config["conv_stride"]),
         )
 
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Preparation:
+        """As ``dataclasses.asdict`` wrote it (in an export's metadata)."""
+        return cls(
+            int(data["rate"]),
+            bool(data["normalize"]),
+            tuple(map(int, data["kernels"])),
+            tuple(map(int, data["strides"])),
+        )
+
     def frames(self, samples: int) -> int:
         """Hidden-state frames of ``samples`` samples at the upstream's rate."""
         if len(self.kernels) == 1 and self.kernels == self.strides:  # Whisper
@@ -146,6 +156,16 @@ class Preparation:
         for kernel, stride in zip(self.kernels, self.strides, strict=True):
             samples = max(0, (samples - kernel) // stride + 1)
         return samples
+
+    def frames_of(self, lengths: torch.Tensor) -> torch.Tensor:
+        """:meth:`frames` of a tensor of sample counts, in tensor operations (exportable)."""
+        if len(self.kernels) == 1 and self.kernels == self.strides:  # Whisper
+            return torch.div(lengths + self.strides[0] - 1, self.strides[0], rounding_mode="floor")
+        for kernel, stride in zip(self.kernels, self.strides, strict=True):
+            lengths = torch.clamp(
+                torch.div(lengths - kernel, stride, rounding_mode="floor") + 1, min=0
+            )
+        return lengths
 
     def waveform(self, samples: np.ndarray, rate: int, who: str) -> np.ndarray:
         """The input of one utterance of mono samples at ``rate``: resampled, normalised when
@@ -263,7 +283,9 @@ class Upstream(nn.Module):
         ``(batch, samples, 1)`` of the given lengths, and each utterance's frames."""
         waveforms = waveforms[..., 0]
         device = waveforms.device
-        frames = torch.tensor([self.frames(int(n)) for n in lengths], device=device)
+        frames = self.preparation.frames_of(lengths)
+        if torch.compiler.is_exporting():  # an export runs one whole utterance at a time
+            return self._hidden(waveforms, None), frames
         utterances = [w[:n] for w, n in zip(waveforms, lengths.tolist(), strict=True)]
         if self.family == "whisper":
             hidden = _stack([self._whisper(w) for w in utterances])

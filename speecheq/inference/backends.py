@@ -51,7 +51,10 @@ class Backend(ABC):
             )
             self.feature_dim = int(metadata["feature_dim"])
             self.spec = InputSpec(**metadata.get("input", {}))
-            self.preparation: Preparation | None = None
+            prepared = metadata.get("preparation")
+            self.preparation: Preparation | None = (
+                None if prepared is None else Preparation.from_dict(prepared)
+            )
             """How raw audio becomes the input of a model with its own upstream."""
             self.feats_conf: str | None = metadata["feats_conf"]
             self.trained_on: dict[str, Any] = dict(metadata.get("trained_on") or {})
@@ -73,8 +76,6 @@ class TorchBackend(Backend):
         trained = load_model(path, self.device)
         super().__init__(path, export_metadata(trained, path))
         self.network = HeadOutputs(trained.model, [task.name for task in trained.tasks])
-        if self.spec.kind == "upstream":
-            self.preparation = trained.model.encoder.frontend.upstream.preparation
 
     @torch.inference_mode()
     def run(self, feats: np.ndarray, lengths: np.ndarray) -> dict[str, np.ndarray]:
@@ -107,8 +108,14 @@ class OnnxBackend(Backend):
         self.names = [output.name for output in self.session.get_outputs()]
 
     def run(self, feats: np.ndarray, lengths: np.ndarray) -> dict[str, np.ndarray]:
-        outputs = self.session.run(None, {"feats": feats, "lengths": lengths})
-        return dict(zip(self.names, outputs, strict=True))
+        if self.spec.kind != "upstream":
+            outputs = self.session.run(None, {"feats": feats, "lengths": lengths})
+            return dict(zip(self.names, outputs, strict=True))
+        alone = [  # an export with its upstream inside takes one utterance at a time
+            self.session.run(None, {"feats": row[None, :length], "lengths": length[None]})
+            for row, length in zip(feats, lengths, strict=True)
+        ]
+        return {name: _stacked([o[i] for o in alone]) for i, name in enumerate(self.names)}
 
 
 class TorchScriptBackend(Backend):
@@ -132,6 +139,15 @@ class TorchScriptBackend(Backend):
     def run(self, feats: np.ndarray, lengths: np.ndarray) -> dict[str, np.ndarray]:
         outputs = self.module(torch.from_numpy(feats), torch.from_numpy(lengths))
         return dict(zip(self.names, (o.numpy() for o in outputs), strict=True))
+
+
+def _stacked(outputs: list[np.ndarray]) -> np.ndarray:
+    """Outputs of batch 1 as one batch, frame-level ones zero-padded to the longest."""
+    if outputs[0].ndim < 3:
+        return np.concatenate(outputs)
+    longest = max(output.shape[1] for output in outputs)
+    padding = [[(0, 0), (0, longest - o.shape[1]), (0, 0)] for o in outputs]
+    return np.concatenate([np.pad(o, pad) for o, pad in zip(outputs, padding, strict=True)])
 
 
 def _read_metadata(path: Path, text: str | bytes | None) -> dict[str, Any]:
@@ -178,6 +194,8 @@ def export_metadata(trained: TrainedModel, path: Path) -> dict[str, Any]:
     described the same way)."""
     tasks = trained.tasks
     stats = trained.cmvn.global_stats
+    frontend = trained.model.encoder.frontend
+    upstream = frontend.upstream if trained.model.spec.kind == "upstream" else None
     return {
         "format": EXPORT_FORMAT,
         "config": trained.config.to_dict(),
@@ -189,6 +207,7 @@ def export_metadata(trained: TrainedModel, path: Path) -> dict[str, Any]:
         "feature_dim": trained.feature_dim,
         "feats_conf": trained.feats_conf,
         "input": dataclasses.asdict(trained.model.spec),
+        "preparation": None if upstream is None else dataclasses.asdict(upstream.preparation),
         "trained_on": trained.trained_on,
         "outputs": ["frame_lengths", "embedding", *(task.name for task in tasks)],
         "source": str(path),
