@@ -11,6 +11,7 @@ import shutil
 import socket
 from pathlib import Path
 
+import kaldiio
 import numpy as np
 import pytest
 import soundfile
@@ -31,7 +32,7 @@ from speecheq.models.frontends import LayerSum
 from speecheq.predict import predict
 from speecheq.train import train
 from tests.synthetic import TINY, one_thread, speech, write_audio_data  # noqa: F401
-from tests.upstreams import FAMILIES, tiny_upstream
+from tests.upstreams import FAMILIES, tiny_emotion2vec, tiny_upstream
 
 pytest.importorskip("transformers")
 
@@ -320,3 +321,100 @@ def test_fine_tuning_under_ddp_on_two_cpu_processes(
     assert np.isfinite(
         float((tmp_path / "exp" / "metrics.csv").read_text().splitlines()[-1].split(",")[2])
     )
+
+
+@pytest.fixture(scope="module")
+def emotion2vec_models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """Tiny random emotion2vec checkpoints in FunASR's published layout: the base kind, and
+    the plus kind with its 9-way head and tokens.txt."""
+    pytest.importorskip("funasr")
+    root = tmp_path_factory.mktemp("emotion2vec")
+    return {"base": tiny_emotion2vec(root), "plus": tiny_emotion2vec(root, head=True)}
+
+
+@pytest.mark.parametrize("kind", ["base", "plus"])
+def test_emotion2vec_layers_are_funasrs_and_padding_changes_nothing(
+    kind: str, emotion2vec_models: dict[str, Path]
+) -> None:
+    """The last layer is what FunASR's own AutoModel gives for the checkpoint (its loading
+    code, offline); every layer of an utterance is the same alone or padded in a batch."""
+    import hashlib
+
+    from funasr import AutoModel
+
+    path = emotion2vec_models[kind]
+    upstream = Upstream.load(path)
+    assert (upstream.family, upstream.num_layers, upstream.dim) == ("emotion2vec", 3, 32)
+    config_digest = hashlib.sha256((path / "config.yaml").read_bytes()).hexdigest()[:16]
+    assert upstream.origin["config_sha256"] == config_digest
+    short, long = speech(0.7, 1), speech(1.0, 2)
+    prepared = [torch.from_numpy(upstream.prepare(x, 16000, "x")) for x in (short, long)]
+    batch = torch.zeros(2, len(prepared[1]), 1)
+    batch[0, : len(prepared[0])], batch[1] = prepared[0], prepared[1]
+    with torch.inference_mode():
+        hidden, frames = upstream(batch, torch.tensor([len(p) for p in prepared]))
+        alone, _ = upstream(prepared[0][None], torch.tensor([len(prepared[0])]))
+    assert frames.tolist() == [34, 49]  # 50 frames a second
+    torch.testing.assert_close(hidden[:, 0, :34], alone[:, 0], atol=1e-5, rtol=0)
+    funasr = AutoModel(model=str(path), disable_update=True, device="cpu", disable_pbar=True)
+    found = funasr.generate(torch.from_numpy(long), granularity="frame", extract_embedding=True)
+    np.testing.assert_allclose(found[0]["feats"], hidden[-1, 1].numpy(), atol=1e-4)
+
+
+@pytest.mark.slow
+def test_emotion2vec_as_features_and_inside_a_model_exported_to_onnx(
+    emotion2vec_models: dict[str, Path], audio: Path, tmp_path: Path
+) -> None:
+    """Stage 2 stores its layers; a model with it inside trains, predicts from raw audio and
+    exports to ONNX with the same posteriors."""
+    path = emotion2vec_models["plus"]
+    DataDir.load(audio / "data").save(tmp_path / "data")
+    config = SSLConfig.create(path, layers="all")
+    make_feats(tmp_path / "data", config, nj=1)
+    conf = (tmp_path / "data" / "conf" / "feats.conf").read_text()
+    assert f"--upstream={path}" in conf and "--weights-sha256=" in conf
+    utt, matrix = next(iter(kaldiio.load_scp(str(tmp_path / "data" / "feats.scp")).items()))
+    assert matrix.shape[1] == 3 * 32
+    train(tiny_config(upstream={"path": str(path)}), audio / "data", audio / "data",
+          tmp_path / "exp")  # fmt: skip
+    model = tmp_path / "exp" / "model.pt"
+    export_model(model, tmp_path / "model.onnx", "onnx")
+    wav = read_table(audio / "data" / "wav.scp")[utt]
+    from_file = Recognizer.load(model).predict_file(wav).posteriors
+    from_onnx = Recognizer.load(tmp_path / "model.onnx").predict_file(wav).posteriors
+    assert from_onnx == pytest.approx(from_file, abs=1e-4)
+
+
+def test_a_bad_emotion2vec_checkpoint_is_one_sentence(
+    emotion2vec_models: dict[str, Path], tmp_path: Path
+) -> None:
+    broken = shutil.copytree(emotion2vec_models["base"], tmp_path / "broken")
+    stored = torch.load(broken / "model.pt", weights_only=True)
+    del stored["model"]["blocks.1.mlp.fc2.bias"]
+    torch.save(stored, broken / "model.pt")
+    with pytest.raises(SpeechEQError, match=r"1 tensor\(s\) missing \(e.g. blocks.1.mlp.fc2"):
+        Upstream.load(broken)
+    (broken / "model.pt").write_bytes(b"not a checkpoint")
+    with pytest.raises(SpeechEQError, match="model.pt: cannot read its weights"):
+        Upstream.load(broken)
+    (broken / "config.yaml").write_text("model: Emotion2vec\nmodel_conf: {depth: 2}\n")
+    with pytest.raises(SpeechEQError, match="config.yaml: not an emotion2vec config"):
+        Upstream.load(broken)
+
+
+def test_an_emotion2vec_hub_id_resolves_from_the_cache_offline(
+    emotion2vec_models: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from huggingface_hub import constants
+
+    commit = "3" * 40
+    cache = hub_cache(
+        tmp_path / "hub", "emotion2vec/emotion2vec_plus_base",
+        {commit: emotion2vec_models["plus"]}, {"main": commit},
+    )  # fmt: skip
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(cache))
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
+    upstream = Upstream.load("emotion2vec/emotion2vec_plus_base")
+    assert upstream.family == "emotion2vec"
+    assert upstream.origin["model_id"] == "emotion2vec/emotion2vec_plus_base"
+    assert upstream.origin["revision"] == commit

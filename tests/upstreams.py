@@ -75,3 +75,59 @@ def tiny_upstream(root: Path, family: str, seed: int = 0, normalize: bool = True
         preprocessor = {"sampling_rate": 16000, "do_normalize": normalize}
         (path / "preprocessor_config.json").write_text(json.dumps(preprocessor))
     return path
+
+
+EMOTION2VEC_LABELS = ["生气/angry", "厌恶/disgusted", "恐惧/fearful", "开心/happy", "中立/neutral",
+                      "其他/other", "难过/sad", "吃惊/surprised", "<unk>"]  # fmt: skip
+"""The 9 classes of the emotion2vec plus models' head (``tokens.txt``)."""
+
+
+def emotion2vec_conf(dim: int = 32, depth: int = 2, heads: int = 2) -> dict[str, Any]:
+    """FunASR's ``config.yaml`` of an emotion2vec model: the published models' keys, tiny
+    sizes; the feature encoder keeps their 320-sample stride (50 frames a second)."""
+    audio = {
+        "extractor_mode": "layer_norm",
+        "feature_encoder_spec": f"[({dim}, 10, 5)] + [({dim}, 3, 2)] * 4 + [({dim},2,2)] * 2",
+        "conv_pos_width": 15, "conv_pos_depth": 1, "conv_pos_groups": 4,
+        "conv_pos_pre_ln": False, "prenet_depth": 1, "prenet_layerdrop": 0.0,
+        "prenet_dropout": 0.0, "start_drop_path_rate": 0.0, "end_drop_path_rate": 0.0,
+        "num_extra_tokens": 2, "init_extra_token_zero": False, "use_alibi_encoder": True,
+        "alibi_scale": 1.0, "alibi_max_pos": None, "learned_alibi": False,
+        "learned_alibi_scale": True, "learned_alibi_scale_per_head": True,
+        "learned_alibi_scale_per_layer": False, "num_alibi_heads": heads, "model_depth": depth,
+        "local_grad_mult": 1.0, "decoder": None,
+    }  # fmt: skip
+    model_conf = {
+        "embed_dim": dim, "depth": depth, "num_heads": heads, "mlp_ratio": 4.0,
+        "norm_eps": 1e-5, "norm_affine": True, "layer_norm_first": False,
+        "encoder_dropout": 0.1, "attention_dropout": 0.1, "activation_dropout": 0.0,
+        "post_mlp_drop": 0.1, "dropout_input": 0.0, "layerdrop": 0.05,
+        "start_drop_path_rate": 0.0, "end_drop_path_rate": 0.0, "end_of_block_targets": False,
+        "average_top_k_layers": depth, "normalize": True, "modalities": {"audio": audio},
+    }  # fmt: skip
+    return {"model": "Emotion2vec", "model_conf": model_conf}
+
+
+def tiny_emotion2vec(root: Path, head: bool = False, seed: int = 0) -> Path:
+    """Write a tiny random emotion2vec checkpoint as FunASR publishes them (``config.yaml``,
+    ``model.pt`` with the state dict under ``model``; with ``head``, the plus models' 9-way
+    head and ``tokens.txt``) to ``root/emotion2vec[_plus]``; return its path."""
+    import yaml
+
+    from speecheq.features.emotion2vec import network_class
+
+    torch.manual_seed(seed)
+    config = emotion2vec_conf()
+    if head:
+        config["tokenizer"] = "CharTokenizer"
+        config["tokenizer_conf"] = {"unk_symbol": "<unk>", "split_with_space": True}
+    model = network_class()(
+        model_conf=config["model_conf"], vocab_size=len(EMOTION2VEC_LABELS) if head else -1
+    )
+    path = root / ("emotion2vec_plus" if head else "emotion2vec")
+    path.mkdir(parents=True)
+    (path / "config.yaml").write_text(yaml.safe_dump(config, allow_unicode=True))
+    torch.save({"model": model.state_dict()}, path / "model.pt")
+    if head:
+        (path / "tokens.txt").write_text("\n".join(EMOTION2VEC_LABELS) + "\n", encoding="utf-8")
+    return path

@@ -19,6 +19,8 @@ MODEL_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
 CONFIG_FILES = ["config.json", "preprocessor_config.json"]
 SAFETENSORS = ["model.safetensors", "model-*.safetensors", "model.safetensors.index.json"]
 PICKLED = ["pytorch_model.bin", "pytorch_model-*.bin", "pytorch_model.bin.index.json"]
+FUNASR = ["config.yaml", "model.pt", "tokens.txt"]
+"""emotion2vec's checkpoints, in FunASR's layout."""
 
 
 @dataclass(frozen=True)
@@ -43,7 +45,7 @@ def resolve_upstream(spec: str | Path) -> UpstreamSource:
         )
     snapshot = _snapshot(model_id, revision or None, CONFIG_FILES + SAFETENSORS)
     if not any(snapshot.glob("*.safetensors*")):
-        snapshot = _snapshot(model_id, revision or None, CONFIG_FILES + PICKLED)
+        snapshot = _snapshot(model_id, revision or None, CONFIG_FILES + PICKLED + FUNASR)
     return UpstreamSource(snapshot, model_id, snapshot.name)
 
 

@@ -3,7 +3,8 @@
 An upstream is a Hugging Face checkpoint directory (``config.json`` and ``model.safetensors``
 or ``pytorch_model.bin``, as ``save_pretrained`` writes them), loaded with ``transformers``
 offline (``local_files_only``) for the wav2vec 2.0, HuBERT, WavLM and data2vec-audio families
-and the encoder of Whisper. Nothing is ever downloaded.
+and the encoder of Whisper; or an emotion2vec checkpoint in FunASR's layout, loaded through
+FunASR (:mod:`.emotion2vec`). Nothing is downloaded here (hub names resolve in :mod:`.hub`).
 
 Preprocessing follows the checkpoint's ``preprocessor_config.json``: audio is resampled to its
 rate; wav2vec-style models normalise each utterance's waveform when ``do_normalize`` asks;
@@ -35,9 +36,10 @@ from safetensors import SafetensorError
 from torch import nn
 
 from speecheq.errors import SpeechEQError
+from speecheq.features import emotion2vec
 from speecheq.features.hub import UpstreamSource, resolve_upstream
 
-FAMILIES = ("wav2vec2", "hubert", "wavlm", "data2vec-audio", "whisper")
+FAMILIES = ("wav2vec2", "hubert", "wavlm", "data2vec-audio", "whisper", emotion2vec.FAMILY)
 WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin")
 WHISPER_SECONDS = 30
 
@@ -67,12 +69,15 @@ def _weight_files(path: Path) -> list[Path]:
 
 
 def check_directory(path: Path) -> dict[str, Any]:
-    """The checkpoint's ``config.json``; raise naming ``path`` and what was expected."""
+    """The checkpoint's config (``config.json``; emotion2vec's ``config.yaml`` described as
+    :func:`.emotion2vec.read_config` does); raise naming ``path`` and what was expected."""
     if not path.is_dir():
         raise SpeechEQError(
             f"{path}: no upstream here (expected a checkpoint directory with config.json and "
             "model.safetensors, as save_pretrained writes)"
         )
+    if emotion2vec.is_checkpoint(path):
+        return emotion2vec.read_config(path)[0]
     try:
         config = json.loads((path / "config.json").read_text(encoding="utf-8"))
     except FileNotFoundError:
@@ -109,10 +114,11 @@ def digests(path: Path) -> dict[str, str]:
                     hasher.update(block)
         return hasher.hexdigest()[:16]
 
-    return {
-        "config_sha256": digest([path / "config.json"]),
-        "weights_sha256": digest(_weight_files(path)),
-    }
+    if emotion2vec.is_checkpoint(path):
+        files = [path / emotion2vec.CONFIG_FILE], [path / emotion2vec.WEIGHTS_FILE]
+    else:
+        files = [path / "config.json"], _weight_files(path)
+    return {"config_sha256": digest(files[0]), "weights_sha256": digest(files[1])}
 
 
 @dataclass(frozen=True)
@@ -125,6 +131,8 @@ class Preparation:
     kernels: tuple[int, ...]
     """The feature encoder's convolution kernels (wav2vec-style), or ``(hop,)`` for Whisper."""
     strides: tuple[int, ...]
+    eps: float = 1e-7
+    """Added to the waveform's variance where it is normalised."""
 
     @classmethod
     def from_config(cls, config: dict[str, Any], preprocessor: dict[str, Any]) -> Preparation:
@@ -137,6 +145,7 @@ class Preparation:
             bool(preprocessor.get("do_normalize", False)),
             tuple(config["conv_kernel"]),
             tuple(config["conv_stride"]),
+            float(preprocessor.get("normalize_eps", 1e-7)),
         )
 
     @classmethod
@@ -147,6 +156,7 @@ class Preparation:
             bool(data["normalize"]),
             tuple(map(int, data["kernels"])),
             tuple(map(int, data["strides"])),
+            float(data.get("eps", 1e-7)),
         )
 
     def frames(self, samples: int) -> int:
@@ -178,7 +188,7 @@ class Preparation:
         if self.frames(len(waveform)) < 1:
             raise SpeechEQError(f"{who}: {len(samples) / rate:.3f} s is too short for the upstream")
         if self.normalize:
-            spread = torch.sqrt(waveform.var(unbiased=False) + 1e-7)
+            spread = torch.sqrt(waveform.var(unbiased=False) + self.eps)
             waveform = (waveform - waveform.mean()) / spread
         return waveform.numpy()[:, None]
 
@@ -217,6 +227,10 @@ class Upstream(nn.Module):
         source = resolve_upstream(spec)
         path = source.path
         config = check_directory(path)
+        if config["model_type"] == emotion2vec.FAMILY:
+            upstream = cls(emotion2vec.load(path, config), config, emotion2vec.read_config(path)[1])
+            upstream.source = source
+            return upstream
         transformers = _transformers()
         overrides = {"layerdrop": 0.0, "encoder_layerdrop": 0.0, "mask_time_prob": 0.0}
         try:
@@ -261,8 +275,10 @@ class Upstream(nn.Module):
     @classmethod
     def from_config(cls, config_text: str, preprocessor_text: str) -> Upstream:
         """The architecture of a stored upstream, with untrained weights (load them after)."""
-        transformers = _transformers()
         config = json.loads(config_text)
+        if config["model_type"] == emotion2vec.FAMILY:
+            return cls(emotion2vec.build(config), config, json.loads(preprocessor_text))
+        transformers = _transformers()
         options = {key: value for key, value in config.items() if key != "model_type"}
         model_config = transformers.AutoConfig.for_model(config["model_type"], **options)
         model = transformers.AutoModel.from_config(model_config)
@@ -297,6 +313,8 @@ class Upstream(nn.Module):
         return hidden[:, :, : int(frames.max())], frames
 
     def _hidden(self, waveforms: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
+        if self.family == emotion2vec.FAMILY:
+            return emotion2vec.hidden_states(self.encoder, waveforms)
         output = self.encoder(waveforms, attention_mask=mask, output_hidden_states=True)
         return torch.stack(output.hidden_states)
 
