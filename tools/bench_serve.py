@@ -143,6 +143,7 @@ def in_process(model: Path, files: list[Path], count: int) -> dict[str, float]:
     from speecheq import Recognizer
 
     recognizer = Recognizer.load(model)
+    recognizer.predict_file(files[0])  # warm up, as the server is
     latencies = []
     began = time.perf_counter()
     for index in range(count):
