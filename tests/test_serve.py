@@ -185,10 +185,16 @@ def test_the_page_uploads_a_recording_and_draws_its_segments(
             " let n = 0; for (let i = 3; i < d.length; i += 4) n += d[i] > 0; return n; }"
         )
         page.click("#record")
-        page.wait_for_function(
+        page.wait_for_function("document.getElementById('status').textContent === 'listening...'")
+        page.wait_for_function(  # the first region's segments, as it ends
             "document.getElementById('timeline').dataset.segments !== '0'", timeout=60_000
         )
         live = page.locator("#segments tr").all_inner_texts()
+        page.click("#record")  # stop: the stream ends, its last segments come, then 'done'
+        page.wait_for_function(
+            "/^\\d+ segments$/.test(document.getElementById('status').textContent)",
+            timeout=60_000,
+        )
         page.screenshot(path=str(tmp_path / "live.png"), full_page=True)
         browser.close()
     assert live and all(row.split("\t")[2] in recognizer.identity["classes"] for row in live)
