@@ -215,7 +215,8 @@ class EmotionStream:
         """(samples received by then, wall time) of every chunk still buffered."""
         self.regions: dict[float, _Region] = {}
         """Regions of speech not yet finished, by start (seconds)."""
-        self.stats: list[np.ndarray] = []
+        self.stats: np.ndarray | None = None
+        """CMVN statistics of the speech classified so far (per-speaker models)."""
         self.stats_until = 0.0
 
     def push(self, samples: np.ndarray) -> list[StreamSegment]:
@@ -282,8 +283,7 @@ class EmotionStream:
         feats = [(str(i), self._features(start, end)) for i, (start, end, _) in enumerate(windows)]
         if self.recognizer.per_speaker:
             self._gather_stats(max(self.stats_until, since), windows[-1][1])
-        stats = sum_stats(self.stats) if self.stats else None
-        return [p for _, p in self.recognizer.predict_many(feats, stats)]
+        return [p for _, p in self.recognizer.predict_many(feats, self.stats)]
 
     def _features(self, start: float, end: float) -> np.ndarray:
         first = int(start * self.rate)
@@ -296,9 +296,10 @@ class EmotionStream:
         if until - start < self.options.min_speech:
             return
         try:
-            self.stats.append(utterance_stats(self._features(start, until)))
+            stats = utterance_stats(self._features(start, until))
         except SpeechEQError:  # too short for the features' first frame
             return
+        self.stats = stats if self.stats is None else sum_stats([self.stats, stats])
         self.stats_until = until
 
     def _arrival(self, at: float) -> float:
