@@ -365,8 +365,8 @@ def test_emotion2vec_layers_are_funasrs_and_padding_changes_nothing(
 def test_emotion2vec_as_features_and_inside_a_model_exported_to_onnx(
     emotion2vec_models: dict[str, Path], audio: Path, tmp_path: Path
 ) -> None:
-    """Stage 2 stores its layers; a model with it inside trains, predicts from raw audio and
-    exports to ONNX with the same posteriors."""
+    """Stage 2 stores its layers and stages 4-5 train and decode on them; a model with it
+    inside trains, predicts from raw audio and exports to ONNX with the same posteriors."""
     path = emotion2vec_models["plus"]
     DataDir.load(audio / "data").save(tmp_path / "data")
     config = SSLConfig.create(path, layers="all")
@@ -375,6 +375,12 @@ def test_emotion2vec_as_features_and_inside_a_model_exported_to_onnx(
     assert f"--upstream={path}" in conf and "--weights-sha256=" in conf
     utt, matrix = next(iter(kaldiio.load_scp(str(tmp_path / "data" / "feats.scp")).items()))
     assert matrix.shape[1] == 3 * 32
+    train(tiny_config(encoder="none"), tmp_path / "data", tmp_path / "data",
+          tmp_path / "exp_feats")  # fmt: skip
+    summaries = predict(
+        tmp_path / "exp_feats" / "model.pt", tmp_path / "data", tmp_path / "decode", device="cpu"
+    )
+    assert {summary.task for summary in summaries} == {"emotion", "gender"}
     train(tiny_config(upstream={"path": str(path)}), audio / "data", audio / "data",
           tmp_path / "exp")  # fmt: skip
     model = tmp_path / "exp" / "model.pt"
