@@ -7,6 +7,7 @@ separate them in a few epochs; ``tokens`` are random phones.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -20,7 +21,6 @@ import torch
 from speecheq.config import TrainConfig, config_from_dict
 from speecheq.data.datadir import DataDir
 from speecheq.fileio import read_table, write_table
-from tests.conftest import CORPORA
 
 PHONES = ("a", "i", "u", "e", "o", "k", "s", "t")
 
@@ -134,14 +134,27 @@ AUDIO_EMOTIONS = {"neutral": "0", "happy": "2", "angry": "3", "sad": "1"}
 
 
 def speech(seconds: float, seed: int) -> np.ndarray:
-    """A few seconds of real CASIA speech when the corpus is there, else a voiced signal."""
-    found = sorted(CORPORA.glob("casia/*/*/2*.wav"))[seed::97] if CORPORA.is_dir() else []
-    if found:
-        samples, _ = soundfile.read(found[0], dtype="float32")
-        return samples[: int(seconds * RATE)]
-    t = np.arange(int(seconds * RATE)) / RATE
-    noise = 0.01 * np.random.default_rng(seed).standard_normal(len(t))
-    return (0.2 * np.sin(2 * np.pi * (120 + 40 * seed) * t) + noise).astype(np.float32)
+    """``seconds`` of synthesised speech (eSpeak NG, as the mini recipe's corpus), the same on
+    every machine: utterance ``seed`` of the mini corpus's plan, then the following ones until
+    it is long enough, with their leading silence trimmed."""
+    parts, total, index = [], 0, seed
+    while total < int(seconds * RATE):
+        parts.append(_synthesised(index))
+        total += len(parts[-1])
+        index += 1
+    return np.concatenate(parts)[: int(seconds * RATE)]
+
+
+@functools.cache
+def _synthesised(index: int) -> np.ndarray:
+    """Utterance ``index`` of the mini corpus's plan as float samples, from its first sound."""
+    from speecheq.synth.corpus import plan_corpus, render_audio
+    from speecheq.synth.espeak import EspeakProcess
+
+    with EspeakProcess() as engine:
+        samples = render_audio(engine, plan_corpus(index + 1, seed=0)[index]) / 32768.0
+    loud = np.flatnonzero(np.abs(samples) > 0.02)
+    return samples[loud[0] :].astype(np.float32)
 
 
 def write_audio_data(root: Path) -> Path:
