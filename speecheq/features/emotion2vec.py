@@ -42,10 +42,10 @@ def is_checkpoint(path: Path) -> bool:
         return False
 
 
-def read_config(path: Path) -> tuple[dict[str, Any], dict[str, Any]]:
-    """The upstream config (as speecheq describes every upstream: family, layers, width, the
-    feature encoder's kernels and strides, and FunASR's own config under ``funasr``) and the
-    preprocessing of a checkpoint directory."""
+def read_config(path: Path) -> dict[str, Any]:
+    """The upstream config of a checkpoint directory, as speecheq describes every upstream:
+    family, layers, width, the feature encoder's kernels and strides, and FunASR's own config
+    under ``funasr``."""
     file = path / CONFIG_FILE
     try:
         funasr = yaml.safe_load(file.read_text(encoding="utf-8"))
@@ -64,12 +64,17 @@ def read_config(path: Path) -> tuple[dict[str, Any], dict[str, Any]]:
         raise SpeechEQError(f"{file}: not an emotion2vec config ({err})") from None
     if not (path / WEIGHTS_FILE).is_file():
         raise SpeechEQError(f"{path}: no weights ({WEIGHTS_FILE})")
-    preprocessor = {
+    return config
+
+
+def preprocessor(config: dict[str, Any]) -> dict[str, Any]:
+    """How audio is prepared for it (as a ``preprocessor_config.json`` would say): 16 kHz,
+    normalised as FunASR does where its config asks."""
+    return {
         "sampling_rate": 16000,
-        "do_normalize": bool(model_conf.get("normalize", True)),
+        "do_normalize": bool(config["funasr"]["model_conf"].get("normalize", True)),
         "normalize_eps": NORMALIZE_EPS,
     }
-    return config, preprocessor
 
 
 def feature_encoder(spec: str) -> list[tuple[int, int, int]]:

@@ -186,7 +186,7 @@ async def _serve_stream(socket: WebSocket, recognizer: Recognizer, limits: Serve
     except (SpeechEQError, ValueError) as err:
         await socket.close(POLICY_VIOLATION, _reason(err))
         return
-    leftover, received = b"", 0
+    leftover = b""
     while True:
         message = await socket.receive()
         if message["type"] == "websocket.disconnect":
@@ -197,7 +197,8 @@ async def _serve_stream(socket: WebSocket, recognizer: Recognizer, limits: Serve
                 return
             segments = await run_in_threadpool(emotion.close)
             await _send(socket, segments)
-            await socket.send_text(json.dumps({"type": "done", "seconds": received}))
+            seconds = round(emotion.received / layout.rate, 3)
+            await socket.send_text(json.dumps({"type": "done", "seconds": seconds}))
             await socket.close()
             return
         data = leftover + (message.get("bytes") or b"")
@@ -208,7 +209,6 @@ async def _serve_stream(socket: WebSocket, recognizer: Recognizer, limits: Serve
         except SpeechEQError as err:
             await socket.close(POLICY_VIOLATION, _reason(err))
             return
-        received = round(emotion.received / layout.rate, 3)
         await _send(socket, segments)
 
 
