@@ -4,6 +4,7 @@ package's layers importing one way."""
 from __future__ import annotations
 
 import ast
+import graphlib
 import subprocess
 import sys
 from pathlib import Path
@@ -78,11 +79,53 @@ def test_layers_import_one_way() -> None:
     assert not upward
 
 
+def test_no_module_imports_itself_through_others() -> None:
+    """The modules' import graph has no circle; imports inside functions and under
+    ``TYPE_CHECKING`` count."""
+    modules = {
+        ".".join(path.relative_to(ROOT).with_suffix("").parts).removesuffix(".__init__"): path
+        for path in (ROOT / "speecheq").rglob("*.py")
+    }
+    graph = {}
+    for name, path in modules.items():
+        package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+        graph[name] = {
+            target
+            for node in ast.walk(ast.parse(path.read_text(encoding="utf-8")))
+            for target in imported_submodules(node, package, modules)
+            if target != name
+        }
+    try:
+        tuple(graphlib.TopologicalSorter(graph).static_order())
+    except graphlib.CycleError as err:
+        pytest.fail(f"import circle: {' -> '.join(err.args[1])}")
+
+
+def imported_submodules(node: ast.AST, package: str, modules: dict[str, Path]) -> list[str]:
+    """The speecheq modules (of ``modules``) an import statement in ``package`` reaches: the
+    module named, or the module a name is imported from."""
+    if isinstance(node, ast.Import):
+        return [alias.name for alias in node.names if alias.name in modules]
+    if not isinstance(node, ast.ImportFrom):
+        return []
+    base = node.module or ""
+    if node.level:
+        parent = package.split(".")[: len(package.split(".")) - node.level + 1]
+        base = ".".join([*parent, base] if base else parent)
+    found = []
+    for alias in node.names:
+        if f"{base}.{alias.name}" in modules:
+            found.append(f"{base}.{alias.name}")
+        elif base in modules:
+            found.append(base)
+    return found
+
+
 def imported_modules(node: ast.AST) -> list[str]:
     """The top-level speecheq modules an import statement reaches: ``from speecheq.x import``,
     ``from speecheq import x``, ``import speecheq.x`` (the package's own names, such as
     ``Recognizer``, count as the layer they come from)."""
-    package_names = {"Recognizer": "inference"}
+    package_names = {"Recognizer": "inference", "timeline_of": "inference"}
     if isinstance(node, ast.ImportFrom) and node.level == 0 and node.module == "speecheq":
         return [package_names.get(alias.name, alias.name) for alias in node.names]
     if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("speecheq."):

@@ -19,7 +19,7 @@ from speecheq import Recognizer
 from speecheq.cli.main import app
 from speecheq.errors import SpeechEQError
 from speecheq.fileio import read_table
-from speecheq.inference import TimelineOptions
+from speecheq.inference import TimelineOptions, timeline_of
 from speecheq.inference.export import export_model
 from speecheq.predict import predict
 from tests.conftest import CASIA_HELD_OUT, CORPORA, corpus_dir
@@ -60,7 +60,7 @@ def test_the_recognizer_says_what_a_path_is(audio_model: Path, tmp_path: Path) -
     with pytest.raises(SpeechEQError, match="is a folder, not a file"):
         rec.predict_file(tmp_path)
     with pytest.raises(SpeechEQError, match="none.wav' does not exist"):
-        rec.timeline(tmp_path / "none.wav")
+        timeline_of(rec, tmp_path / "none.wav")
     with pytest.raises(SpeechEQError, match="samples of type bool are not audio"):
         rec.predict(np.ones(16000, dtype=bool), RATE)
 
@@ -132,7 +132,7 @@ def test_timeline_finds_the_speech_of_a_long_recording_and_labels_it(
     truth = long_recording(tmp_path / "call.wav", CASIA_HELD_OUT, emotions, first=226)
     model = casia_model / "exp" / "model.pt"
     rec = Recognizer.load(model)
-    timeline = rec.timeline(tmp_path / "call.wav", TimelineOptions(min_segment=0.5))
+    timeline = timeline_of(rec, tmp_path / "call.wav", TimelineOptions(min_segment=0.5))
     assert len(timeline.speech) == len(truth)
     for (start, end), (true_start, true_end) in zip(timeline.speech, truth, strict=True):
         assert abs(start - true_start) < 0.3 and abs(end - true_end) < 0.3

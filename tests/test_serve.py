@@ -21,7 +21,7 @@ from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect
 
 from speecheq import Recognizer
-from speecheq.inference import TimelineOptions
+from speecheq.inference import TimelineOptions, timeline_of
 from speecheq.serve.app import ServeLimits, create_app
 from tests.conftest import CASIA_HELD_OUT
 from tests.synthetic import RATE, one_thread  # noqa: F401
@@ -161,7 +161,7 @@ def test_the_page_uploads_a_recording_and_draws_its_segments(
     long_recording(tmp_path / "call.wav", CASIA_HELD_OUT, EMOTIONS[:6], first=226)
     recognizer = Recognizer.load(casia_model / "exp" / "model.pt")
     options = TimelineOptions(min_segment=0.5)
-    expected = recognizer.timeline(tmp_path / "call.wav", options).segments
+    expected = timeline_of(recognizer, tmp_path / "call.wav", options).segments
     with running(recognizer, ServeLimits(timeline=options)) as url, sync_playwright() as play:
         browser = play.chromium.launch(
             executable_path=CHROMIUM,

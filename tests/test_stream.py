@@ -17,7 +17,7 @@ import soundfile
 
 from speecheq import Recognizer
 from speecheq.errors import SpeechEQError
-from speecheq.inference import TimelineOptions
+from speecheq.inference import TimelineOptions, timeline_of
 from speecheq.inference.sources import PcmLayout, follow_file, microphone_chunks, pcm_chunks
 from speecheq.inference.stream import EmotionStream
 from tests.conftest import CASIA_HELD_OUT
@@ -61,7 +61,7 @@ def test_a_stream_finds_the_speech_and_windows_of_the_offline_timeline(
     samples, _ = soundfile.read(tmp_path / "call.wav", dtype="float32")
     recognizer = Recognizer.load(audio_model / "exp" / "model.pt")
     options = TimelineOptions(min_segment=0.5)
-    offline = recognizer.timeline(tmp_path / "call.wav", options)
+    offline = timeline_of(recognizer, tmp_path / "call.wav", options)
     assert len(offline.speech) == len(truth)
     found = streamed(recognizer, samples, options)
     assert len(found) == len(offline.segments)
@@ -92,7 +92,7 @@ def test_speecheq_stream_prints_segments_while_the_audio_arrives(
     pcm, _ = soundfile.read(tmp_path / "call.wav", dtype="int16")
     model = casia_model / "exp" / "model.pt"
     options = TimelineOptions(min_segment=0.5)
-    offline = Recognizer.load(model).timeline(tmp_path / "call.wav", options)
+    offline = timeline_of(Recognizer.load(model), tmp_path / "call.wav", options)
     speecheq = str(Path(sys.executable).parent / "speecheq")
     process = subprocess.Popen(
         [speecheq, "stream", model, "--rate", str(RATE), "--min-segment", "0.5",

@@ -62,12 +62,12 @@ def timeline_child(model: str, audio: str, threads: int) -> None:
     """Run in a subprocess: one timeline; print its figures as JSON."""
     import torch
 
-    from speecheq import Recognizer
+    from speecheq import Recognizer, timeline_of
 
     torch.set_num_threads(threads)
     recognizer = Recognizer.load(model)
     began = time.perf_counter()
-    result = recognizer.timeline(audio)
+    result = timeline_of(recognizer, audio)
     seconds = time.perf_counter() - began
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     figures = {"seconds": seconds, "duration": result.duration, "peak_mib": peak}

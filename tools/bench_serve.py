@@ -14,7 +14,7 @@ process (the peer: ``Recognizer.predict_file``, one utterance after another).
    streams, and its peak.
 4. In process, ``--minutes`` of that recording (repeated) pushed through ``EmotionStream`` as
    fast as it goes, its resident memory every quarter of the way (flat, or it leaks), beside
-   ``Recognizer.timeline`` of the same audio as a file (the peer): speed as x real time.
+   ``timeline_of`` of the same audio as a file (the peer): speed as x real time.
 """
 
 from __future__ import annotations
@@ -166,7 +166,7 @@ def long_stream(model: Path, pcm: np.ndarray, minutes: float) -> list[tuple[str,
     import tempfile
 
     sys.path.insert(0, str(ROOT))
-    from speecheq import Recognizer
+    from speecheq import Recognizer, timeline_of
     from speecheq.inference.stream import EmotionStream
 
     recognizer = Recognizer.load(model)
@@ -189,7 +189,7 @@ def long_stream(model: Path, pcm: np.ndarray, minutes: float) -> list[tuple[str,
         with soundfile.SoundFile(path, "w", RATE, 1, "PCM_16") as out:
             for _ in range(repeats):
                 out.write(pcm)
-        timeline = recognizer.timeline(path)
+        timeline = timeline_of(recognizer, path)
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     rows += [
         (f"stream: {seconds / 60:.0f} min, {segments} segments", f"{stream_speed:.1f}x real time"),

@@ -213,7 +213,7 @@ def _timelines(
     plot: bool,
     skip_bad: bool,
 ) -> None:
-    from speecheq.inference import Recognizer, TimelineOptions
+    from speecheq.inference import Recognizer, TimelineOptions, timeline_of
     from speecheq.inference.outputs import kaldi_tables, output_keys, write_timeline
 
     assert isinstance(recognizer, Recognizer) and isinstance(options, TimelineOptions)
@@ -226,7 +226,7 @@ def _timelines(
     timelines = []
     for _, spec in items:
         try:
-            result = recognizer.timeline(spec, options)
+            result = timeline_of(recognizer, spec, options)
         except SpeechEQError as err:
             if not skip_bad:
                 raise

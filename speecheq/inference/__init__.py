@@ -2,6 +2,6 @@
 emotion timeline), what ``speecheq infer`` reads and writes, and ``speecheq export``."""
 
 from speecheq.inference.recognizer import Prediction, Recognizer
-from speecheq.inference.timeline import Segment, Timeline, TimelineOptions
+from speecheq.inference.timeline import Segment, Timeline, TimelineOptions, timeline_of
 
-__all__ = ["Prediction", "Recognizer", "Segment", "Timeline", "TimelineOptions"]
+__all__ = ["Prediction", "Recognizer", "Segment", "Timeline", "TimelineOptions", "timeline_of"]

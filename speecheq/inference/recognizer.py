@@ -2,12 +2,12 @@
 
 ::
 
-    from speecheq import Recognizer
+    from speecheq import Recognizer, timeline_of
 
     rec = Recognizer.load("exp/train/fold1/model.pt")        # or an exported .onnx / .ts model
     rec.predict(samples, sample_rate).emotion                 # a numpy array of one utterance
     rec.predict_file("speech.wav").posteriors                 # {'neutral': 0.12, 'happy': ...}
-    rec.timeline("call.wav").segments                         # start, end, emotion, ...
+    timeline_of(rec, "call.wav").segments                        # start, end, emotion, ...
     rec.embed_file("speech.wav")                              # the pooled utterance embedding
 
 Features are computed as in stage 2, with the options the model was trained with (the
@@ -29,7 +29,7 @@ import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any, TypeVar
 
 import numpy as np
 import torch
@@ -42,9 +42,6 @@ from speecheq.features.ssl import SSLExtractor
 from speecheq.inference.backends import Backend, load_backend
 from speecheq.models import Encoded, ModelOutput
 from speecheq.tasks import Task
-
-if TYPE_CHECKING:
-    from speecheq.inference.timeline import Timeline, TimelineOptions
 
 EMOTION_TASKS: tuple[str, ...] = ("emotion", "intensity", "dimensional")
 """The tasks reported by default (those of them the model has)."""
@@ -198,12 +195,6 @@ class Recognizer:
                 for row, probabilities in enumerate(task.posteriors(output).tolist()):
                     posteriors[row] = dict(zip(task.classes, probabilities, strict=True))
         return [Prediction(v, p) for v, p in zip(values, posteriors, strict=True)]
-
-    def timeline(self, path: str | Path, options: TimelineOptions | None = None) -> Timeline:
-        """The emotion timeline of a long recording (see :mod:`speecheq.inference.timeline`)."""
-        from speecheq.inference.timeline import TimelineOptions, timeline
-
-        return timeline(self, path, options or TimelineOptions())
 
     def _run(self, feats: Sequence[np.ndarray], stats: np.ndarray | None) -> dict[str, np.ndarray]:
         """The network's outputs for raw features, normalised and padded into one batch."""

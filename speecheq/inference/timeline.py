@@ -20,7 +20,7 @@ import warnings
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import soundfile
@@ -30,9 +30,7 @@ import torchaudio
 from speecheq.errors import SpeechEQError
 from speecheq.features.cmvn import sum_stats, utterance_stats
 from speecheq.fileio import path_problem
-
-if TYPE_CHECKING:
-    from speecheq.inference.recognizer import Prediction, Recognizer
+from speecheq.inference.recognizer import Prediction, Recognizer
 
 VAD_RATE = 16000
 VAD_WINDOW = 512
@@ -106,9 +104,13 @@ class Timeline:
         return self.duration / self.seconds if self.seconds else float("inf")
 
 
-def timeline(recognizer: Recognizer, path: str | Path, options: TimelineOptions) -> Timeline:
-    """The emotion timeline of the recording at ``path`` (see the module docstring)."""
+def timeline_of(
+    recognizer: Recognizer, path: str | Path, options: TimelineOptions | None = None
+) -> Timeline:
+    """The emotion timeline of the recording at ``path`` by ``recognizer`` (see the module
+    docstring; ``options``: the defaults unless given)."""
     began = time.perf_counter()
+    options = options or TimelineOptions()
     path = Path(path)
     problem = path_problem(path)
     if problem:

@@ -35,7 +35,7 @@ from fastapi.responses import HTMLResponse, JSONResponse
 
 from speecheq.audio import audio_from_bytes
 from speecheq.errors import SpeechEQError
-from speecheq.inference import Recognizer, TimelineOptions
+from speecheq.inference import Recognizer, TimelineOptions, timeline_of
 from speecheq.inference.outputs import timeline_json
 from speecheq.inference.sources import PcmLayout
 from speecheq.inference.stream import EmotionStream
@@ -151,7 +151,7 @@ def create_app(recognizer: Recognizer, limits: ServeLimits | None = None) -> Fas
             with tempfile.NamedTemporaryFile(prefix="speecheq-upload-") as upload:
                 upload.write(data)
                 upload.flush()
-                result = recognizer.timeline(upload.name, limits.timeline)
+                result = timeline_of(recognizer, upload.name, limits.timeline)
             return {"classes": result.classes, **timeline_json(result)}
 
         return await work(run)
