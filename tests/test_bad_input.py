@@ -451,6 +451,14 @@ def case_slurm_without_slurm(tmp: Path, _: Path) -> list[object]:
     return ["exp", "train", tmp / "exp", "--launcher", "slurm"]
 
 
+def case_feature_jobs_on_slurm_without_slurm(tmp: Path, trained: Path) -> list[object]:
+    return ["feats", trained / "data", "--nj", "2", "--launcher", "slurm"]
+
+
+def case_unknown_launcher(tmp: Path, trained: Path) -> list[object]:
+    return ["feats", trained / "data", "--launcher", "lsf"]
+
+
 def case_svm_with_one_training_speaker(tmp: Path, trained: Path) -> list[object]:
     from speecheq.baseline.functionals import make_functionals
 
@@ -642,6 +650,12 @@ CASES: dict[str, Case] = {
         case_timelines_of_one_name, 1, "{tmp}/a/call.wav and {tmp}/b/call.wav would both write"
     ),
     "slurm without slurm": Case(case_slurm_without_slurm, 1, "--launcher slurm: no Slurm cluster"),
+    "feature jobs on slurm without slurm": Case(
+        case_feature_jobs_on_slurm_without_slurm, 1, "--launcher slurm: no Slurm cluster"
+    ),
+    "unknown launcher": Case(
+        case_unknown_launcher, 1, "--launcher must be local or slurm, got 'lsf'"
+    ),
     "svm, one training speaker": Case(
         case_svm_with_one_training_speaker, 1, "one training speaker, and class"
     ),

@@ -50,7 +50,7 @@ def test_python_m_speecheq_runs_the_command_line() -> None:
 
 
 LAYERS = [
-    ("errors", "labels", "fileio", "audio", "metrics", "console", "device"),
+    ("errors", "labels", "fileio", "audio", "metrics", "console", "device", "cluster"),
     ("data",),
     ("features", "lexicon", "corpora", "synth"),
     ("models",),

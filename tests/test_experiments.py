@@ -12,6 +12,7 @@ import yaml
 from typer.testing import CliRunner
 
 from speecheq.cli.main import app
+from speecheq.cluster import SlurmCluster, SlurmOptions
 from speecheq.data.datadir import DataDir
 from speecheq.data.folds import save_folds, split_folds
 from speecheq.errors import SpeechEQError
@@ -168,7 +169,8 @@ def test_the_slurm_launcher_through_submitits_local_executor(recipe: Path, tmp_p
     exp = tmp_path / "exp"
     plan = folds_plan(recipe / "folds", exp, recipe / "train.yaml")
     plan.save(exp)
-    launcher = SlurmLauncher(exp / "log" / "submitit", jobs=2, cpus_per_job=1, cluster="local")
+    options = SlurmOptions(jobs=2, cpus_per_job=1, cluster="local")
+    launcher = SlurmLauncher(SlurmCluster(exp / "log" / "submitit", options))
     results = launcher.launch([Job(str(exp), name, "train", "cpu", "auto") for name in plan.names])
     assert [result.done for result in results] == ["1 epochs, best 1"] * 2
     assert all((exp / name / "model.pt").is_file() for name in plan.names)

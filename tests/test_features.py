@@ -17,9 +17,17 @@ from typer.testing import CliRunner
 
 from speecheq.audio import read_audio
 from speecheq.cli.main import app
+from speecheq.cluster import SlurmCluster, SlurmOptions
 from speecheq.data.datadir import DataDir, validate
 from speecheq.errors import SpeechEQError
-from speecheq.features import BACKUP, FeatureConfig, cmvn, compute_features, make_feats
+from speecheq.features import (
+    BACKUP,
+    FeatureConfig,
+    LocalJobs,
+    cmvn,
+    compute_features,
+    make_feats,
+)
 from speecheq.features.jobs import split_speakers, worker_context
 from speecheq.features.pitch import track_pitch
 from speecheq.fileio import read_table
@@ -338,6 +346,40 @@ def test_an_interrupted_run_is_finished_by_running_again(datadir: Path) -> None:
         np.testing.assert_array_equal(again[utt], expected[utt])
     # Other options make every job stale.
     assert make_feats(datadir, FeatureConfig(num_mel_bins=40), nj=2).reused_jobs == 0
+
+
+@pytest.mark.slow
+def test_jobs_on_slurm_write_the_local_bytes_and_a_failed_one_is_redone_alone(
+    datadir: Path, tmp_path: Path
+) -> None:
+    on_slurm = tmp_path / "on_slurm"
+    shutil.copytree(datadir, on_slurm)
+    bad = DataDir.load(datadir).utts[-1]  # the last speaker's: job 2
+    audio = Path(DataDir.load(datadir).get("wav.scp")[bad])
+    make_feats(datadir, FeatureConfig(), nj=2, launcher=LocalJobs(at_once=1, threads=1))
+    options = SlurmOptions(jobs=2, cpus_per_job=1, cluster="local")
+    cluster = SlurmCluster(tmp_path / "submitit", options)
+    sound = audio.read_bytes()
+    audio.write_bytes(b"not audio")
+    with pytest.raises(
+        SpeechEQError, match=rf"1 of 2 feature job\(s\) failed: features 2/2: utterance '{bad}'"
+    ):
+        make_feats(on_slurm, FeatureConfig(), nj=2, launcher=cluster)
+    folder = on_slurm / "data"
+    assert (folder / "feats.1.json").is_file() and not (folder / "feats.2.json").exists()
+    assert not (on_slurm / "feats.scp").exists()
+    first_job = (folder / "feats.1.ark").stat().st_mtime_ns
+    audio.write_bytes(sound)
+    report = make_feats(on_slurm, FeatureConfig(), nj=2, launcher=cluster)
+    assert (report.jobs, report.reused_jobs) == (2, 1)
+    assert (folder / "feats.1.ark").stat().st_mtime_ns == first_job
+    for name in ("feats.1.ark", "feats.2.ark", "cmvn.ark"):
+        assert (folder / name).read_bytes() == (datadir / "data" / name).read_bytes(), name
+    here, there = str(datadir.resolve()), str(on_slurm.resolve())
+    local_scp = read_table(datadir / "feats.scp")
+    assert read_table(on_slurm / "feats.scp") == {
+        utt: place.replace(here, there) for utt, place in local_scp.items()
+    }
 
 
 @pytest.mark.parametrize("damage", ["corrupt", "empty", "missing"])

@@ -52,6 +52,7 @@ tasks=               # comma-separated tasks to train ("" = those of the config)
 tag=                 # experiment name under exp/ ("" = from the config name and the tasks)
 device=auto          # auto, cpu or cuda
 resume=auto          # stage 4: auto (continue each run from its checkpoint), true or false
+feats_cmd="--launcher local"           # how stages 2 and 3 run the --nj feature jobs (cmd.sh)
 train_cmd="--launcher local --jobs 1"   # how stage 4 runs its jobs (set in cmd.sh)
 decode_cmd="--launcher local --jobs 1"  # how stage 5 runs its jobs (set in cmd.sh)
 
@@ -86,13 +87,14 @@ Options (default in brackets):
   --tasks emotion,intensity,phone,gender     the tasks trained [the config's]
   --tag NAME                 experiment name under exp/; --device auto|cpu|cuda [$device]
   --resume auto|true|false   continue each fold's training from its checkpoint [$resume]
+  --feats-cmd '...'          launcher of the feature jobs [cmd.sh: $feats_cmd]
   --train-cmd '...'          launcher of stage 4 [cmd.sh: $train_cmd]
   --decode-cmd '...'         launcher of stage 5 [cmd.sh: $decode_cmd]
 EOF
 }
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-for arg in "$@"; do  # cmd.sh of the recipe sets train_cmd and decode_cmd, before the options
+for arg in "$@"; do  # cmd.sh of the recipe sets the *_cmd launchers, before the options
   case $arg in --recipe-dir=*) recipe_dir=${arg#*=} ;; esac
 done
 if [ "${1-}" = --recipe-dir ] && [ $# -ge 2 ]; then recipe_dir=$2; fi
@@ -187,9 +189,9 @@ fi
 make_feats() {  # the features of a data directory: the upstream's layers, or filterbanks
   if [ "$feats_type" = ssl ]; then
     speecheq feats "$1" --type ssl --upstream "$upstream" --layers "$layers" --nj "$nj" \
-      --device "$([ "$device" = auto ] && echo cpu || echo "$device")"
+      --device "$([ "$device" = auto ] && echo cpu || echo "$device")" $feats_cmd
   else
-    speecheq feats "$1" --conf "$feats_conf" --nj "$nj"
+    speecheq feats "$1" --conf "$feats_conf" --nj "$nj" $feats_cmd
   fi
 }
 

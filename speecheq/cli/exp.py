@@ -8,11 +8,23 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from speecheq.cli.train import DeviceOption, ThreadsOption
+from speecheq.cli.options import (
+    CpusOption,
+    DeviceOption,
+    GpusOption,
+    JobsOption,
+    LauncherOption,
+    MemOption,
+    PartitionOption,
+    ThreadsOption,
+    TimeOption,
+    slurm_options,
+)
 from speecheq.console import note, print_table
 from speecheq.errors import SpeechEQError
 
 if TYPE_CHECKING:
+    from speecheq.cluster import SlurmOptions
     from speecheq.experiments.launch import Launcher
 
 app = typer.Typer(
@@ -27,15 +39,6 @@ ConfigOption = Annotated[Path, typer.Option(help="The training config (YAML).")]
 LangOption = Annotated[
     Path | None, typer.Option(help="Lang directory with tokens.txt (for the phone task).")
 ]
-LauncherOption = Annotated[
-    str, typer.Option(help="local (this machine) or slurm (a Slurm cluster, through submitit).")
-]
-JobsOption = Annotated[int, typer.Option(min=1, help="Jobs run at a time.")]
-PartitionOption = Annotated[str | None, typer.Option(help="Slurm: the partition.")]
-GpusOption = Annotated[int, typer.Option(min=0, help="Slurm: GPUs per job.")]
-CpusOption = Annotated[int, typer.Option(min=1, help="Slurm: CPU cores per job.")]
-MemOption = Annotated[int | None, typer.Option(min=1, help="Slurm: memory per job, in GB.")]
-TimeOption = Annotated[int, typer.Option(min=1, help="Slurm: time limit per job, in minutes.")]
 RunsOption = Annotated[
     str | None, typer.Option(help="Comma-separated names of the runs to do (default: all).")
 ]
@@ -226,32 +229,15 @@ def curve_command(
 
 
 def _launcher(
-    exp_dir: Path,
-    launcher: str,
-    jobs: int,
-    num_threads: int | None,
-    partition: str | None,
-    gpus_per_job: int,
-    cpus_per_job: int,
-    mem_gb: int | None,
-    time: int,
+    exp_dir: Path, jobs: int, num_threads: int | None, slurm: SlurmOptions | None
 ) -> Launcher:
+    """A local launcher, or one on Slurm (``slurm``) with its files in ``exp_dir/log``."""
+    from speecheq.cluster import SlurmCluster
     from speecheq.experiments.launch import LocalLauncher, SlurmLauncher
 
-    if launcher == "local":
+    if slurm is None:
         return LocalLauncher(jobs, num_threads)
-    if launcher == "slurm":
-        return SlurmLauncher(
-            exp_dir / "log" / "submitit",
-            jobs=jobs,
-            partition=partition,
-            gpus_per_job=gpus_per_job,
-            cpus_per_job=cpus_per_job,
-            mem_gb=mem_gb,
-            time_minutes=time,
-            threads=num_threads,
-        )
-    raise SpeechEQError(f"--launcher must be local or slurm, got '{launcher}'")
+    return SlurmLauncher(SlurmCluster(exp_dir / "log" / "submitit", slurm))
 
 
 def _run_stage(
@@ -300,9 +286,10 @@ def train_command(
     Locally, --jobs runs train at a time with --num-threads CPU threads each (default: the
     cores divided among the jobs); with several, each writes its log to EXP/<run>/log/.
     """
-    chosen = _launcher(
-        exp_dir, launcher, jobs, num_threads, partition, gpus_per_job, cpus_per_job, mem_gb, time
+    slurm = slurm_options(
+        launcher, jobs, num_threads, partition, gpus_per_job, cpus_per_job, mem_gb, time
     )
+    chosen = _launcher(exp_dir, jobs, num_threads, slurm)
     _run_stage(exp_dir, "train", runs, device, resume, chosen)
 
 
@@ -322,9 +309,10 @@ def decode_command(
 ) -> None:
     """Decode the test sets of every run of the plan (stage 5); a decode directory newer than
     its model and its test data is kept."""
-    chosen = _launcher(
-        exp_dir, launcher, jobs, num_threads, partition, gpus_per_job, cpus_per_job, mem_gb, time
+    slurm = slurm_options(
+        launcher, jobs, num_threads, partition, gpus_per_job, cpus_per_job, mem_gb, time
     )
+    chosen = _launcher(exp_dir, jobs, num_threads, slurm)
     _run_stage(exp_dir, "decode", runs, device, "auto", chosen)
 
 

@@ -7,6 +7,15 @@ from typing import Annotated
 
 import typer
 
+from speecheq.cli.options import (
+    CpusOption,
+    GpusOption,
+    LauncherOption,
+    MemOption,
+    PartitionOption,
+    TimeOption,
+    slurm_options,
+)
 from speecheq.console import note, print_table
 
 
@@ -19,9 +28,7 @@ def feats_command(
             "25 ms frames every 10 ms at 16 kHz, no dither, no pitch."
         ),
     ] = None,
-    nj: Annotated[
-        int, typer.Option(min=1, help="Parallel jobs (processes), split by speaker.")
-    ] = 1,
+    nj: Annotated[int, typer.Option(min=1, help="Jobs (parts of the data), split by speaker.")] = 1,
     skip_bad: Annotated[
         bool,
         typer.Option(
@@ -55,6 +62,25 @@ def feats_command(
     device: Annotated[
         str, typer.Option(help="With --type ssl: where the upstream runs (cpu or cuda).")
     ] = "cpu",
+    launcher: LauncherOption = "local",
+    jobs: Annotated[
+        int | None,
+        typer.Option(min=1, help="Jobs run at a time (default: all --nj locally, 8 on Slurm)."),
+    ] = None,
+    num_threads: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            help="CPU threads of each job (default: locally, the cores divided among the jobs "
+            "for an upstream, 1 for filterbanks; on Slurm, its cores).",
+            show_default=False,
+        ),
+    ] = None,
+    partition: PartitionOption = None,
+    gpus_per_job: GpusOption = 0,
+    cpus_per_job: CpusOption = 4,
+    mem_gb: MemOption = None,
+    time: TimeOption = 4 * 60,
 ) -> None:
     """Compute Kaldi-compatible log-mel filterbanks for every utterance (stage 2).
 
@@ -70,9 +96,14 @@ def feats_command(
     pretrained upstream (a checkpoint directory, or a hub id downloaded once into the hub
     cache), side by side in each frame, stored as float16 by default; conf/feats.conf names
     the upstream, its hub id and commit, and the digests of its config and weights.
+
+    The --nj jobs run here (--launcher local: --jobs at a time) or as Slurm jobs through
+    submitit (--launcher slurm, the options of a recipe's cmd.sh; logs in DATA_DIR/log/), each
+    writing the same files; a failed job is named, and the same command redoes it alone.
     """
+    from speecheq.cluster import SlurmCluster
     from speecheq.errors import SpeechEQError
-    from speecheq.features import BACKUP, FeatureConfig, SSLConfig, make_feats
+    from speecheq.features import BACKUP, FeatureConfig, LocalJobs, SSLConfig, make_feats
 
     config: FeatureConfig | SSLConfig
     kind = kind or ("ssl" if upstream is not None else "fbank")
@@ -88,7 +119,15 @@ def feats_command(
         config = FeatureConfig.from_conf(conf) if conf is not None else FeatureConfig()
     else:
         raise SpeechEQError(f"--type must be fbank or ssl, got '{kind}'")
-    report = make_feats(data_dir, config, nj=nj, skip_bad=skip_bad, device=device)
+    cluster = slurm_options(
+        launcher, jobs or 8, num_threads, partition, gpus_per_job, cpus_per_job, mem_gb, time
+    )
+    run_on = (
+        LocalJobs(jobs, num_threads)
+        if cluster is None
+        else SlurmCluster(data_dir / "log" / "submitit", cluster)
+    )
+    report = make_feats(data_dir, config, nj=nj, skip_bad=skip_bad, device=device, launcher=run_on)
     if report.skipped:
         print_table(
             f"{len(report.skipped)} utterance(s) skipped",

@@ -9,7 +9,7 @@ from typing import Annotated
 
 import typer
 
-from speecheq.cli.train import DeviceOption, ThreadsOption, set_threads
+from speecheq.cli.options import DeviceOption, ThreadsOption, set_threads
 from speecheq.console import note, print_table, progress_bar
 from speecheq.errors import SpeechEQError
 

@@ -7,25 +7,8 @@ from typing import Annotated
 
 import typer
 
+from speecheq.cli.options import DeviceOption, ThreadsOption, set_threads
 from speecheq.console import print_table
-
-DeviceOption = Annotated[str, typer.Option(help="auto (CUDA when present, else CPU), cpu or cuda.")]
-ThreadsOption = Annotated[
-    int | None,
-    typer.Option(
-        min=1,
-        help="CPU threads of this process (default: PyTorch's, one per core).",
-        show_default=False,
-    ),
-]
-
-
-def set_threads(threads: int | None) -> None:
-    """Let this process use ``threads`` CPU threads (None: PyTorch's default)."""
-    if threads is not None:
-        import torch
-
-        torch.set_num_threads(threads)
 
 
 def _print_config(value: bool) -> None:

@@ -4,9 +4,8 @@
   them (``threads`` each, by default the cores over the jobs). One job at a time runs in this
   process; several run as ``python -m speecheq exp job ...`` processes, each writing its output
   to ``<exp dir>/log/<stage>.log``.
-- :class:`SlurmLauncher`: on a Slurm cluster through submitit, one job per run, with the
-  resources asked for; ``cluster="local"`` runs the same jobs through submitit's local executor
-  (how it is tested without a cluster). A user who outgrows one GPU per run starts each job's
+- :class:`SlurmLauncher`: on a Slurm cluster through submitit (:mod:`speecheq.cluster`), one
+  job per run, with the resources asked for. A user who outgrows one GPU per run starts each job's
   training under ``torchrun`` instead (see the README).
 
 A failed job does not stop the others; when all are done, the failures are reported together,
@@ -22,8 +21,10 @@ import time
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
+from speecheq.cluster import SlurmCluster
 from speecheq.console import note, warn
 from speecheq.errors import SpeechEQError
 from speecheq.experiments.plan import Plan
@@ -151,75 +152,19 @@ def _wait_any(running: dict[subprocess.Popen, Job]) -> subprocess.Popen:
 
 
 class SlurmLauncher(Launcher):
-    """One submitit job per run on a Slurm cluster (``cluster="local"``: on this machine)."""
+    """One Slurm job per run, through :class:`~speecheq.cluster.SlurmCluster`."""
 
-    def __init__(
-        self,
-        folder: str | Path,
-        *,
-        jobs: int = 8,
-        partition: str | None = None,
-        gpus_per_job: int = 0,
-        cpus_per_job: int = 4,
-        mem_gb: int | None = None,
-        time_minutes: int = 24 * 60,
-        threads: int | None = None,
-        cluster: str = "slurm",
-    ) -> None:
-        try:
-            import submitit
-        except ImportError:
-            raise SpeechEQError(
-                "--launcher slurm needs submitit: pip install 'speecheq[slurm]'"
-            ) from None
-        try:
-            self.executor = submitit.AutoExecutor(folder=str(folder), cluster=cluster)
-        except RuntimeError as err:  # submitit's "Could not detect srun"
-            raise SpeechEQError(
-                f"--launcher slurm: no Slurm cluster here ({err}); run from a login node of one, "
-                "or use --launcher local"
-            ) from None
-        parameters = {
-            "timeout_min": int(time_minutes),
-            "gpus_per_node": gpus_per_job,
-            "cpus_per_task": cpus_per_job,
-            "slurm_array_parallelism": jobs,
-        }
-        if partition is not None:
-            parameters["slurm_partition"] = partition
-        if mem_gb is not None:
-            parameters["mem_gb"] = mem_gb
-        self.executor.update_parameters(**parameters)
-        self.threads = threads or cpus_per_job
+    def __init__(self, cluster: SlurmCluster) -> None:
+        self.cluster = cluster
 
     def launch(self, jobs: Sequence[Job]) -> list[JobResult]:
-        try:
-            with self.executor.batch():
-                submitted = [self.executor.submit(job.execute, self.threads) for job in jobs]
-        except (RuntimeError, OSError, subprocess.CalledProcessError) as err:
-            detail = " ".join(str(err).split())[:300]
-            raise SpeechEQError(f"Slurm refused the {len(jobs)} job(s): {detail}") from None
-        for job, handle in zip(jobs, submitted, strict=True):
-            note(f"{job.stage} {job.run}: submitted as job {handle.job_id}")
-        results: list[JobResult] = []
-        failures: list[tuple[Job, str]] = []
-        for job, handle in zip(jobs, submitted, strict=True):
-            error = handle.exception()
-            if error is None:
-                results.append(handle.result())
-                note(f"{job.stage} {job.run}: {results[-1].done}")
-            else:
-                why = _exception_line(str(error)) or type(error).__name__
-                failures.append((job, f"{why} (log: {handle.paths.stderr})"))
+        threads = self.cluster.options.job_threads
+        calls = [(f"{job.stage} {job.run}", partial(job.execute, threads)) for job in jobs]
+        results, failures = self.cluster.run(calls)
+        for name, result in results.items():
+            note(f"{name}: {result.done}")
+        names = [name for name, _ in calls]
         if failures:
-            raise _failed(failures)
-        return results
-
-
-def _exception_line(text: str) -> str | None:
-    """The message of the last exception named in a remote traceback (``...Error: message``)."""
-    for line in reversed(text.splitlines()):
-        name, sep, message = line.strip().partition(": ")
-        if sep and name.split(".")[-1].endswith(("Error", "Exception")) and " " not in name:
-            return message
-    return None
+            failed = zip(jobs, names, strict=True)
+            raise _failed([(job, failures[name]) for job, name in failed if name in failures])
+        return [results[name] for name in names]

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from speecheq.features import cmvn
 from speecheq.features.config import FeatureConfig
-from speecheq.features.extract import BACKUP, FeatsReport, make_feats
+from speecheq.features.extract import BACKUP, FeatsReport, LocalJobs, make_feats
 from speecheq.features.fbank import compute_features
 from speecheq.features.ssl import SSLConfig
 
@@ -21,6 +21,7 @@ __all__ = [
     "BACKUP",
     "FeatsReport",
     "FeatureConfig",
+    "LocalJobs",
     "SSLConfig",
     "cmvn",
     "compute_features",

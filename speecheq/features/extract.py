@@ -7,6 +7,11 @@ streams: it reads, computes and appends one utterance at a time to ``data/feats.
 ``data/feats.<job>.json``, the record that marks it complete. A re-run reuses each job whose
 record matches its options and input, and redoes the others; the data directory's tables are
 written only once every job is complete.
+
+Jobs run on this machine (:class:`LocalJobs`: worker processes, a few at a time, the cores
+divided among them) or as Slurm jobs (a :class:`~speecheq.cluster.SlurmCluster`, each job with
+its own GPU for an upstream); either way each writes the same files, and a failed job is named
+and redone alone by running the same command again.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ import time
 import traceback
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
 import kaldiio
@@ -27,6 +33,7 @@ import numpy as np
 import torch
 
 from speecheq.audio import is_pipe, read_audio
+from speecheq.cluster import SlurmCluster
 from speecheq.console import progress_bar
 from speecheq.data.datadir import DataDir
 from speecheq.errors import SpeechEQError
@@ -43,6 +50,15 @@ BACKUP = ".backup"
 """The file in the data directory's ``conf/`` that records the feature options."""
 
 Extractor = FbankExtractor | SSLExtractor
+
+
+@dataclass(frozen=True)
+class LocalJobs:
+    """Feature jobs on this machine: ``at_once`` worker processes at a time (default: all),
+    ``threads`` CPU threads each (default: the extractor's share of the cores)."""
+
+    at_once: int | None = None
+    threads: int | None = None
 
 
 @dataclass
@@ -111,6 +127,7 @@ def make_feats(
     nj: int = 1,
     skip_bad: bool = False,
     device: str = "cpu",
+    launcher: LocalJobs | SlurmCluster = LocalJobs(),
 ) -> FeatsReport:
     """Compute features for a data directory and write them with their tables (stage 2):
     filterbanks (a :class:`FeatureConfig`), or the hidden layers of a pretrained upstream (an
@@ -122,6 +139,7 @@ def make_feats(
     resampling) raises :class:`SpeechEQError` naming the utterance, leaving the tables as they
     were; with ``skip_bad`` such utterances are dropped from every table and reported instead,
     their lines kept in the data directory's :data:`BACKUP` folder (see :func:`keep_dropped`).
+    The ``nj`` jobs run through ``launcher``.
     """
     start = time.perf_counter()
     if nj < 1:
@@ -148,7 +166,10 @@ def make_feats(
     keys = {job.index: job.key(config.to_conf()) for job in jobs}
     records = {job.index: _complete_record(job, keys[job.index], skip_bad) for job in jobs}
     todo = [job for job in jobs if records[job.index] is None]
-    _run_jobs(todo, extractor, skip_bad, keys, len(data.utts))
+    if isinstance(launcher, SlurmCluster):
+        _submit_jobs(todo, len(jobs), launcher, config, device, skip_bad, keys)
+    else:
+        _run_jobs(todo, extractor, skip_bad, keys, len(data.utts), launcher)
     for job in todo:
         records[job.index] = _complete_record(job, keys[job.index], skip_bad)
         if records[job.index] is None:
@@ -239,54 +260,99 @@ def _compute(
     return results
 
 
+def _submit_jobs(
+    todo: list[Job],
+    total: int,
+    cluster: SlurmCluster,
+    config: FeatureConfig | SSLConfig,
+    device: str,
+    skip_bad: bool,
+    keys: dict[int, str],
+) -> None:
+    """Run each job as a Slurm job; raise naming every job that failed (the others are kept)."""
+    threads = cluster.options.job_threads
+    calls = [
+        (
+            f"features {job.index}/{total}",
+            partial(run_cluster_job, job, config, device, skip_bad, keys[job.index], threads),
+        )
+        for job in todo
+    ]
+    _, failures = cluster.run(calls)
+    if failures:
+        named = "; ".join(f"{name}: {why}" for name, why in failures.items())
+        raise SpeechEQError(
+            f"{len(failures)} of {len(todo)} feature job(s) failed: {named}; the same command "
+            "again redoes only those"
+        )
+
+
+def run_cluster_job(
+    job: Job,
+    config: FeatureConfig | SSLConfig,
+    device: str,
+    skip_bad: bool,
+    key: str,
+    threads: int,
+) -> None:
+    """A Slurm job's work: one job's features, with its own extractor and ``threads``."""
+    torch.set_num_threads(threads)
+    extractor: Extractor = (
+        SSLExtractor(config, device) if isinstance(config, SSLConfig) else FbankExtractor(config)
+    )
+    run_job(job, extractor, skip_bad, key, lambda count: None)
+
+
 def _run_jobs(
     todo: list[Job],
     extractor: Extractor,
     skip_bad: bool,
     keys: dict[int, str],
     total: int,
+    local: LocalJobs,
 ) -> None:
     """Run jobs under one progress bar over ``total`` utterances (those of reused jobs done).
 
-    A single job runs in this process; several run in as many worker processes
-    (:func:`worker_context`), which report progress and their end to this one. A process forked
-    from this one after torch ran here on several threads would hang in its own multithreaded
-    operations (the OpenMP runtime is not fork-safe).
+    A single job runs in this process; several run in worker processes (:func:`worker_context`),
+    ``local.at_once`` at a time, which report progress and their end to this one. A process
+    forked from this one after torch ran here on several threads would hang in its own
+    multithreaded operations (the OpenMP runtime is not fork-safe).
     """
     done = total - sum(len(job.utts) for job in todo)
+    at_once = min(local.at_once or len(todo), len(todo))
+    threads = local.threads or extractor.threads(max(at_once, 1))
     if len(todo) <= 1:
         with progress_bar("features", total) as advance:
             advance(done)
             if todo:
-                threads = torch.get_num_threads()
-                torch.set_num_threads(extractor.threads(1))
+                before = torch.get_num_threads()
+                torch.set_num_threads(threads)
                 try:
                     run_job(todo[0], extractor, skip_bad, keys[todo[0].index], advance)
                 finally:
-                    torch.set_num_threads(threads)
+                    torch.set_num_threads(before)
         return
     context = worker_context()
     messages = context.Queue()
     workers = {
         job.index: context.Process(
             target=_worker,
-            args=(job, extractor, skip_bad, keys[job.index], messages, len(todo)),
+            args=(job, extractor, skip_bad, keys[job.index], messages, threads),
             daemon=True,
         )
         for job in todo
     }
-    for worker in workers.values():
-        worker.start()
     try:
         with progress_bar("features", total) as advance:
             advance(done)
-            follow(workers, messages, advance)
+            follow(workers, messages, advance, at_once)
     finally:
         for worker in workers.values():
             if worker.is_alive():
                 worker.terminate()
         for worker in workers.values():
-            worker.join()
+            if worker.pid is not None:
+                worker.join()
         _remove_temporaries(todo[0].folder)
 
 
@@ -296,14 +362,14 @@ def _worker(
     skip_bad: bool,
     key: str,
     messages: multiprocessing.Queue,
-    jobs: int,
+    threads: int,
 ) -> None:
     """A job's process: runs the job, sending progress, completion or failure to the parent.
 
     If the parent dies (its child is adopted by another process), the job stops as if
     interrupted, rather than computing for nobody and blocking on a queue nobody reads.
     """
-    torch.set_num_threads(extractor.threads(jobs))
+    torch.set_num_threads(threads)
     parent = os.getppid()
 
     def report(count: int) -> None:

@@ -43,9 +43,20 @@ def follow(
     workers: dict[int, multiprocessing.Process],
     messages: multiprocessing.Queue,
     advance: Callable[[int], None],
+    at_once: int,
 ) -> None:
-    """Relay the workers' progress until all are done; raise the first failure."""
-    running = set(workers)
+    """Start the workers (jobs by number), ``at_once`` at a time, and relay their progress
+    until all are done; raise the first failure."""
+    pending = sorted(workers)
+    running: set[int] = set()
+
+    def start_more() -> None:
+        while pending and len(running) < at_once:
+            index = pending.pop(0)
+            workers[index].start()
+            running.add(index)
+
+    start_more()
     while running:
         try:
             kind, index, payload = messages.get(timeout=0.5)
@@ -60,6 +71,7 @@ def follow(
             advance(payload)
         elif kind == "done":
             running.discard(index)
+            start_more()
         elif kind == "error":
             raise SpeechEQError(payload)
         else:

@@ -1,0 +1,56 @@
+"""Options that several commands share: the device, CPU threads, and the launcher options of
+a recipe's ``cmd.sh`` (how the jobs of stages 2, 4 and 5 run)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from speecheq.cluster import SlurmOptions
+from speecheq.errors import SpeechEQError
+
+DeviceOption = Annotated[str, typer.Option(help="auto (CUDA when present, else CPU), cpu or cuda.")]
+ThreadsOption = Annotated[
+    int | None,
+    typer.Option(
+        min=1,
+        help="CPU threads of this process (default: PyTorch's, one per core).",
+        show_default=False,
+    ),
+]
+LauncherOption = Annotated[
+    str, typer.Option(help="local (this machine) or slurm (a Slurm cluster, through submitit).")
+]
+JobsOption = Annotated[int, typer.Option(min=1, help="Jobs run at a time.")]
+PartitionOption = Annotated[str | None, typer.Option(help="Slurm: the partition.")]
+GpusOption = Annotated[int, typer.Option(min=0, help="Slurm: GPUs per job.")]
+CpusOption = Annotated[int, typer.Option(min=1, help="Slurm: CPU cores per job.")]
+MemOption = Annotated[int | None, typer.Option(min=1, help="Slurm: memory per job, in GB.")]
+TimeOption = Annotated[int, typer.Option(min=1, help="Slurm: time limit per job, in minutes.")]
+
+
+def set_threads(threads: int | None) -> None:
+    """Let this process use ``threads`` CPU threads (None: PyTorch's default)."""
+    if threads is not None:
+        import torch
+
+        torch.set_num_threads(threads)
+
+
+def slurm_options(
+    launcher: str,
+    jobs: int,
+    num_threads: int | None,
+    partition: str | None,
+    gpus_per_job: int,
+    cpus_per_job: int,
+    mem_gb: int | None,
+    time: int,
+) -> SlurmOptions | None:
+    """The Slurm options of ``--launcher slurm``; None for ``--launcher local``."""
+    if launcher == "local":
+        return None
+    if launcher == "slurm":
+        return SlurmOptions(jobs, partition, gpus_per_job, cpus_per_job, mem_gb, time, num_threads)
+    raise SpeechEQError(f"--launcher must be local or slurm, got '{launcher}'")
