@@ -93,6 +93,19 @@ class SlurmCluster:
                 failures[name] = f"{why} (log: {handle.paths.stderr})"
         return results, failures
 
+    def run_parts(
+        self, calls: Sequence[tuple[str, Callable[[], Any]]], total: int, what: str
+    ) -> None:
+        """Run the jobs of a resumable stage, whose outputs stay when they end well; raise naming
+        every one that failed (of ``total`` jobs of ``what``)."""
+        _, failures = self.run(calls)
+        if failures:
+            named = "; ".join(f"{name}: {why}" for name, why in failures.items())
+            raise SpeechEQError(
+                f"{len(failures)} of {total} {what} job(s) failed: {named}; the same command "
+                "again redoes only those"
+            )
+
 
 def _exception_line(text: str) -> str | None:
     """The message of the last exception named in a remote traceback (``...Error: message``)."""

@@ -19,6 +19,8 @@ from speecheq.baseline.functionals import (
 )
 from speecheq.baseline.svm import calibrate, softmax, standardise_per_speaker
 from speecheq.cli.main import app
+from speecheq.cluster import SlurmCluster, SlurmOptions
+from speecheq.data.datadir import DataDir
 from speecheq.data.folds import save_folds, split_folds
 from speecheq.errors import SpeechEQError
 from speecheq.fileio import read_table
@@ -94,6 +96,30 @@ def test_functionals_and_svm_from_the_command_line(corpus: Path, tmp_path: Path)
     assert {u: classes[int(p.argmax())] for u, p in posteriors.items()} == read_table(
         hyp / "utt2emo"
     )
+
+
+@pytest.mark.slow
+def test_functionals_on_slurm_are_the_local_ones_and_a_failed_job_is_redone_alone(
+    corpus: Path, tmp_path: Path
+) -> None:
+    data = DataDir.load(corpus / "all")
+    last = data.utts[-1]
+    broken = tmp_path / "last.wav"
+    broken.write_bytes(b"not audio")
+    data.tables["wav.scp"] = {**data.get("wav.scp"), last: str(broken)}
+    data.save(tmp_path / "data")
+    cluster = SlurmCluster(tmp_path / "submitit", SlurmOptions(jobs=2, cluster="local"))
+    out = tmp_path / "on_slurm"
+    with pytest.raises(SpeechEQError, match=rf"1 of 2 functionals job\(s\) failed: fbank "
+                       rf"functionals 2/2: utterance '{last}'"):  # fmt: skip
+        make_functionals(tmp_path / "data", out, "fbank", nj=2, cluster=cluster)
+    assert len(list((out / "jobs").glob("*.npy"))) == 1 and not (out / "conf").exists()
+    broken.write_bytes(Path(DataDir.load(corpus / "all").get("wav.scp")[last]).read_bytes())
+    assert make_functionals(tmp_path / "data", out, "fbank", nj=2, cluster=cluster) == 64
+    assert not (out / "jobs").exists()
+    here = tmp_path / "here"
+    make_functionals(tmp_path / "data", here, "fbank", nj=2)
+    assert (out / "functionals.ark").read_bytes() == (here / "functionals.ark").read_bytes()
 
 
 def test_calibration_finds_the_temperature_that_made_the_labels() -> None:

@@ -199,7 +199,8 @@ if [ "$stage" -le 2 ] && [ "$stop_stage" -ge 2 ]; then
   start=$SECONDS
   if [ -n "$baseline" ]; then
     log 2 "$baseline functionals for $data/all ($nj jobs)"
-    speecheq baseline functionals "$data/all" "$data/functionals_$baseline" --set "$baseline" --nj "$nj"
+    speecheq baseline functionals "$data/all" "$data/functionals_$baseline" --set "$baseline" \
+      --nj "$nj" $feats_cmd
   else
     log 2 "features ($feats_type) for $data/all ($nj jobs)"
     make_feats "$data/all"

@@ -13,13 +13,19 @@ Three sets:
 
 ``speecheq baseline functionals DATA OUT`` writes ``OUT/functionals.ark`` and
 ``OUT/functionals.scp`` (a ``1 x D`` matrix per utterance), ``OUT/names.txt`` (the D names)
-and ``OUT/conf`` (the set); a finished folder for the same set and utterances is reused.
+and ``OUT/conf`` (the set); a finished folder for the same set and utterances is reused. On a
+Slurm cluster (a :class:`~speecheq.cluster.SlurmCluster`), the utterances are split into ``nj``
+jobs, each writing its block to ``OUT/jobs/`` (kept until the folder is finished, so a failed
+job is redone alone), and the blocks are merged in order into the same files.
 """
 
 from __future__ import annotations
 
+import hashlib
+import shutil
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +34,7 @@ import numpy as np
 import torch
 
 from speecheq.audio import read_audio
+from speecheq.cluster import SlurmCluster
 from speecheq.console import note, progress_bar
 from speecheq.data.datadir import DataDir
 from speecheq.errors import SpeechEQError
@@ -127,9 +134,17 @@ def _compute_chunk(name: str, chunk: Sequence[tuple[str, str]]) -> list[tuple[st
     return results
 
 
-def make_functionals(data_dir: str | Path, out_dir: str | Path, name: str, nj: int = 1) -> int:
-    """Write the functionals of every utterance of ``data_dir`` to ``out_dir``; return how many
-    utterances were computed (0 when a finished folder was reused)."""
+def make_functionals(
+    data_dir: str | Path,
+    out_dir: str | Path,
+    name: str,
+    nj: int = 1,
+    threads: int = 1,
+    cluster: SlurmCluster | None = None,
+) -> int:
+    """Write the functionals of every utterance of ``data_dir`` to ``out_dir``, in ``nj``
+    processes here or ``nj`` jobs on ``cluster``, each with ``threads`` CPU threads; return how
+    many utterances were computed (0 when a finished folder was reused)."""
     data, out_dir = DataDir.load(data_dir), Path(out_dir)
     functional_set = _SETS.setdefault(name, FunctionalSet(name))
     if nj < 1:
@@ -151,7 +166,12 @@ def make_functionals(data_dir: str | Path, out_dir: str | Path, name: str, nj: i
         atomic_write(out_dir / "functionals.ark", "wb") as ark,
         progress_bar(f"{name} functionals", len(pairs)) as advance,
     ):
-        for utt, values in _results(name, chunks, nj, advance):
+        results = (
+            _results(name, chunks, nj, threads, advance)
+            if cluster is None
+            else _cluster_results(name, pairs, nj, threads, cluster, out_dir / "jobs", advance)
+        )
+        for utt, values in results:
             if len(values) != len(names):
                 raise RuntimeError(f"{utt}: {len(values)} functionals, expected {len(names)}")
             entries[utt] = f"{(out_dir / 'functionals.ark').resolve()}:" + str(
@@ -162,6 +182,7 @@ def make_functionals(data_dir: str | Path, out_dir: str | Path, name: str, nj: i
         out.writelines(f"{column}\n" for column in names)
     with atomic_write(out_dir / "conf") as out:
         out.write(conf)
+    shutil.rmtree(out_dir / "jobs", ignore_errors=True)
     return len(pairs)
 
 
@@ -169,6 +190,7 @@ def _results(
     name: str,
     chunks: Sequence[Sequence[tuple[str, str]]],
     nj: int,
+    threads: int,
     advance: Callable[[int], None],
 ) -> Iterator[tuple[str, np.ndarray]]:
     """Each utterance's ``(utt, values)``, in order, from ``nj`` worker processes (or this one)."""
@@ -178,7 +200,7 @@ def _results(
             advance(len(chunk))
         return
     pool = ProcessPoolExecutor(
-        nj, mp_context=worker_context(), initializer=torch.set_num_threads, initargs=(1,)
+        nj, mp_context=worker_context(), initializer=torch.set_num_threads, initargs=(threads,)
     )
     with pool:
         for chunk, results in zip(
@@ -186,6 +208,46 @@ def _results(
         ):
             yield from results
             advance(len(chunk))
+
+
+def _cluster_results(
+    name: str,
+    pairs: Sequence[tuple[str, str]],
+    nj: int,
+    threads: int,
+    cluster: SlurmCluster,
+    folder: Path,
+    advance: Callable[[int], None],
+) -> Iterator[tuple[str, np.ndarray]]:
+    """Each utterance's ``(utt, values)``, in order, from ``nj`` Slurm jobs of contiguous blocks;
+    a block already written for the same set and utterances is reused."""
+    size = -(-len(pairs) // nj)
+    blocks = [pairs[start : start + size] for start in range(0, len(pairs), size)]
+    paths = []
+    for block in blocks:
+        digest = hashlib.sha256(f"{name}\n{block}".encode()).hexdigest()[:16]
+        paths.append(folder / f"{digest}.npy")
+    calls = [
+        (
+            f"{name} functionals {index}/{len(blocks)}",
+            partial(_write_block, name, block, path, threads),
+        )
+        for index, (block, path) in enumerate(zip(blocks, paths, strict=True), start=1)
+        if not path.is_file()
+    ]
+    make_folder(folder)
+    cluster.run_parts(calls, len(blocks), "functionals")
+    for block, path in zip(blocks, paths, strict=True):
+        yield from zip([utt for utt, _ in block], np.load(path), strict=True)
+        advance(len(block))
+
+
+def _write_block(name: str, block: Sequence[tuple[str, str]], path: Path, threads: int) -> None:
+    """A Slurm job's work: the functionals of a block of utterances, as one ``.npy`` file."""
+    torch.set_num_threads(threads)
+    values = np.stack([values for _, values in _compute_chunk(name, block)])
+    with atomic_write(path, "wb") as out:
+        np.save(out, values)
 
 
 def read_functionals(out_dir: str | Path, utts: Sequence[str]) -> np.ndarray:

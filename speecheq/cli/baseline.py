@@ -7,6 +7,15 @@ from typing import Annotated
 
 import typer
 
+from speecheq.cli.options import (
+    CpusOption,
+    GpusOption,
+    LauncherOption,
+    MemOption,
+    PartitionOption,
+    TimeOption,
+    slurm_options,
+)
 from speecheq.console import note
 from speecheq.data.ops import check_output
 from speecheq.scoring.report import print_report, write_report
@@ -34,13 +43,38 @@ def functionals_command(
             "speecheq[opensmile], whose licence is for research and non-commercial use.",
         ),
     ] = "fbank",
-    nj: Annotated[int, typer.Option(min=1, help="Parallel processes.")] = 1,
+    nj: Annotated[int, typer.Option(min=1, help="Parallel processes, or jobs on Slurm.")] = 1,
+    launcher: LauncherOption = "local",
+    jobs: Annotated[
+        int | None,
+        typer.Option(min=1, help="Jobs run at a time (default: all --nj locally, 8 on Slurm)."),
+    ] = None,
+    num_threads: Annotated[
+        int, typer.Option(min=1, help="CPU threads of each process or job.")
+    ] = 1,
+    partition: PartitionOption = None,
+    gpus_per_job: GpusOption = 0,
+    cpus_per_job: CpusOption = 1,
+    mem_gb: MemOption = None,
+    time: TimeOption = 4 * 60,
 ) -> None:
-    """Compute one vector of functionals per utterance (reused when already computed)."""
+    """Compute one vector of functionals per utterance (reused when already computed).
+
+    --launcher slurm (the options of a recipe's cmd.sh) computes --nj blocks of utterances as
+    Slurm jobs through submitit, with the same result; a failed job is named, and the same
+    command redoes it alone."""
     from speecheq.baseline.functionals import make_functionals
+    from speecheq.cluster import SlurmCluster
 
     check_output(out_dir, data_dir)
-    computed = make_functionals(data_dir, out_dir, kind, nj)
+    slurm = slurm_options(
+        launcher, jobs or 8, num_threads, partition, gpus_per_job, cpus_per_job, mem_gb, time
+    )
+    if slurm is None:
+        computed = make_functionals(data_dir, out_dir, kind, min(jobs or nj, nj), num_threads)
+    else:
+        cluster = SlurmCluster(out_dir / "log" / "submitit", slurm)
+        computed = make_functionals(data_dir, out_dir, kind, nj, num_threads, cluster)
     if computed:
         note(f"{out_dir}: {kind} functionals of {computed} utterances")
 

@@ -278,13 +278,7 @@ def _submit_jobs(
         )
         for job in todo
     ]
-    _, failures = cluster.run(calls)
-    if failures:
-        named = "; ".join(f"{name}: {why}" for name, why in failures.items())
-        raise SpeechEQError(
-            f"{len(failures)} of {len(todo)} feature job(s) failed: {named}; the same command "
-            "again redoes only those"
-        )
+    cluster.run_parts(calls, total, "feature")
 
 
 def run_cluster_job(
