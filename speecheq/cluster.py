@@ -4,6 +4,11 @@
 for, waits for all of them, and returns each call's result or why it failed (with its log).
 ``cluster="local"`` runs the same jobs through submitit's local executor: how the toolkit is
 tested without a cluster.
+
+A job asked to spread (one training run) starts ``nodes x`` :attr:`SlurmOptions.processes`
+processes, one per GPU, with the environment ``torchrun`` would give them (``RANK``,
+``WORLD_SIZE``, ``LOCAL_RANK``, ``MASTER_ADDR``, ``MASTER_PORT``), so that they train as one
+DDP world; its result is rank 0's.
 """
 
 from __future__ import annotations
@@ -11,6 +16,7 @@ from __future__ import annotations
 import subprocess
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -33,10 +39,19 @@ class SlurmOptions:
     """CPU threads of each job's process (default: its cores)."""
     cluster: str = "slurm"
     """``slurm``, or ``local``: submitit's local executor, on this machine."""
+    nodes: int = 1
+    """Nodes of a job that spreads (a training run)."""
+    tasks_per_node: int | None = None
+    """Processes per node of a job that spreads (default: one per GPU, or one)."""
 
     @property
     def job_threads(self) -> int:
         return self.threads or self.cpus_per_job
+
+    @property
+    def processes(self) -> int:
+        """Processes per node of a job that spreads."""
+        return self.tasks_per_node or max(1, self.gpus_per_job)
 
 
 class SlurmCluster:
@@ -70,10 +85,15 @@ class SlurmCluster:
         self.options = options
 
     def run(
-        self, calls: Sequence[tuple[str, Callable[[], Any]]]
+        self, calls: Sequence[tuple[str, Callable[[], Any]]], spread: bool = False
     ) -> tuple[dict[str, Any], dict[str, str]]:
-        """Run each ``(name, call)`` as a job; return the results of those that ended well and,
-        for the others, the reason (the last exception's message) and the job's log, by name."""
+        """Run each ``(name, call)`` as a job (``spread``: over the nodes and processes of the
+        options, as one DDP world); return the results of those that ended well and, for the
+        others, the reason (the last exception's message) and the job's log, by name."""
+        nodes, processes = (self.options.nodes, self.options.processes) if spread else (1, 1)
+        self.executor.update_parameters(nodes=nodes, tasks_per_node=processes)
+        if nodes * processes > 1:
+            calls = [(name, partial(_as_torchrun_would, call)) for name, call in calls]
         try:
             with self.executor.batch():
                 submitted = [(name, self.executor.submit(call)) for name, call in calls]
@@ -87,7 +107,7 @@ class SlurmCluster:
         for name, handle in submitted:
             error = handle.exception()
             if error is None:
-                results[name] = handle.result()
+                results[name] = handle.results()[0]
             else:
                 why = _exception_line(str(error)) or type(error).__name__
                 failures[name] = f"{why} (log: {handle.paths.stderr})"
@@ -105,6 +125,14 @@ class SlurmCluster:
                 f"{len(failures)} of {total} {what} job(s) failed: {named}; the same command "
                 "again redoes only those"
             )
+
+
+def _as_torchrun_would(call: Callable[[], Any]) -> Any:
+    """In one process of a spread job: set torchrun's environment, then ``call()``."""
+    from submitit.helpers import TorchDistributedEnvironment
+
+    TorchDistributedEnvironment().export(set_cuda_visible_devices=False)
+    return call()
 
 
 def _exception_line(text: str) -> str | None:

@@ -154,6 +154,37 @@ def test_train_decode_score_with_parallel_local_jobs_and_seeds(
     assert "| seed1 |" in card and "synthesised by speecheq synth" in card
 
 
+@pytest.mark.slow
+def test_one_run_spreads_over_two_processes_through_the_slurm_launcher(
+    recipe: Path, tmp_path: Path
+) -> None:
+    exp = tmp_path / "exp"
+    folds_plan(recipe / "folds", exp, recipe / "train.yaml", folds=["fold1"]).save(exp)
+    options = SlurmOptions(jobs=1, cpus_per_job=1, cluster="local", tasks_per_node=2)
+    launcher = SlurmLauncher(SlurmCluster(exp / "log" / "submitit", options))
+    [trained] = launcher.launch([Job(str(exp), "fold1", "train", "cpu", "auto")])
+    assert trained.done == "1 epochs, best 1"
+    logs = sorted((exp / "log" / "submitit").glob("*_log.err"))  # a log per process
+    assert len(logs) == 2 and "one DDP world of 2 processes" in logs[0].read_text()
+    launcher.launch([Job(str(exp), "fold1", "decode", "cpu", "auto")])
+    assert len(sorted((exp / "log" / "submitit").glob("*_log.err"))) == 3  # in one process
+    alone = tmp_path / "alone"  # the same run in one process
+    folds_plan(recipe / "folds", alone, recipe / "train.yaml", folds=["fold1"]).save(alone)
+    jobs = [Job(str(alone), "fold1", stage, "cpu", "auto") for stage in ("train", "decode")]
+    LocalLauncher(jobs=1, threads=1).launch(jobs)
+    for folder in (exp, alone):
+        invoke("exp", "score", folder)
+    spread, single = (load_model(folder / "fold1" / "model.pt") for folder in (exp, alone))
+    assert spread.config == single.config
+    assert [t.name for t in spread.tasks] == [t.name for t in single.tasks]
+    assert {k: v.shape for k, v in spread.model.state_dict().items()} == {
+        k: v.shape for k, v in single.model.state_dict().items()
+    }
+    scores = [json.loads((f / "scores" / "scores.json").read_text()) for f in (exp, alone)]
+    for spread_scores, single_scores in (scores, [s["mean"] for s in scores]):
+        assert spread_scores.keys() == single_scores.keys()
+
+
 def test_a_failed_local_job_names_its_run_and_log(recipe: Path, tmp_path: Path) -> None:
     exp = tmp_path / "exp"
     plan = folds_plan(recipe / "folds", exp, tmp_path / "missing.yaml")

@@ -9,8 +9,8 @@ feats_cmd="--launcher local"
 train_cmd="--launcher local --jobs 1"
 decode_cmd="--launcher local --jobs 1"
 
-# A Slurm cluster (through submitit): one job per run, each with its GPU; scale a run past
-# one GPU with torchrun (see the README).
+# A Slurm cluster (through submitit): one job per run, each with its GPU; with --gpus-per-job G
+# (and --nodes M), a training run is one DDP world of a process per GPU on each node.
 # feats_cmd="--launcher slurm --jobs 16 --partition gpu --gpus-per-job 1 --cpus-per-job 4 --time 240"
 # train_cmd="--launcher slurm --jobs 8 --partition gpu --gpus-per-job 1 --cpus-per-job 8 --time 240"
 # decode_cmd="--launcher slurm --jobs 8 --partition gpu --gpus-per-job 1 --cpus-per-job 4 --time 30"

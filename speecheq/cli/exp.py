@@ -15,6 +15,7 @@ from speecheq.cli.options import (
     JobsOption,
     LauncherOption,
     MemOption,
+    NodesOption,
     PartitionOption,
     ThreadsOption,
     TimeOption,
@@ -280,14 +281,17 @@ def train_command(
     cpus_per_job: CpusOption = 4,
     mem_gb: MemOption = None,
     time: TimeOption = 24 * 60,
+    nodes: NodesOption = 1,
 ) -> None:
     """Train every run of the plan (stage 4).
 
     Locally, --jobs runs train at a time with --num-threads CPU threads each (default: the
-    cores divided among the jobs); with several, each writes its log to EXP/<run>/log/.
+    cores divided among the jobs); with several, each writes its log to EXP/<run>/log/. On
+    Slurm, each run is a job; with several GPUs per job or --nodes, a run trains as one DDP
+    world, a process per GPU, started as torchrun would start it.
     """
     slurm = slurm_options(
-        launcher, jobs, num_threads, partition, gpus_per_job, cpus_per_job, mem_gb, time
+        launcher, jobs, num_threads, partition, gpus_per_job, cpus_per_job, mem_gb, time, nodes
     )
     chosen = _launcher(exp_dir, jobs, num_threads, slurm)
     _run_stage(exp_dir, "train", runs, device, resume, chosen)

@@ -28,6 +28,14 @@ GpusOption = Annotated[int, typer.Option(min=0, help="Slurm: GPUs per job.")]
 CpusOption = Annotated[int, typer.Option(min=1, help="Slurm: CPU cores per job.")]
 MemOption = Annotated[int | None, typer.Option(min=1, help="Slurm: memory per job, in GB.")]
 TimeOption = Annotated[int, typer.Option(min=1, help="Slurm: time limit per job, in minutes.")]
+NodesOption = Annotated[
+    int,
+    typer.Option(
+        min=1,
+        help="Slurm: nodes per training run; it trains as one DDP world of a process per GPU "
+        "(--gpus-per-job) on each node.",
+    ),
+]
 
 
 def set_threads(threads: int | None) -> None:
@@ -47,10 +55,13 @@ def slurm_options(
     cpus_per_job: int,
     mem_gb: int | None,
     time: int,
+    nodes: int = 1,
 ) -> SlurmOptions | None:
     """The Slurm options of ``--launcher slurm``; None for ``--launcher local``."""
     if launcher == "local":
         return None
     if launcher == "slurm":
-        return SlurmOptions(jobs, partition, gpus_per_job, cpus_per_job, mem_gb, time, num_threads)
+        return SlurmOptions(
+            jobs, partition, gpus_per_job, cpus_per_job, mem_gb, time, num_threads, nodes=nodes
+        )
     raise SpeechEQError(f"--launcher must be local or slurm, got '{launcher}'")

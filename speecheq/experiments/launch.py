@@ -152,7 +152,8 @@ def _wait_any(running: dict[subprocess.Popen, Job]) -> subprocess.Popen:
 
 
 class SlurmLauncher(Launcher):
-    """One Slurm job per run, through :class:`~speecheq.cluster.SlurmCluster`."""
+    """One Slurm job per run, through :class:`~speecheq.cluster.SlurmCluster`; a training run
+    spreads over the options' nodes and GPUs (one DDP process each)."""
 
     def __init__(self, cluster: SlurmCluster) -> None:
         self.cluster = cluster
@@ -160,7 +161,8 @@ class SlurmLauncher(Launcher):
     def launch(self, jobs: Sequence[Job]) -> list[JobResult]:
         threads = self.cluster.options.job_threads
         calls = [(f"{job.stage} {job.run}", partial(job.execute, threads)) for job in jobs]
-        results, failures = self.cluster.run(calls)
+        spread = all(job.stage == "train" for job in jobs)
+        results, failures = self.cluster.run(calls, spread)
         for name, result in results.items():
             note(f"{name}: {result.done}")
         names = [name for name, _ in calls]

@@ -145,6 +145,8 @@ class _Trainer:
         ).to(rt.device)
         self.augment = SpecAugment(config.features.specaugment)
         self.sampler = training_sampler(data, config, rt.rank, rt.world_size)
+        if rt.distributed and rt.is_main:
+            note(f"{exp_dir}: one DDP world of {rt.world_size} processes, each on its batches")
         steps = [len(self.sampler.batches(epoch)) for epoch in range(optim.epochs)]
         if min(steps) == 0:
             raise SpeechEQError(
