@@ -14,13 +14,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from torch.utils.data import ConcatDataset
+import torch
+from torch.utils.data import ConcatDataset, DataLoader, Dataset, Sampler
 
 from speecheq.config import TrainConfig
 from speecheq.data.datadir import DataDir
 from speecheq.data.tables import TABLES
 from speecheq.dataio.cmvn import Cmvn
 from speecheq.dataio.dataset import (
+    Collator,
     FeatureDataset,
     Utterance,
     UtteranceDataset,
@@ -200,4 +202,21 @@ def training_sampler(
         batching.unlabeled_ratio,
         batching.max_frames,
         **options,
+    )
+
+
+def batch_loader(
+    dataset: Dataset, sampler: Sampler, tasks: list[Task], config: TrainConfig, device: torch.device
+) -> DataLoader:
+    """The batches of ``dataset`` in ``sampler``'s order, collated for ``tasks``, read by
+    ``config.num_workers`` worker processes (0: this one)."""
+    workers = config.num_workers
+    return DataLoader(
+        dataset,
+        batch_sampler=sampler,
+        collate_fn=Collator(tasks),
+        num_workers=workers,
+        persistent_workers=workers > 0,
+        pin_memory=device.type == "cuda",
+        generator=torch.Generator().manual_seed(config.seed),
     )

@@ -30,7 +30,6 @@ from torch.utils.data import DataLoader
 
 from speecheq.config import TrainConfig, write_config
 from speecheq.console import note
-from speecheq.dataio.dataset import Collator
 from speecheq.dataio.sampler import BucketBatchSampler
 from speecheq.decode import decode, score_tasks
 from speecheq.errors import SpeechEQError
@@ -46,7 +45,7 @@ from speecheq.models import SpeechEQModel
 from speecheq.tasks import Batch, TaskScores
 from speecheq.train.augment import SpecAugment
 from speecheq.train.averaging import WeightAverage
-from speecheq.train.data import TrainingData, load_training_data, training_sampler
+from speecheq.train.data import TrainingData, batch_loader, load_training_data, training_sampler
 from speecheq.train.distributed import Runtime, runtime
 from speecheq.train.optim import Optimiser, PhaseState, warmup_cosine
 from speecheq.train.reporter import EpochTimes, Reporter
@@ -187,18 +186,6 @@ class _Trainer:
             groups.append({"params": upstream, "lr": self.config.optim.lr * scale})
         return groups
 
-    def _loader(self, dataset: Any, sampler: Any) -> DataLoader:
-        workers = self.config.num_workers
-        return DataLoader(
-            dataset,
-            batch_sampler=sampler,
-            collate_fn=Collator(self.tasks),
-            num_workers=workers,
-            persistent_workers=workers > 0,
-            pin_memory=self.rt.device.type == "cuda",
-            generator=torch.Generator().manual_seed(self.config.seed),
-        )
-
     def run(self, resume: Resume) -> TrainResult:
         checkpoint = self.exp_dir / CHECKPOINT
         if resume is True and not checkpoint.is_file():
@@ -216,11 +203,15 @@ class _Trainer:
             network = DistributedDataParallel(
                 self.model, device_ids=device_ids, broadcast_buffers=False
             )
-        train_loader = self._loader(self.data.train, self.sampler)
+        train_loader = batch_loader(
+            self.data.train, self.sampler, self.tasks, self.config, self.rt.device
+        )
         valid_sampler = BucketBatchSampler(
             self.data.valid.lengths, self.config.batching.max_frames, shuffle=False
         )
-        valid_loader = self._loader(self.data.valid, valid_sampler)
+        valid_loader = batch_loader(
+            self.data.valid, valid_sampler, self.tasks, self.config, self.rt.device
+        )
         for epoch in range(start, self.config.optim.epochs):
             _seed(self.config.seed, epoch, self.rt.rank)
             self.sampler.set_epoch(epoch)
