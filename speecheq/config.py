@@ -1,7 +1,8 @@
 """The training configuration: typed dataclasses read from YAML and checked strictly.
 
-The defaults live in the dataclasses below and nowhere else: :func:`annotated_defaults` writes
-them out with their documentation (``speecheq train --print-config``). A YAML file gives any
+The defaults live in the dataclasses below and nowhere else:
+:func:`speecheq.annotated_config.annotated_defaults` writes them out with their documentation
+(``speecheq train --print-config``). A YAML file gives any
 subset of the sections; what it leaves out keeps its default; ``--set key.sub=value`` overrides
 any key (:func:`load_config`). A key that does not exist, or a value of the wrong type, is a
 :class:`SpeechEQError` naming the file and the key (and, for an unknown key, listing the valid
@@ -11,12 +12,8 @@ options; the tasks it names are the ones trained, unless ``--tasks`` chooses oth
 
 from __future__ import annotations
 
-import ast
 import dataclasses
-import inspect
-import itertools
 import math
-import textwrap
 import types
 import typing
 from collections.abc import Mapping, Sequence
@@ -279,15 +276,15 @@ def write_config(config: TrainConfig, path: Path) -> None:
     """Write ``config`` as YAML (every key, resolved), as a run used it."""
     with atomic_write(path) as out:
         out.write("# The resolved config of this run (speecheq train --config accepts it).\n")
-        yaml.safe_dump(_plain(config.to_dict()), out, sort_keys=False)
+        yaml.safe_dump(plain(config.to_dict()), out, sort_keys=False)
 
 
-def _plain(value: Any) -> Any:
+def plain(value: Any) -> Any:
     """Tuples as lists, recursively (YAML's safe dumper writes no tuples)."""
     if isinstance(value, Mapping):
-        return {key: _plain(item) for key, item in value.items()}
+        return {key: plain(item) for key, item in value.items()}
     if isinstance(value, list | tuple):
-        return [_plain(item) for item in value]
+        return [plain(item) for item in value]
     return value
 
 
@@ -379,72 +376,3 @@ def _parse_scalar(hint: type, value: object, key: str, source: str) -> object:
         return value
     names = {bool: "true or false", int: "an integer", float: "a number", str: "a string"}
     raise SpeechEQError(f"{source}: '{key}' must be {names[hint]}, got {value!r}")
-
-
-ANNOTATED_HEADER = """\
-# The default training config of 'speecheq train', written by 'speecheq train --print-config'.
-# Copy the keys a recipe changes into its conf/train.yaml; every key is optional, and a key that
-# is not listed here is an error. Override any key on the command line with --set key=value.
-"""
-
-
-def annotated_defaults() -> str:
-    """The default config as YAML, each key with its documentation as a comment.
-
-    The tasks trained by default are listed; every other task is there too, commented out.
-    """
-    lines = [ANNOTATED_HEADER]
-    _annotate(TrainConfig(), "", lines)
-    return "\n".join(lines) + "\n"
-
-
-def _annotate(config: Any, indent: str, lines: list[str]) -> None:
-    docs = field_docs(type(config))
-    for item in dataclasses.fields(config):
-        value = getattr(config, item.name)
-        if not indent:
-            lines.append("")
-        lines.extend(_comment(docs.get(item.name, ""), indent))
-        if dataclasses.is_dataclass(value):
-            lines.append(f"{indent}{item.name}:")
-            _annotate(value, indent + "  ", lines)
-        elif item.name == "tasks":
-            lines.append(f"{indent}{item.name}:")
-            for name, task in TASKS.items():
-                block: list[str] = [f"{indent}  {name}:"]
-                _annotate(value.get(name) or task.options_type(), indent + "    ", block)
-                lines.extend(block if name in value else [f"# {line}" for line in block])
-        else:
-            lines.append(f"{indent}{item.name}: {_flow(value)}")
-
-
-def _flow(value: Any) -> str:
-    return (
-        yaml.safe_dump(_plain(value), default_flow_style=True, width=1000)
-        .strip()
-        .removesuffix("\n...")
-    )
-
-
-def _comment(doc: str, indent: str) -> list[str]:
-    text = " ".join(doc.split())
-    width = max(40, 98 - len(indent))
-    return [f"{indent}# {line}" for line in textwrap.wrap(text, width)] if text else []
-
-
-def field_docs(cls: type) -> dict[str, str]:
-    """The documentation of a dataclass's fields: the string literal below each one."""
-    docs: dict[str, str] = {}
-    for klass in reversed(cls.__mro__[:-1]):
-        tree = ast.parse(textwrap.dedent(inspect.getsource(klass)))
-        body = tree.body[0].body  # type: ignore[attr-defined]
-        for node, after in itertools.pairwise(body):
-            if (
-                isinstance(node, ast.AnnAssign)
-                and isinstance(node.target, ast.Name)
-                and isinstance(after, ast.Expr)
-                and isinstance(after.value, ast.Constant)
-                and isinstance(after.value.value, str)
-            ):
-                docs[node.target.id] = after.value.value
-    return docs

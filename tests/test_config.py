@@ -8,10 +8,10 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
+from speecheq.annotated_config import annotated_defaults
 from speecheq.cli.main import app
 from speecheq.config import (
     TrainConfig,
-    annotated_defaults,
     config_from_dict,
     load_config,
     write_config,

@@ -13,7 +13,7 @@ from speecheq.console import print_table
 
 def _print_config(value: bool) -> None:
     if value:
-        from speecheq.config import annotated_defaults
+        from speecheq.annotated_config import annotated_defaults
 
         typer.echo(annotated_defaults(), nl=False)
         raise typer.Exit()
