@@ -10,7 +10,8 @@ import pytest
 import soundfile
 
 from speecheq.corpora import corpus_module, corpus_names, prepare
-from speecheq.data.datadir import DataDir, validate
+from speecheq.data.check import validate
+from speecheq.data.datadir import DataDir
 from speecheq.data.folds import split_folds
 from speecheq.errors import SpeechEQError
 from speecheq.labels import ClassMap

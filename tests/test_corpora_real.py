@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 from speecheq.corpora import prepare
-from speecheq.data.datadir import DataDir, validate
+from speecheq.data.check import validate
+from speecheq.data.datadir import DataDir
 from speecheq.data.folds import split_folds
 from tests.conftest import corpus_dir, write_tone
 

@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 import soundfile
 
-from speecheq.data.datadir import DataDir, fix, validate
+from speecheq.data.check import fix, validate
+from speecheq.data.datadir import DataDir
 from speecheq.data.folds import save_folds, speaker_dependent_folds, split_folds
 from speecheq.data.ops import combine, subset
 from speecheq.data.perturb import parse_speeds, perturb_speed, source_id

@@ -18,7 +18,8 @@ from typer.testing import CliRunner
 from speecheq.audio import read_audio
 from speecheq.cli.main import app
 from speecheq.cluster import SlurmCluster, SlurmOptions
-from speecheq.data.datadir import DataDir, validate
+from speecheq.data.check import validate
+from speecheq.data.datadir import DataDir
 from speecheq.errors import SpeechEQError
 from speecheq.features import (
     BACKUP,

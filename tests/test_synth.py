@@ -11,7 +11,7 @@ import pytest
 import soundfile
 
 from speecheq.corpora import prepare
-from speecheq.data.datadir import validate
+from speecheq.data.check import validate
 from speecheq.errors import SpeechEQError
 from speecheq.synth.corpus import (
     SPEAKERS,

@@ -8,7 +8,8 @@ from typing import Annotated
 import typer
 
 from speecheq.console import print_table, status_console, warn
-from speecheq.data.datadir import DataDir, fix, validate
+from speecheq.data.check import fix, validate
+from speecheq.data.datadir import DataDir
 from speecheq.data.folds import SPEAKER_DEPENDENT_NOTE, SPLITS, save_folds, split_folds
 from speecheq.data.ops import check_output, combine, describe, label_fraction, subset
 from speecheq.data.perturb import parse_speeds, perturb_speed
