@@ -82,3 +82,14 @@ class PhaseState:
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.phase.modules.load_state_dict(state["modules"])
         self.optimiser.load_state_dict(state)
+
+
+class PhaseStates(list[PhaseState]):
+    """The extra phases of a run, saved and restored by phase name."""
+
+    def state_dict(self) -> dict[str, Any]:
+        return {state.phase.name: state.state_dict() for state in self}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        for phase_state in self:
+            phase_state.load_state_dict(state[phase_state.phase.name])

@@ -1,16 +1,18 @@
 """The state of a training run in ``checkpoint.pt``: what resuming needs, and what it must match.
 
-A checkpoint holds the weights, the optimisers (with their schedules and scalers), the sampler,
-the extra phases, the history and best epoch, the sum of checkpoint averaging, the learned task
-weights, and what identifies the run: its config and the
-fingerprints of its data (:func:`speecheq.train.data.fingerprint`). A run resumes from a
-checkpoint only when both are the same, so a fold's checkpoint never continues on another
-fold's data.
+A checkpoint holds every part of :class:`TrainingState` (the weights, the optimisers with their
+schedules and scalers, the sampler, the extra phases, the history and best epoch, the sum of
+checkpoint averaging, the learned task weights), each under its name, and what identifies the
+run: its config and the fingerprints of its data (:func:`speecheq.train.data.fingerprint`). A
+run resumes from a checkpoint only when both are the same, so a fold's checkpoint never
+continues on another fold's data.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
@@ -20,7 +22,7 @@ from torch import nn
 from speecheq.dataio.sampler import BucketBatchSampler
 from speecheq.errors import SpeechEQError
 from speecheq.train.averaging import WeightAverage
-from speecheq.train.optim import Optimiser, PhaseState
+from speecheq.train.optim import Optimiser, PhaseStates
 from speecheq.train.reporter import Reporter
 from speecheq.train.weighting import TaskWeighting
 
@@ -39,31 +41,40 @@ def parse_resume(value: str) -> Resume:
     return choices[value]
 
 
+@dataclass
+class TrainingState:
+    """The parts of a run that ``checkpoint.pt`` saves and a resumed run restores, each under its
+    field's name: a new stateful part of training is a field here (and where it is built)."""
+
+    model: nn.Module
+    optimiser: Optimiser
+    sampler: BucketBatchSampler
+    phases: PhaseStates
+    reporter: Reporter
+    average: WeightAverage
+    weighting: TaskWeighting
+
+    def state_dict(self) -> dict[str, Any]:
+        parts = dataclasses.fields(self)
+        return {part.name: getattr(self, part.name).state_dict() for part in parts}
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        for part in dataclasses.fields(self):
+            getattr(self, part.name).load_state_dict(state[part.name])
+
+
 def make_checkpoint(
-    *,
     config: Mapping[str, Any],
     fingerprints: Mapping[str, Mapping[str, str]],
     epoch: int,
-    model: nn.Module,
-    optimiser: Optimiser,
-    sampler: BucketBatchSampler,
-    phases: Sequence[PhaseState],
-    reporter: Reporter,
-    average: WeightAverage,
-    weighting: TaskWeighting,
+    state: TrainingState,
 ) -> dict[str, Any]:
     """The content of ``checkpoint.pt`` after ``epoch`` completed epochs."""
     return {
         "config": dict(config),
         "data": {role: dict(entry) for role, entry in fingerprints.items()},
         "epoch": epoch,
-        "model": model.state_dict(),
-        **optimiser.state_dict(),
-        "sampler": sampler.state_dict(),
-        "phases": {state.phase.name: state.state_dict() for state in phases},
-        **reporter.state_dict(),
-        "average": average.state_dict(),
-        "weighting": weighting.state_dict(),
+        **state.state_dict(),
     }
 
 
@@ -91,29 +102,6 @@ def check_checkpoint(
                 f"{path}: was trained on other {role} data than this run's: {before} then, "
                 f"{now} now; train into another --exp-dir, or start afresh with --resume false"
             )
-
-
-def restore_checkpoint(
-    state: Mapping[str, Any],
-    *,
-    model: nn.Module,
-    optimiser: Optimiser,
-    sampler: BucketBatchSampler,
-    phases: Sequence[PhaseState],
-    reporter: Reporter,
-    average: WeightAverage,
-    weighting: TaskWeighting,
-) -> int:
-    """Load a checkpoint's state into the run's parts; return the epochs it completed."""
-    model.load_state_dict(state["model"])
-    optimiser.load_state_dict(state)
-    sampler.load_state_dict(state["sampler"])
-    for phase_state in phases:
-        phase_state.load_state_dict(state["phases"][phase_state.phase.name])
-    reporter.load_state_dict(state)
-    average.load_state_dict(state["average"])
-    weighting.load_state_dict(state["weighting"])
-    return int(state["epoch"])
 
 
 def first_difference(old: Any, new: Any, prefix: str = "") -> str | None:

@@ -47,16 +47,16 @@ from speecheq.train.augment import SpecAugment
 from speecheq.train.averaging import WeightAverage
 from speecheq.train.data import TrainingData, batch_loader, load_training_data, training_sampler
 from speecheq.train.distributed import Runtime, runtime
-from speecheq.train.optim import Optimiser, PhaseState, warmup_cosine
+from speecheq.train.optim import Optimiser, PhaseState, PhaseStates, warmup_cosine
 from speecheq.train.reporter import EpochTimes, Reporter
 from speecheq.train.state import (
     CHECKPOINT,
     Resume,
+    TrainingState,
     check_checkpoint,
     check_finite,
     loss_text,
     make_checkpoint,
-    restore_checkpoint,
 )
 from speecheq.train.weighting import TaskWeighting
 
@@ -155,7 +155,7 @@ class _Trainer:
         self.optimiser = Optimiser.build(
             self._parameter_groups(), optim, schedule, rt.device, rt.grad_scaling
         )
-        self.phases: list[PhaseState] = []
+        self.phases = PhaseStates()
         for task in self.tasks:
             for phase in task.phases(self.model):
                 phase.modules.to(rt.device)
@@ -171,6 +171,15 @@ class _Trainer:
         """What :meth:`_step` reports: the total, each task's loss, each phase's loss."""
         self.reporter = Reporter(exp_dir, self.tasks, optim.epochs, rt.is_main)
         self.average = WeightAverage(optim.epochs, optim.average_last)
+        self.state = TrainingState(
+            self.model,
+            self.optimiser,
+            self.sampler,
+            self.phases,
+            self.reporter,
+            self.average,
+            self.weighting,
+        )
 
     def _parameter_groups(self) -> list[dict[str, Any]]:
         """The trained parameters: the upstream's (when fine-tuned) at its scaled rate."""
@@ -330,16 +339,7 @@ class _Trainer:
             note(f"{MODEL}: the mean of epochs {self.average.first}-{epoch + 1}; valid {shown}")
             self._save_model(averaged, epoch + 1, scores)
         checkpoint = make_checkpoint(
-            config=self.config.to_dict(),
-            fingerprints=self.data.fingerprints,
-            epoch=epoch + 1,
-            model=self.model,
-            optimiser=self.optimiser,
-            sampler=self.sampler,
-            phases=self.phases,
-            reporter=self.reporter,
-            average=self.average,
-            weighting=self.weighting,
+            self.config.to_dict(), self.data.fingerprints, epoch + 1, self.state
         )
         save_torch(checkpoint, self.exp_dir / CHECKPOINT)
 
@@ -369,16 +369,8 @@ class _Trainer:
         """Load ``checkpoint.pt`` (after checking it is this run's); return its epochs."""
         state = load_torch(path, "checkpoint")
         check_checkpoint(path, state, self.config.to_dict(), self.data.fingerprints)
-        epochs = restore_checkpoint(
-            state,
-            model=self.model,
-            optimiser=self.optimiser,
-            sampler=self.sampler,
-            phases=self.phases,
-            reporter=self.reporter,
-            average=self.average,
-            weighting=self.weighting,
-        )
+        self.state.load_state_dict(state)
+        epochs = int(state["epoch"])
         if self.rt.is_main:
             if epochs >= self.config.optim.epochs:
                 note(f"{self.exp_dir}: finished ({epochs} epochs); nothing to train")
