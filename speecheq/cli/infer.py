@@ -111,26 +111,13 @@ def _utterances(
 
 
 def _read(featurize: Callable, items: list[tuple[str, str]], skip_bad: bool) -> list:
-    """(name, ``featurize(samples, rate, who)``) of every input; with ``skip_bad`` unreadable
-    ones are listed and left out (none readable is an error)."""
-    from speecheq.audio import read_audio
+    """Every input featurized under a progress bar; the skipped ones listed."""
+    from speecheq.inference.inputs import featurized
 
-    skipped: dict[str, str] = {}
-    features = []
     with progress_bar("reading", len(items)) as advance:
-        for name, spec in items:
-            try:
-                samples, rate = read_audio(spec, None if name == spec else name)
-                features.append((name, featurize(samples, rate, f"'{spec}'")))
-            except SpeechEQError as err:
-                if not skip_bad:
-                    raise
-                skipped[name] = str(err)
-            advance(1)
+        features, skipped = featurized(featurize, items, skip_bad, advance)
     if skipped:
         print_table(f"{len(skipped)} file(s) skipped", ["file", "why"], sorted(skipped.items()))
-    if not features:
-        raise SpeechEQError("no file could be read")
     return features
 
 

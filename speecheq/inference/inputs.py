@@ -1,15 +1,20 @@
-"""The audio a user hands ``speecheq infer``: files, folders, a Kaldi ``wav.scp`` or a list."""
+"""The audio a user hands ``speecheq infer``: files, folders, a Kaldi ``wav.scp`` or a list,
+and its reading into features with bad files skipped on request."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
+from typing import TypeVar
 
+import numpy as np
 import soundfile
 
-from speecheq.audio import is_pipe
+from speecheq.audio import is_pipe, read_audio
 from speecheq.errors import SpeechEQError
 from speecheq.fileio import path_problem, read_lines
+
+T = TypeVar("T")
 
 AUDIO_SUFFIXES: tuple[str, ...] = tuple(
     sorted(
@@ -64,3 +69,28 @@ def _listed(path: Path) -> list[tuple[str, str]]:
             raise SpeechEQError(f"{path}:{lineno}: audio file '{line}' {problem}")
         listed.append((line, str(target)))
     return listed
+
+
+def featurized(
+    featurize: Callable[[np.ndarray, int, str], T],
+    items: Iterable[tuple[str, str]],
+    skip_bad: bool,
+    advance: Callable[[int], None] = lambda count: None,
+) -> tuple[list[tuple[str, T]], dict[str, str]]:
+    """``(name, featurize(samples, rate, who))`` of every input ``(name, spec)``, and, with
+    ``skip_bad``, why each unreadable one was left out (else its error is raised); none
+    readable is an error."""
+    features: list[tuple[str, T]] = []
+    skipped: dict[str, str] = {}
+    for name, spec in items:
+        try:
+            samples, rate = read_audio(spec, None if name == spec else name)
+            features.append((name, featurize(samples, rate, f"'{spec}'")))
+        except SpeechEQError as err:
+            if not skip_bad:
+                raise
+            skipped[name] = str(err)
+        advance(1)
+    if not features:
+        raise SpeechEQError("no file could be read")
+    return features, skipped
