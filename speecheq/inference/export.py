@@ -26,7 +26,7 @@ import torch
 
 from speecheq.errors import SpeechEQError
 from speecheq.features.upstream import Upstream
-from speecheq.fileio import atomic_write
+from speecheq.fileio import atomic_write, make_folder
 from speecheq.inference.backends import METADATA_KEY, HeadOutputs, export_metadata
 from speecheq.modelfile import load_model
 
@@ -43,6 +43,7 @@ def export_model(model_path: str | Path, out: str | Path, fmt: str) -> Path:
         raise SpeechEQError(f"--format must be onnx or torchscript, got '{fmt}'")
     if out.suffix != FORMATS[fmt]:
         raise SpeechEQError(f"{out}: a {fmt} model's file name ends with {FORMATS[fmt]}")
+    make_folder(out.parent, for_path=out)  # a file in the way is named before the export's work
     trained = load_model(model_path)
     upstream = trained.model.spec.kind == "upstream"
     if upstream:
