@@ -654,7 +654,7 @@ CASES: dict[str, Case] = {
         case_feature_jobs_on_slurm_without_slurm, 1, "--launcher slurm: no Slurm cluster"
     ),
     "unknown launcher": Case(
-        case_unknown_launcher, 1, "--launcher must be local or slurm, got 'lsf'"
+        case_unknown_launcher, 1, "--launcher must be local, slurm or slurm-local, got 'lsf'"
     ),
     "svm, one training speaker": Case(
         case_svm_with_one_training_speaker, 1, "one training speaker, and class"

@@ -154,7 +154,7 @@ def test_mini_recipe_end_to_end(tmp_path: Path) -> None:
     subprocess.run([*synth, "--num-utts", "48", "--nj", "1"], check=True, capture_output=True)
     config = tmp_path / "tiny.yaml"
     config.write_text(TINY_CONFIG, encoding="utf-8")
-    run = [str(root / "egs" / "mini" / "run.sh"), "--corpus-dir", str(corpus), "--nj", "1"]
+    run = [str(root / "egs" / "mini" / "run.sh"), "--corpus-dir", str(corpus), "--nj", "2"]
     done = subprocess.run(
         [*run, "--train-config", str(config)], capture_output=True, text=True, check=False
     )
@@ -172,3 +172,14 @@ def test_mini_recipe_end_to_end(tmp_path: Path) -> None:
     assert again.returncode == 0, again.stderr[-3000:]
     assert model.stat().st_mtime_ns == trained  # finished folds are resumed, not retrained
     assert json.loads((root / "egs/mini/exp/tiny/scores/scores.json").read_text()) == report
+    # Stage 2 through the Slurm launcher (submitit's local executor), a killed job's record gone:
+    # that job alone is redone, as a Slurm job, into the same bytes.
+    features = root / "egs/mini/data/all/data"
+    written = {path.name: path.read_bytes() for path in features.glob("*.ark")}
+    (features / "feats.2.json").unlink()
+    slurm = ["--stage", "2", "--stop-stage", "2", "--feats-cmd", "--launcher slurm-local"]
+    again = subprocess.run([*run, *slurm], capture_output=True, text=True, check=False)
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert "features 2/2: submitted as job" in again.stderr
+    assert "features 1/2" not in again.stderr
+    assert {path.name: path.read_bytes() for path in features.glob("*.ark")} == written

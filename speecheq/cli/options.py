@@ -20,7 +20,11 @@ ThreadsOption = Annotated[
     ),
 ]
 LauncherOption = Annotated[
-    str, typer.Option(help="local (this machine) or slurm (a Slurm cluster, through submitit).")
+    str,
+    typer.Option(
+        help="local (this machine), slurm (a Slurm cluster, through submitit) or slurm-local "
+        "(the same jobs through submitit's local executor: a cmd.sh tried on this machine)."
+    ),
 ]
 JobsOption = Annotated[int, typer.Option(min=1, help="Jobs run at a time.")]
 PartitionOption = Annotated[str | None, typer.Option(help="Slurm: the partition.")]
@@ -57,11 +61,12 @@ def slurm_options(
     time: int,
     nodes: int = 1,
 ) -> SlurmOptions | None:
-    """The Slurm options of ``--launcher slurm``; None for ``--launcher local``."""
+    """The Slurm options of ``--launcher slurm`` (or ``slurm-local``); None for ``local``."""
     if launcher == "local":
         return None
-    if launcher == "slurm":
+    if launcher in ("slurm", "slurm-local"):
+        cluster = "local" if launcher == "slurm-local" else "slurm"
         return SlurmOptions(
-            jobs, partition, gpus_per_job, cpus_per_job, mem_gb, time, num_threads, nodes=nodes
+            jobs, partition, gpus_per_job, cpus_per_job, mem_gb, time, num_threads, cluster, nodes
         )
-    raise SpeechEQError(f"--launcher must be local or slurm, got '{launcher}'")
+    raise SpeechEQError(f"--launcher must be local, slurm or slurm-local, got '{launcher}'")
