@@ -1,6 +1,6 @@
 """Cepstral mean and variance normalisation of features as they are read (``features.cmvn``).
 
-The statistics themselves are computed in stage 2 (:mod:`speecheq.features.cmvn`); this module
+The statistics themselves are computed in stage 2 (:mod:`speecheq.features.cmvn_stats`); this module
 applies them in one of the modes of the training config.
 """
 
@@ -15,10 +15,10 @@ import numpy as np
 from speecheq.data.datadir import DataDir
 from speecheq.data.ops import speaker_corpora
 from speecheq.errors import SpeechEQError
-from speecheq.features.cmvn import mean_std, speaker_stats, sum_stats, utterance_stats
+from speecheq.features.cmvn_stats import mean_std, speaker_stats, sum_stats, utterance_stats
 
 CmvnStats = np.ndarray
-"""Kaldi CMVN statistics, ``2 x (dim + 1)`` float64 (see :mod:`speecheq.features.cmvn`)."""
+"""Kaldi CMVN statistics, ``2 x (dim + 1)`` float64 (see :mod:`speecheq.features.cmvn_stats`)."""
 
 
 def _speaker_stats(path: Path, data: DataDir) -> dict[str, CmvnStats]:

@@ -3,7 +3,7 @@ of a pretrained upstream; CMVN statistics."""
 
 from __future__ import annotations
 
-from speecheq.features import cmvn
+from speecheq.features import cmvn_stats
 from speecheq.features.config import FeatureConfig
 from speecheq.features.extract import BACKUP, FeatsReport, LocalJobs, make_feats
 from speecheq.features.fbank import compute_features
@@ -23,7 +23,7 @@ __all__ = [
     "FeatureConfig",
     "LocalJobs",
     "SSLConfig",
-    "cmvn",
+    "cmvn_stats",
     "compute_features",
     "make_feats",
     "parse_feature_conf",
