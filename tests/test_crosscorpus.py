@@ -13,6 +13,7 @@ from typer.testing import CliRunner
 
 from speecheq.cli.main import app
 from speecheq.data.datadir import DataDir
+from speecheq.data.folds import deal_speakers
 from speecheq.data.ops import combine
 from speecheq.errors import SpeechEQError
 from speecheq.experiments.crosscorpus import load_cell
@@ -22,7 +23,6 @@ from speecheq.experiments.crossdesign import (
     ExperimentData,
     TrainingSet,
     check_speaker_independence,
-    deal_speakers,
     experiment_data,
     make_design,
     shared_classes,

@@ -16,7 +16,7 @@ import random
 import re
 import shutil
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -150,10 +150,8 @@ def _speaker_groups(
             raise SpeechEQError(
                 f"--num-folds must be between 2 and the number of speakers ({len(speakers)})"
             )
-        dealt: list[set[str]] = [set() for _ in range(num_folds)]
-        for index, spk in enumerate(speakers):
-            dealt[index % num_folds].add(spk)
-        return [(",".join(sorted(group)), group) for group in dealt]
+        dealt = deal_speakers(speakers, {}, num_folds)
+        return [(",".join(group), set(group)) for group in dealt]
     if by == "group":
         return _group_speakers(data)
     if by == "table":
@@ -161,6 +159,16 @@ def _speaker_groups(
             raise SpeechEQError("a split by table needs the fold table (--table FILE)")
         return read_fold_table(table, speakers)
     raise SpeechEQError(f"unknown split '{by}' (known: {', '.join(SPLITS)})")
+
+
+def deal_speakers(speakers: Sequence[str], genders: Mapping[str, str], k: int) -> list[list[str]]:
+    """Deal speakers into ``k`` folds round-robin, ordered by gender (where ``genders`` has one)
+    then id, so that folds mix genders."""
+    ordered = sorted(speakers, key=lambda spk: (genders.get(spk, ""), spk))
+    folds: list[list[str]] = [[] for _ in range(k)]
+    for index, speaker in enumerate(ordered):
+        folds[index % k].append(speaker)
+    return [sorted(fold) for fold in folds]
 
 
 def _group_speakers(data: DataDir) -> list[tuple[str, set[str]]]:

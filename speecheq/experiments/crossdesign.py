@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from speecheq.data.datadir import DataDir
-from speecheq.data.folds import draw_valid
+from speecheq.data.folds import deal_speakers, draw_valid
 from speecheq.data.ops import speaker_corpora
 from speecheq.errors import SpeechEQError
 from speecheq.labels import CATEGORIES, ClassMap
@@ -204,15 +204,6 @@ def training_sets(corpora: Sequence[str], requested: Iterable[str]) -> list[Trai
         raise SpeechEQError("no training set was requested")
     ordered = sorted(kinds, key=lambda key: (len(key), key))
     return [TrainingSet(key, tuple(kinds[key])) for key in ordered]
-
-
-def deal_speakers(speakers: Sequence[str], genders: Mapping[str, str], k: int) -> list[list[str]]:
-    """Deal speakers into ``k`` folds round-robin, ordered by gender then id (folds mix genders)."""
-    ordered = sorted(speakers, key=lambda spk: (genders.get(spk, ""), spk))
-    folds: list[list[str]] = [[] for _ in range(k)]
-    for index, speaker in enumerate(ordered):
-        folds[index % k].append(speaker)
-    return [sorted(fold) for fold in folds]
 
 
 def make_design(
