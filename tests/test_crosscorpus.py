@@ -16,12 +16,10 @@ from speecheq.data.datadir import DataDir
 from speecheq.data.folds import deal_speakers
 from speecheq.data.ops import combine
 from speecheq.errors import SpeechEQError
-from speecheq.experiments.crosscorpus import load_cell
 from speecheq.experiments.crossdesign import (
     WHOLE,
     Design,
     ExperimentData,
-    TrainingSet,
     check_speaker_independence,
     experiment_data,
     make_design,
@@ -216,6 +214,3 @@ def test_the_matrix_end_to_end_on_two_tiny_corpora(tmp_path: Path) -> None:
     assert "## Ablation: auxiliary tasks" in text and "| ca+cb (pooled) |" in text
     again = runner.invoke(app, ["exp", "decode", str(out), "--device", "cpu"])
     assert again.exit_code == 0 and "decoded 1 of" not in again.output  # nothing redone
-    with pytest.raises(SpeechEQError, match="not a scores.json"):
-        (tmp_path / "bad.json").write_text("{}")
-        load_cell(tmp_path / "bad.json", TrainingSet(("ca",), ()), "ca")

@@ -26,7 +26,6 @@ from typing import Any
 from speecheq.config import LabelsConfig, load_config, write_config
 from speecheq.console import console, print_table, warn
 from speecheq.data.datadir import DataDir
-from speecheq.errors import SpeechEQError
 from speecheq.experiments.crossdesign import (
     TRAIN_SET_KINDS,
     Design,
@@ -38,6 +37,7 @@ from speecheq.experiments.crossdesign import (
 from speecheq.experiments.plan import Plan, Report, Run
 from speecheq.fileio import atomic_write
 from speecheq.scoring.report import markdown_table
+from speecheq.scoring.scores import Report as Scores
 from speecheq.tasks.naturalness import single_class_problem
 
 CONFIG = "train.yaml"
@@ -71,48 +71,33 @@ class Matrix:
     cells: dict[str, dict[str, Cell]]
 
 
-def load_cell(path: Path, train_set: TrainingSet, corpus: str) -> Cell:
-    """Read a cell from the ``scores.json`` of its report."""
-    try:
-        report: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
-        pooled = report["pooled"]
-        return Cell(
-            train_set.name,
-            corpus,
-            corpus in train_set.corpora,
-            len(report["folds"]),
-            int(pooled["utterances"]),
-            {key: float(value) for key, value in pooled["metrics"].items()},
-        )
-    except FileNotFoundError:
-        raise SpeechEQError(f"{path}: no scores (run 'speecheq exp score' first)") from None
-    except (json.JSONDecodeError, KeyError, TypeError, ValueError) as err:
-        raise SpeechEQError(f"{path}: not a scores.json of 'speecheq score' ({err})") from None
-
-
-def summarise_cross(plan: Plan) -> list[Matrix]:
+def summarise_cross(plan: Plan, plan_dir: Path, reports: Sequence[Scores]) -> list[Matrix]:
     """The matrices of the plan's task sets from the cells' reports; write and print them with
     the ablation (``results.json``, ``results.md`` in the plan's folder)."""
     design = Design.from_dict(plan.summary)
     out_dir = Path(plan.summary["out_dir"])
-    matrices = [load_matrix(out_dir, design, task_set_tag(tasks)) for tasks in design.task_sets]
+    specs = zip(plan.reports, reports, strict=True)
+    by_dir = {Path(spec.out_dir): report for spec, report in specs}
+    matrices = []
+    for tasks in design.task_sets:
+        tag = task_set_tag(tasks)
+        cells: dict[str, dict[str, Cell]] = {}
+        for train_set in design.train_sets:
+            row = cells[train_set.name] = {}
+            for corpus in design.corpora:
+                report = by_dir[cell_dir(out_dir, tag, train_set.name, corpus)]
+                row[corpus] = _cell(report, train_set, corpus)
+        matrices.append(Matrix(tag, cells))
     write_results(out_dir, design, matrices)
     print_results(design, matrices)
     return matrices
 
 
-def load_matrix(out_dir: Path, design: Design, tag: str) -> Matrix:
-    """A task set's matrix from its cells' ``scores.json``."""
-    cells = {
-        train_set.name: {
-            corpus: load_cell(
-                cell_dir(out_dir, tag, train_set.name, corpus) / "scores.json", train_set, corpus
-            )
-            for corpus in design.corpora
-        }
-        for train_set in design.train_sets
-    }
-    return Matrix(tag, cells)
+def _cell(report: Scores, train_set: TrainingSet, corpus: str) -> Cell:
+    """The cell of one training set's report on one test corpus."""
+    pooled, within = report.pooled, corpus in train_set.corpora
+    metrics = dict(pooled.metrics)
+    return Cell(train_set.name, corpus, within, len(report.folds), pooled.utterances, metrics)
 
 
 def _show(cell: Cell | None) -> str:

@@ -218,7 +218,7 @@ def _subset(train: Path, out: Path, fraction: float, seed: int) -> None:
     labeled.save(out / "train")
 
 
-def summarise_curve(plan: Plan, reports: Sequence[Scores]) -> list[list[str]]:
+def summarise_curve(plan: Plan, plan_dir: Path, reports: Sequence[Scores]) -> None:
     """The table of UA and WA per fraction, mode and test; printed and in ``results.md``."""
     modes, fractions, tests = (plan.summary[key] for key in ("modes", "fractions", "tests"))
     by_name = {report.name: report for report in reports}
@@ -241,4 +241,3 @@ def summarise_curve(plan: Plan, reports: Sequence[Scores]) -> list[list[str]]:
     print_table(title, header, rows)
     with atomic_write(out_dir / "results.md") as out:
         out.write(f"# {title}\n\n" + markdown_table(header, rows))
-    return rows

@@ -13,12 +13,14 @@ from pathlib import Path
 
 import numpy as np
 
-from speecheq.console import print_table
+from speecheq.console import note, print_table
 from speecheq.data.folds import SPEAKER_DEPENDENT_NOTE, fold_names, speaker_dependent_folds
 from speecheq.errors import SpeechEQError
+from speecheq.experiments.ensemble import ENSEMBLE, ensemble_report
 from speecheq.experiments.plan import Plan, Report, Run
 from speecheq.fileio import atomic_write
-from speecheq.scoring.report import PERCENT_NOTE, format_value, markdown_table
+from speecheq.scoring.report import PERCENT_NOTE, format_value, markdown_table, write_report
+from speecheq.scoring.scores import Report as Scores
 
 SEEDS_REPORT = "seeds"
 
@@ -76,6 +78,16 @@ def folds_plan(
         reports.append(Report(label, str(exp_dir / prefix / "scores"), tuple(group), notes))
     summary = {"seeds": list(seeds), "out_dir": str(exp_dir / "scores"), "name": title}
     return Plan("folds", runs, reports, summary)
+
+
+def summarise_folds(plan: Plan, plan_dir: Path, reports: Sequence[Scores]) -> None:
+    """A recipe's summary: the mean ± std over seeds (:func:`summarise_seeds`) and the report of
+    the seeds' ensemble (``PLAN_DIR/ensemble/scores``), with two seeds or more."""
+    summarise_seeds(plan, [report.mean for report in reports])
+    ensemble = ensemble_report(plan, plan_dir)
+    if ensemble is not None:
+        write_report(ensemble, plan_dir / ENSEMBLE / "scores")
+        note(f"{ensemble.name}: written to {plan_dir / ENSEMBLE / 'scores'}")
 
 
 def summarise_seeds(plan: Plan, means: Sequence[dict[str, float]]) -> list[list[str]] | None:

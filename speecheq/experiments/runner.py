@@ -10,7 +10,7 @@ is redone only when it is missing or older than its model or its test data.
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,8 +18,7 @@ from speecheq.config import load_config
 from speecheq.console import note
 from speecheq.experiments.crosscorpus import summarise_cross
 from speecheq.experiments.curve import summarise_curve
-from speecheq.experiments.ensemble import ENSEMBLE, ensemble_report
-from speecheq.experiments.folds import summarise_seeds
+from speecheq.experiments.folds import summarise_folds
 from speecheq.experiments.plan import Plan, Run
 from speecheq.predict import predict
 from speecheq.scoring.decode_dir import read_decode_dir
@@ -103,6 +102,14 @@ def out_of_date(target: Path, sources: Sequence[Path]) -> bool:
     return min(f.stat().st_mtime for f in targets) < newest
 
 
+SUMMARIES: dict[str, Callable[[Plan, Path, Sequence[Report]], object]] = {
+    "folds": summarise_folds,
+    "cross": summarise_cross,
+    "curve": summarise_curve,
+}
+"""Each plan kind's summary of its reports."""
+
+
 def score(plan_dir: str | Path) -> list[Report]:
     """Score every report of the plan in ``plan_dir`` (``scores.json``, ``scores.md`` and
     confusion plots in each report's folder), then write its kind's summary: the mean ± std over
@@ -118,14 +125,5 @@ def score(plan_dir: str | Path) -> list[Report]:
         write_report(report, spec.out_dir)
         reports.append(report)
     note(f"{plan_dir}: {len(reports)} report(s) written")
-    if plan.kind == "folds":
-        summarise_seeds(plan, [report.mean for report in reports])
-        ensemble = ensemble_report(plan, Path(plan_dir))
-        if ensemble is not None:
-            write_report(ensemble, Path(plan_dir) / ENSEMBLE / "scores")
-            note(f"{ensemble.name}: written to {Path(plan_dir) / ENSEMBLE / 'scores'}")
-    elif plan.kind == "cross":
-        summarise_cross(plan)
-    else:
-        summarise_curve(plan, reports)
+    SUMMARIES[plan.kind](plan, Path(plan_dir), reports)
     return reports
