@@ -90,6 +90,8 @@ class SlurmCluster:
         """Run each ``(name, call)`` as a job (``spread``: over the nodes and processes of the
         options, as one DDP world); return the results of those that ended well and, for the
         others, the reason (the last exception's message) and the job's log, by name."""
+        if not calls:
+            return {}, {}
         nodes, processes = (self.options.nodes, self.options.processes) if spread else (1, 1)
         self.executor.update_parameters(nodes=nodes, tasks_per_node=processes)
         if nodes * processes > 1:

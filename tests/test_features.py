@@ -375,6 +375,7 @@ def test_jobs_on_slurm_write_the_local_bytes_and_a_failed_one_is_redone_alone(
     audio.write_bytes(sound)
     report = make_feats(on_slurm, FeatureConfig(), nj=2, launcher=cluster)
     assert (report.jobs, report.reused_jobs) == (2, 1)
+    assert make_feats(on_slurm, FeatureConfig(), nj=2, launcher=cluster).reused_jobs == 2
     assert (folder / "feats.1.ark").stat().st_mtime_ns == first_job
     for name in ("feats.1.ark", "feats.2.ark", "cmvn.ark"):
         assert (folder / name).read_bytes() == (datadir / "data" / name).read_bytes(), name
