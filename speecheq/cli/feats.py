@@ -119,13 +119,13 @@ def feats_command(
         config = FeatureConfig.from_conf(conf) if conf is not None else FeatureConfig()
     else:
         raise SpeechEQError(f"--type must be fbank or ssl, got '{kind}'")
-    cluster = slurm_options(
+    slurm = slurm_options(
         launcher, jobs or 8, num_threads, partition, gpus_per_job, cpus_per_job, mem_gb, time
     )
     run_on = (
         LocalJobs(jobs, num_threads)
-        if cluster is None
-        else SlurmCluster(data_dir / "log" / "submitit", cluster)
+        if slurm is None
+        else SlurmCluster(data_dir / "log" / "submitit", slurm)
     )
     report = make_feats(data_dir, config, nj=nj, skip_bad=skip_bad, device=device, launcher=run_on)
     if report.skipped:
