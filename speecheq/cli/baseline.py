@@ -68,7 +68,7 @@ def functionals_command(
 
     check_output(out_dir, data_dir)
     slurm = slurm_options(
-        launcher, jobs or 8, num_threads, partition, gpus_per_job, cpus_per_job, mem_gb, time
+        launcher, jobs, num_threads, partition, gpus_per_job, cpus_per_job, mem_gb, time
     )
     if slurm is None:
         computed = make_functionals(data_dir, out_dir, kind, min(jobs or nj, nj), num_threads)

@@ -120,7 +120,7 @@ def feats_command(
     else:
         raise SpeechEQError(f"--type must be fbank or ssl, got '{kind}'")
     slurm = slurm_options(
-        launcher, jobs or 8, num_threads, partition, gpus_per_job, cpus_per_job, mem_gb, time
+        launcher, jobs, num_threads, partition, gpus_per_job, cpus_per_job, mem_gb, time
     )
     run_on = (
         LocalJobs(jobs, num_threads)

@@ -52,7 +52,7 @@ def set_threads(threads: int | None) -> None:
 
 def slurm_options(
     launcher: str,
-    jobs: int,
+    jobs: int | None,
     num_threads: int | None,
     partition: str | None,
     gpus_per_job: int,
@@ -61,12 +61,20 @@ def slurm_options(
     time: int,
     nodes: int = 1,
 ) -> SlurmOptions | None:
-    """The Slurm options of ``--launcher slurm`` (or ``slurm-local``); None for ``local``."""
+    """The Slurm options of ``--launcher slurm`` (or ``slurm-local``; ``jobs`` None: Slurm's
+    default parallelism); None for ``local``."""
     if launcher == "local":
         return None
     if launcher in ("slurm", "slurm-local"):
-        cluster = "local" if launcher == "slurm-local" else "slurm"
         return SlurmOptions(
-            jobs, partition, gpus_per_job, cpus_per_job, mem_gb, time, num_threads, cluster, nodes
+            jobs=jobs or SlurmOptions.jobs,
+            partition=partition,
+            gpus_per_job=gpus_per_job,
+            cpus_per_job=cpus_per_job,
+            mem_gb=mem_gb,
+            time_minutes=time,
+            threads=num_threads,
+            cluster="local" if launcher == "slurm-local" else "slurm",
+            nodes=nodes,
         )
     raise SpeechEQError(f"--launcher must be local, slurm or slurm-local, got '{launcher}'")

@@ -5,8 +5,8 @@
   process; several run as ``python -m speecheq exp job ...`` processes, each writing its output
   to ``<exp dir>/log/<stage>.log``.
 - :class:`SlurmLauncher`: on a Slurm cluster through submitit (:mod:`speecheq.cluster`), one
-  job per run, with the resources asked for. A user who outgrows one GPU per run starts each job's
-  training under ``torchrun`` instead (see the README).
+  job per run, with the resources asked for; a training run with several GPUs or nodes is one
+  DDP world of a process per GPU.
 
 A failed job does not stop the others; when all are done, the failures are reported together,
 each with its log.

@@ -108,13 +108,14 @@ def make_feats(
         )
         for index, block in enumerate(split_speakers(spk2utt, nj), start=1)
     ]
-    extractor = build_extractor(config, device)
-    keys = {job.index: job.key(config.to_conf()) for job in jobs}
+    conf = config.to_conf()
+    keys = {job.index: job.key(conf) for job in jobs}
     records = {job.index: _complete_record(job, keys[job.index], skip_bad) for job in jobs}
     todo = [job for job in jobs if records[job.index] is None]
     if isinstance(launcher, SlurmCluster):
         submit_jobs(todo, len(jobs), launcher, config, device, skip_bad, keys)
     else:
+        extractor = build_extractor(config, device)
         run_jobs(todo, extractor, skip_bad, keys, len(data.utts), launcher or LocalJobs())
     for job in todo:
         records[job.index] = _complete_record(job, keys[job.index], skip_bad)
