@@ -8,6 +8,7 @@ The decode directory is what ``speecheq score`` reads::
     ref/<table>        the references of the data directory for the utterances that have one
                        (utt2emo after the model's class map; utt2gender whenever spk2gender
                        gives it, for the emotion UA per gender)
+    utt2spk            every utterance's speaker (late fusion normalises per speaker)
 
 Tables of ``hyp/`` and ``ref/`` that this model does not write (left by an earlier run) are
 removed, so a decode directory never mixes two models.
@@ -92,6 +93,7 @@ def predict(
     if genders and "utt2gender" not in written["ref"]:  # the emotion UA per gender in reports
         write_table(out_dir / "ref" / "utt2gender", genders)
         written["ref"].add("utt2gender")
+    write_table(out_dir / "utt2spk", data.utt2spk)
     for side, tables in written.items():
         for stale in (out_dir / side).glob("*"):
             if stale.is_file() and stale.name not in tables:

@@ -16,8 +16,9 @@ from speecheq.cluster import SlurmCluster, SlurmOptions
 from speecheq.data.datadir import DataDir
 from speecheq.data.folds import save_folds, split_folds
 from speecheq.errors import SpeechEQError
-from speecheq.experiments.ensemble import average_decodes, fuse_systems
+from speecheq.experiments.ensemble import average_decodes
 from speecheq.experiments.folds import folds_plan
+from speecheq.experiments.fusion import fuse_systems, weight_grid
 from speecheq.experiments.launch import Job, LocalLauncher, SlurmLauncher
 from speecheq.experiments.plan import Plan
 from speecheq.modelfile import load_model
@@ -74,11 +75,18 @@ def test_a_plan_on_speaker_dependent_folds_says_so(recipe: Path, tmp_path: Path)
     assert independent.reports[0].notes == () and independent.reports[0].name == "exp2"
 
 
-def _decode_dir(root: Path, posteriors: dict[str, str]) -> Path:
-    for side, table in (("hyp", "utt2emo.post"), ("ref", "utt2emo")):
-        (root / side).mkdir(parents=True)
-        values = posteriors if side == "hyp" else {"u1": "sad", "u2": "happy"}
-        (root / side / table).write_text("".join(f"{u} {v}\n" for u, v in values.items()))
+def _decode_dir(root: Path, posteriors: dict[str, str], refs: dict[str, str] | None = None) -> Path:
+    """A decode directory of two classes (happy, sad); utterance uN's speaker is sN % 2."""
+    refs = refs or {"u1": "sad", "u2": "happy"}
+    hypotheses = {u: "happy" if float(v.split()[0]) > 0.5 else "sad" for u, v in posteriors.items()}
+    for table, values in (
+        ("hyp/utt2emo.post", posteriors),
+        ("hyp/utt2emo", hypotheses),
+        ("ref/utt2emo", refs),
+        ("utt2spk", {u: f"s{int(u[1:]) % 2}" for u in refs}),
+    ):
+        (root / table).parent.mkdir(parents=True, exist_ok=True)
+        (root / table).write_text("".join(f"{u} {v}\n" for u, v in values.items()))
     (root / "classes").write_text("happy\nsad\n")
     return root
 
@@ -96,22 +104,63 @@ def test_an_ensemble_averages_posteriors(tmp_path: Path) -> None:
         average_decodes([a, c], tmp_path / "bad")
 
 
-def test_late_fusion_weighs_systems_over_the_folds_they_share(tmp_path: Path) -> None:
+def test_late_fusion_normalises_each_speaker_and_weighs_systems_over_shared_folds(
+    tmp_path: Path,
+) -> None:
     net, svm = tmp_path / "net" / "seed0", tmp_path / "svm"
-    _decode_dir(net / "fold1" / "decode_test", {"u1": "0.9 0.1", "u2": "0.6 0.4"})
-    _decode_dir(net / "fold2" / "decode_test", {"u1": "0.9 0.1", "u2": "0.6 0.4"})
-    _decode_dir(svm / "fold1" / "decode_test", {"u1": "0.2 0.8", "u2": "0.9 0.1"})
+    refs = {"u1": "sad", "u2": "happy", "u3": "happy", "u4": "sad"}
+    # The network leans to 'happy' for speaker s1 (u1, u3) and to 'sad' for s0 (u2, u4), yet
+    # ranks each speaker's utterances right: normalised per speaker, it is right on all four.
+    leaning = {"u1": "0.6 0.4", "u2": "0.4 0.6", "u3": "0.8 0.2", "u4": "0.2 0.8"}
+    _decode_dir(net / "fold1" / "decode_test", leaning, refs)
+    _decode_dir(net / "fold2" / "decode_test", leaning, refs)
+    _decode_dir(svm / "fold1" / "decode_test", {u: "0.5 0.5" for u in refs}, refs)
     out = tmp_path / "fused"
-    report = fuse_systems([net, svm], out, [1.0, 3.0])
+    report = fuse_systems([net, svm], out, [3.0, 1.0])
     assert [fold.name for fold in report.folds] == ["fold1"]  # fold2: the SVM has none
-    assert (out / "fold1" / "decode_test" / "hyp" / "utt2emo.post").read_text() == (
-        "u1 0.3750 0.6250\nu2 0.8250 0.1750\n"
-    )
-    assert report.mean["emotion UA"] == 1.0  # each system alone gets one of the two wrong
+    assert report.mean["emotion UA"] == 1.0  # the network alone: 0.5
+    decode = out / "fold1" / "decode_test"
+    assert (decode / "hyp" / "utt2emo").read_text() == "u1 sad\nu2 happy\nu3 happy\nu4 sad\n"
+    rows = [line.split()[1:] for line in (decode / "hyp" / "utt2emo.post").read_text().splitlines()]
+    assert all(abs(sum(map(float, row)) - 1) < 1e-3 for row in rows)
+    speakers = (net / "fold1" / "decode_test" / "utt2spk").read_text()
+    assert (decode / "utt2spk").read_text() == speakers
+    assert (out / "weights").read_text() == "fold1 0.75 0.25\n"
     with pytest.raises(SpeechEQError, match="give 2 non-negative weights"):
         fuse_systems([net, svm], out, [1.0])
     with pytest.raises(SpeechEQError, match="no fold is decoded"):
         fuse_systems([net, tmp_path / "nothing"], out, None)
+    (svm / "fold1" / "decode_test" / "utt2spk").unlink()
+    with pytest.raises(SpeechEQError, match="utterance 'u1' has no speaker in utt2spk"):
+        fuse_systems([net, svm], out, [1.0, 1.0])
+
+
+def test_fusion_weights_of_a_fold_are_chosen_on_the_other_folds(tmp_path: Path) -> None:
+    right, wrong = tmp_path / "right", tmp_path / "wrong"
+    refs = {"u1": "sad", "u2": "happy", "u3": "happy", "u4": "sad"}
+    unsure = {"u1": "0.3 0.7", "u2": "0.7 0.3", "u3": "0.6 0.4", "u4": "0.4 0.6"}  # right
+    sure = {"u1": "0.9 0.1", "u2": "0.1 0.9", "u3": "0.1 0.9", "u4": "0.9 0.1"}  # wrong
+    for fold in ("fold1", "fold2", "fold3"):
+        _decode_dir(right / fold / "decode_test", unsure, refs)
+        _decode_dir(wrong / fold / "decode_test", sure, refs)
+    assert weight_grid(2)[0].tolist() == [0.5, 0.5]  # ties go to equal weights
+    assert len(weight_grid(3)) == 66 and np.allclose(weight_grid(3).sum(axis=1), 1)
+    report = fuse_systems([right, wrong], tmp_path / "fused", None)
+    weights = (tmp_path / "fused" / "weights").read_text().splitlines()
+    assert weights == ["fold1 0.80 0.20", "fold2 0.80 0.20", "fold3 0.80 0.20"]
+    assert report.mean["emotion UA"] == 1.0  # the least weight on the right system that wins
+    # Fold 3's own labels, turned round, leave its weights as they were: chosen on folds 1, 2.
+    (right / "fold3" / "decode_test" / "ref" / "utt2emo").write_text(
+        "u1 happy\nu2 sad\nu3 sad\nu4 happy\n"
+    )
+    fuse_systems([right, wrong], tmp_path / "fused", None)
+    weights = (tmp_path / "fused" / "weights").read_text().splitlines()
+    assert weights[2] == "fold3 0.80 0.20"
+    assert weights[0] == "fold1 0.50 0.50"  # folds 2 and 3 now disagree: every weighting ties
+    with pytest.raises(SpeechEQError, match="need two folds or more"):
+        one = [_decode_dir(tmp_path / name / "fold1" / "decode_test", unsure, refs).parents[1]
+               for name in ("a", "b")]  # fmt: skip
+        fuse_systems(one, tmp_path / "one", None)
 
 
 @pytest.mark.slow

@@ -207,6 +207,8 @@ def run_svm(
             },
         )
         write_table(decode_dir / "ref" / "utt2emo", dict(zip(test.utts, test.classes, strict=True)))
+        speakers = parts["test"].utt2spk
+        write_table(decode_dir / "utt2spk", {u: speakers[u] for u in test.utts})
         genders = parts["test"].utt2gender
         if genders:
             write_table(

@@ -161,16 +161,21 @@ def fuse_command(
         typer.Argument(help="Folders of <fold>/decode_test with posteriors (two or more)."),
     ],
     weights: Annotated[
-        str | None, typer.Option(help="Comma-separated weight of each system (default: equal).")
+        str | None,
+        typer.Option(
+            help="Comma-separated weight of each system (default: chosen per fold on the "
+            "other folds, on a grid of step 0.1)."
+        ),
     ] = None,
 ) -> None:
-    """Late fusion: score each fold from the weighted mean of the systems' emotion posteriors.
+    """Late fusion: score each fold from the weighted sum of the systems' per-speaker
+    normalised log posteriors.
 
     A system is a seed of a recipe's plan (EXP/seed0), its ensemble (EXP/ensemble) or the
-    classic baseline (exp/svm_fbank, whose posteriors are calibrated). Writes OUT/<fold>/
-    decode_test and OUT/scores.
+    classic baseline (exp/svm_egemaps). Writes OUT/<fold>/decode_test, OUT/weights (each
+    fold's weights) and OUT/scores.
     """
-    from speecheq.experiments.ensemble import fuse_systems
+    from speecheq.experiments.fusion import fuse_systems
     from speecheq.scoring.report import print_report, write_report
 
     shares = None

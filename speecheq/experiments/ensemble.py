@@ -1,4 +1,4 @@
-"""Ensembles: emotion posteriors averaged over the models of a fold's seeds, or over systems.
+"""Ensembles: emotion posteriors averaged over the models of a fold's seeds.
 
 A recipe's plan with several seeds trains every fold once per seed; ``speecheq exp score``
 then also scores their ensemble: for each fold, the ``hyp/utt2emo.post`` posteriors of its
@@ -6,11 +6,6 @@ seeds' decodes are averaged, and the class of highest mean posterior is the hypo
 (``<exp>/ensemble/<fold>/decode_test``, reported in ``<exp>/ensemble/scores``). It costs no
 training, but as many models at inference as there are seeds, so its figures are those of an
 ensemble, not of a single model.
-
-``speecheq exp fuse OUT SYSTEM...`` fuses whole systems the same way (late fusion): each
-system is a folder of ``<fold>/decode_test`` directories with posteriors (a seed of a recipe's
-plan, its ensemble, or the classic baseline, whose posteriors are calibrated), and every fold
-they all decoded is scored from the weighted mean of their posteriors.
 """
 
 from __future__ import annotations
@@ -28,21 +23,36 @@ from speecheq.scoring.scores import Report, aggregate
 
 ENSEMBLE = "ensemble"
 POSTERIORS = "utt2emo.post"
+REFERENCES = ("ref/utt2emo", "ref/utt2gender", "utt2spk")
+"""The tables of references (emotions, genders, speakers) an ensemble or a fusion keeps."""
 
 
-def average_decodes(
-    decode_dirs: Sequence[Path], out_dir: Path, weights: Sequence[float] | None = None
+def write_posteriors(
+    out_dir: Path, classes: Sequence[str], posteriors: dict[str, np.ndarray], reference_dir: Path
 ) -> None:
+    """Write a decode directory of emotion ``posteriors`` (utterance -> one per class): its
+    ``hyp/utt2emo`` (the class of highest posterior), ``hyp/utt2emo.post``, ``classes``, and
+    the reference tables of ``reference_dir`` (emotions, genders, speakers)."""
+    hypotheses = {u: classes[int(p.argmax())] for u, p in posteriors.items()}
+    write_table(out_dir / "hyp" / "utt2emo", hypotheses)
+    write_table(
+        out_dir / "hyp" / POSTERIORS,
+        {u: " ".join(f"{v:.4f}" for v in p) for u, p in posteriors.items()},
+    )
+    for table in REFERENCES:
+        if (reference_dir / table).is_file():
+            write_table(out_dir / table, read_table(reference_dir / table))
+    with atomic_write(out_dir / "classes") as out:
+        out.writelines(f"{name}\n" for name in classes)
+
+
+def average_decodes(decode_dirs: Sequence[Path], out_dir: Path) -> None:
     """Write the decode directory of the averaged emotion posteriors of ``decode_dirs`` (the
-    same test set decoded by several models; ``weights``: of each, else equal):
-    ``hyp/utt2emo``, ``hyp/utt2emo.post``, and the references (emotions, genders) and
-    classes of the first."""
-    shares = np.asarray(weights if weights is not None else [1.0] * len(decode_dirs), float)
-    shares = shares / shares.sum()
+    same test set decoded by several models)."""
     first = decode_dirs[0]
     classes = (first / "classes").read_text(encoding="utf-8").split()
     total: dict[str, np.ndarray] = {}
-    for decode_dir, share in zip(decode_dirs, shares, strict=True):
+    for decode_dir in decode_dirs:
         if (decode_dir / "classes").read_text(encoding="utf-8").split() != classes:
             raise SpeechEQError(f"{decode_dir}: other classes than {first}; no ensemble")
         posteriors = read_table(decode_dir / "hyp" / POSTERIORS)
@@ -55,17 +65,8 @@ def average_decodes(
                     f"{decode_dir}/hyp/{POSTERIORS}: '{utt}' has {len(values)} posteriors, "
                     f"expected {len(classes)}"
                 )
-            total[utt] = total.get(utt, 0.0) + share * values
-    mean = total
-    write_table(out_dir / "hyp" / "utt2emo", {u: classes[int(p.argmax())] for u, p in mean.items()})
-    write_table(
-        out_dir / "hyp" / POSTERIORS, {u: " ".join(f"{v:.4f}" for v in p) for u, p in mean.items()}
-    )
-    write_table(out_dir / "ref" / "utt2emo", read_table(first / "ref" / "utt2emo"))
-    if (first / "ref" / "utt2gender").is_file():  # the emotion UA per gender
-        write_table(out_dir / "ref" / "utt2gender", read_table(first / "ref" / "utt2gender"))
-    with atomic_write(out_dir / "classes") as out:
-        out.writelines(f"{name}\n" for name in classes)
+            total[utt] = total.get(utt, 0.0) + values / len(decode_dirs)
+    write_posteriors(out_dir, classes, total, first)
 
 
 def ensemble_report(plan: Plan, exp_dir: Path) -> Report | None:
@@ -89,37 +90,4 @@ def ensemble_report(plan: Plan, exp_dir: Path) -> Report | None:
     report.notes.extend(
         [*plan.reports[0].notes, f"each fold's emotion posteriors averaged over seeds {seed_list}"]
     )
-    return report
-
-
-def fuse_systems(systems: Sequence[Path], out: Path, weights: Sequence[float] | None) -> Report:
-    """Late fusion: every fold decoded (with posteriors) by each of ``systems`` scored from
-    their posteriors' weighted mean, into ``out/<fold>/decode_test``; the report over folds."""
-    if len(systems) < 2:
-        raise SpeechEQError("fusion needs two systems or more")
-    if weights is not None and (len(weights) != len(systems) or min(weights) < 0):
-        raise SpeechEQError(f"--weights: give {len(systems)} non-negative weights, one a system")
-    if weights is not None and sum(weights) <= 0:
-        raise SpeechEQError("--weights: at least one weight must be positive")
-    folds = [
-        {p.parents[2].name for p in system.glob(f"*/decode_test/hyp/{POSTERIORS}")}
-        for system in systems
-    ]
-    common = sorted(set.intersection(*folds))
-    if not common:
-        raise SpeechEQError(
-            f"{', '.join(map(str, systems))}: no fold is decoded with posteriors "
-            f"(<fold>/decode_test/hyp/{POSTERIORS}) in all of them"
-        )
-    decoded = []
-    for fold in common:
-        decode_dir = out / fold / "decode_test"
-        average_decodes([system / fold / "decode_test" for system in systems], decode_dir, weights)
-        decoded.append(read_decode_dir(decode_dir, fold))
-    report = aggregate(decoded, f"{out.name}: fusion of {len(systems)} systems")
-    shares = ", ".join(
-        f"{system} ({weight:g})"
-        for system, weight in zip(systems, weights or [1] * len(systems), strict=True)
-    )
-    report.notes.append(f"emotion posteriors averaged over {shares}; folds {', '.join(common)}")
     return report

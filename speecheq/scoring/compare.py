@@ -41,10 +41,12 @@ def read_scores(exp: Path) -> pd.DataFrame:
             folds = report["folds"]
         except (ValueError, KeyError, TypeError):
             raise SpeechEQError(f"{file}: not a scores file of 'speecheq score'") from None
-        for fold in folds:
+        seed_dir = re.fullmatch(r"seed(\d+)", file.parents[1].name) if seeded else None
+        for fold in folds:  # a plan's seed names its folds (seed0/fold1); a fusion's, its folder
             match = re.fullmatch(r"(?:seed(\d+)/)?(.+)", fold["name"] or "all")
             assert match is not None
-            seed = int(match[1]) if match[1] is not None else NO_SEED
+            seed_name = match[1] or (seed_dir[1] if seed_dir else None)
+            seed = int(seed_name) if seed_name is not None else NO_SEED
             for metric, value in fold["metrics"].items():
                 rows.append((str(exp), seed, match[2], metric, float(value)))
     return pd.DataFrame(rows, columns=["system", "seed", "fold", "metric", "value"])

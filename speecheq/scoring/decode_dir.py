@@ -9,6 +9,8 @@ hypothesis. Values are read with the task's own parser (:meth:`speecheq.tasks.Ta
 Two tables, where present, show how the emotion task fails: ``hyp/utt2emo.post`` (the emotion
 posteriors, in the order of ``classes``: their calibration) and ``ref/utt2gender`` (the
 speakers' genders, written whether or not the model has a gender task: UA per gender).
+``utt2spk`` beside them names each test utterance's speaker (late fusion normalises posteriors
+per speaker; not under ``ref/``, where it would be the speaker task's references).
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from typing import Any
 
 from speecheq.data.tables import TABLES
 from speecheq.errors import SpeechEQError
-from speecheq.fileio import path_problem, read_lines
+from speecheq.fileio import path_problem, read_lines, read_table
 from speecheq.labels import check_category
 from speecheq.tasks import TASKS, Task
 
@@ -52,6 +54,8 @@ class Decoded:
     """Utterance -> its emotion posteriors (``hyp/utt2emo.post``), where given."""
     genders: dict[str, str] = field(default_factory=dict)
     """Utterance -> its speaker's gender (``ref/utt2gender``), where given."""
+    speakers: dict[str, str] = field(default_factory=dict)
+    """Utterance -> its speaker (``utt2spk``), where given."""
 
 
 def read_decode_dir(path: str | Path, name: str | None = None) -> Decoded:
@@ -95,7 +99,8 @@ def read_decode_dir(path: str | Path, name: str | None = None) -> Decoded:
     genders = {}
     if (path / "ref" / "utt2gender").is_file():
         genders = _read_values(path / "ref" / "utt2gender", TASKS["gender"], ())
-    return Decoded(name or path.name, str(path), pairs, classes, posteriors, genders)
+    speakers = read_table(path / "utt2spk") if (path / "utt2spk").is_file() else {}
+    return Decoded(name or path.name, str(path), pairs, classes, posteriors, genders, speakers)
 
 
 def _read_posteriors(path: Path, classes: int) -> dict[str, tuple[float, ...]]:

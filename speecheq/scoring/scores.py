@@ -135,9 +135,9 @@ def pool(decoded: Sequence[Decoded], name: str = "pooled") -> Decoded:
             pairs[task] = pairs[task] + task_pairs if task in pairs else task_pairs
     posteriors = {u: p for fold in decoded for u, p in fold.posteriors.items()}
     genders = {u: g for fold in decoded for u, g in fold.genders.items()}
-    return Decoded(
-        name, ", ".join(fold.path for fold in decoded), pairs, classes, posteriors, genders
-    )
+    speakers = {u: s for fold in decoded for u, s in fold.speakers.items()}
+    paths = ", ".join(fold.path for fold in decoded)
+    return Decoded(name, paths, pairs, classes, posteriors, genders, speakers)
 
 
 def aggregate(decoded: Sequence[Decoded], name: str) -> Report:
