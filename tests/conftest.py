@@ -85,8 +85,9 @@ def audio_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     tasks = {"emotion": {}, "intensity": {}, "gender": {}}
     features = {**TINY["features"], "cmvn": "global"}  # a file and a data directory alike
     optim = {**TINY["optim"], "epochs": 1}
+    model = {**TINY["model"], "encoder": "ecapa"}  # the default encoder, exported and streamed
     config = config_from_dict(
-        {**TINY, "features": features, "optim": optim, "tasks": tasks}, "test"
+        {**TINY, "model": model, "features": features, "optim": optim, "tasks": tasks}, "test"
     )
     (root / "train.yaml").write_text(yaml.safe_dump(config.to_dict()))
     train(config, data, data, root / "exp")

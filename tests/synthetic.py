@@ -26,6 +26,7 @@ PHONES = ("a", "i", "u", "e", "o", "k", "s", "t")
 
 TINY: dict[str, Any] = {
     "model": {
+        "encoder": "conformer",
         "d_model": 32,
         "num_layers": 1,
         "num_heads": 2,
@@ -39,7 +40,8 @@ TINY: dict[str, Any] = {
     "optim": {"epochs": 3, "warmup_steps": 2, "lr": 3e-3},
     "batching": {"max_frames": 800},
 }
-"""A model and schedule small enough to train in a second on a few dozen utterances."""
+"""A model and schedule small enough to train in a second on a few dozen utterances (a
+one-layer Conformer: it learns them in fewer epochs than a one-block ECAPA-TDNN)."""
 
 
 def tiny(**changes: Any) -> TrainConfig:

@@ -44,7 +44,10 @@ def test_the_committed_defaults_are_the_printed_ones_and_load_as_the_defaults() 
         ("tasks:\n  emotoin: {}\n", "unknown task 'tasks.emotoin' (known: emotion, intensity"),
         ("tasks:\n  emotion:\n    smoothing: 0.1\n", "unknown key 'tasks.emotion.smoothing'"),
         ("labels:\n  classes: [happy, joy]\n", "unknown emotion category 'joy'"),
-        ("model:\n  d_model: 30\n  num_heads: 4\n", "d_model must be a multiple of model.num"),
+        (
+            "model:\n  encoder: conformer\n  d_model: 30\n  num_heads: 4\n",
+            "d_model must be a multiple of model.num",
+        ),
         ("optim: [1, 2]\n", "'optim' must be a mapping of keys"),
         ("model:\n  d_model: 32\n    num_layers: 2\n", "train.yaml:3: not valid YAML"),
     ],

@@ -34,14 +34,14 @@ class ModelConfig:
     The defaults are sized for CPU training (a few minutes per recipe on two cores).
     """
 
-    encoder: Literal["conformer", "blstm", "ecapa", "none"] = "conformer"
-    """Conformer stack, bidirectional LSTM or ECAPA-TDNN SE-Res2 blocks after the front end, or
-    none (the front end's projection straight into the pooling: a light downstream for upstream
-    features)."""
-    d_model: int = 96
+    encoder: Literal["conformer", "blstm", "ecapa", "none"] = "ecapa"
+    """ECAPA-TDNN SE-Res2 blocks (dilations 2, 3, 4, ...; their outputs joined), a Conformer
+    stack or a bidirectional LSTM after the front end, or none (the front end's projection
+    straight into the pooling: a light downstream for upstream features)."""
+    d_model: int = 128
     """Width of the encoder output (frame-level heads read it)."""
-    num_layers: int = 2
-    """Conformer layers (or BiLSTM layers, or SE-Res2 blocks)."""
+    num_layers: int = 3
+    """SE-Res2 blocks (or Conformer layers, or BiLSTM layers)."""
     num_heads: int = 4
     """Attention heads per Conformer layer (``d_model`` must be a multiple)."""
     ffn_dim: int = 192
