@@ -200,39 +200,32 @@ def _timelines(
     plot: bool,
     skip_bad: bool,
 ) -> None:
-    from speecheq.inference import Recognizer, TimelineOptions, timeline_of
+    from speecheq.inference import Recognizer, TimelineOptions
     from speecheq.inference.outputs import kaldi_tables, output_keys, write_timeline
+    from speecheq.inference.timeline import timelines_of
 
     assert isinstance(recognizer, Recognizer) and isinstance(options, TimelineOptions)
     if out_dir is None:
         raise SpeechEQError("--timeline writes its results to --out-dir; give one")
-    for name, spec in items:
-        if spec != name or spec.rstrip().endswith("|"):
-            raise SpeechEQError(f"{name}: a timeline reads audio files, not wav.scp commands")
     output_keys(items, out_dir)
     timelines = []
-    for _, spec in items:
-        try:
-            result = timeline_of(recognizer, spec, options)
-        except SpeechEQError as err:
-            if not skip_bad:
-                raise
-            note(f"skipped {spec}: {err}")
-            continue
+
+    def skipped(spec: str, why: str) -> None:
+        note(f"skipped {spec}: {why}")
+
+    for result in timelines_of(recognizer, items, options, skip_bad, skipped):
         timelines.append(result)
         written = write_timeline(result, recognizer.identity, out_dir, plot)
         rows = [[f"{s.start:.2f}", f"{s.end:.2f}", s.emotion or "-",
                  f"{max(s.posteriors.values()):.2f}" if s.posteriors else "-"]
                 for s in result.segments]  # fmt: skip
         print_table(
-            f"{spec}: {result.duration:.1f} s, {len(result.segments)} segment(s), "
+            f"{result.path}: {result.duration:.1f} s, {len(result.segments)} segment(s), "
             f"{result.real_time_factor:.0f}x real time",
             ["start", "end", "emotion", "posterior"],
             rows,
         )
         note(f"wrote {', '.join(str(path) for path in written)}")
-    if not timelines:
-        raise SpeechEQError("no recording could be read")
     kaldi_tables(timelines, out_dir)
 
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import time
 import warnings
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -131,6 +131,35 @@ def timeline_of(
         str(path), duration, speech, segments, classes, times, track, envelope,
         time.perf_counter() - began,
     )  # fmt: skip
+
+
+def timelines_of(
+    recognizer: Recognizer,
+    items: Sequence[tuple[str, str]],
+    options: TimelineOptions,
+    skip_bad: bool,
+    on_skip: Callable[[str, str], None],
+) -> Iterator[Timeline]:
+    """The timeline of each recording of ``items`` (``(name, audio file)``, as
+    :func:`~speecheq.inference.inputs.audio_inputs` gives them; a ``wav.scp`` command is
+    refused); with ``skip_bad``, an unreadable one is passed to ``on_skip`` with the reason
+    and left out (else its error is raised); none readable is an error."""
+    for name, spec in items:
+        if spec != name or spec.rstrip().endswith("|"):
+            raise SpeechEQError(f"{name}: a timeline reads audio files, not wav.scp commands")
+    made = 0
+    for _, spec in items:
+        try:
+            timeline = timeline_of(recognizer, spec, options)
+        except SpeechEQError as err:
+            if not skip_bad:
+                raise
+            on_skip(spec, str(err))
+            continue
+        made += 1
+        yield timeline
+    if not made:
+        raise SpeechEQError("no recording could be read")
 
 
 def _blocks(path: Path, frames: int = 0, start: int = 0) -> Iterator[np.ndarray]:
