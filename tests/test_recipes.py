@@ -94,6 +94,7 @@ def test_recipe_options() -> None:
         (("--stop-stage", "x"), "option --stop-stage takes a whole number, got 'x'"),
         (("--stage", "6", "--baseline", "fbank"), "stage 6 releases the folds plan's network"),
         (("--resume", "yes"), "--resume takes auto, true or false, got 'yes'"),
+        (("--fuse", "svm"), "--fuse takes auto, fbank, egemaps, compare or none, got 'svm'"),
         (("--stop-stage", "1"), "--corpus-dir is required"),
     ]:
         done = run_recipe(*args)
@@ -134,15 +135,15 @@ def test_learning_curve_plan(tmp_path: Path) -> None:
 
 TINY_CONFIG = """
 labels: {classes: [neutral, happy, angry, sad, fear]}
-model: {d_model: 32, num_layers: 1, num_heads: 2, ffn_dim: 64, subsampling_channels: 8,
-        attention_dim: 16, embedding_dim: 32}
+model: {d_model: 32, num_layers: 1, subsampling_channels: 8, attention_dim: 16, embedding_dim: 32}
 optim: {epochs: 2, warmup_steps: 2}
 """
 
 
 @pytest.mark.slow
 def test_mini_recipe_end_to_end(tmp_path: Path) -> None:
-    """Stages 1-5 of the mini recipe on a small synthetic corpus, from a copy of the recipe."""
+    """Stages 1-5 of the mini recipe on a small synthetic corpus, from a copy of the recipe:
+    the network, the classic baseline's SVM and their fusion, the recipe's system."""
     root = tmp_path / "speecheq"
     outputs = shutil.ignore_patterns("data", "exp")  # what earlier runs of the recipe wrote
     for recipe in ("mini", "TEMPLATE"):
@@ -164,6 +165,13 @@ def test_mini_recipe_end_to_end(tmp_path: Path) -> None:
     assert len(report["folds"]) == 2
     for task in ("emotion UA", "intensity WA", "gender WA", "phone TER"):
         assert 0.0 <= report["pooled"]["metrics"][task] <= 1.0
+    fused = root / "egs/mini/exp/tiny_fused_egemaps"
+    assert [f["name"] for f in json.loads((fused / "scores/scores.json").read_text())["folds"]] == [
+        "fold1",
+        "fold2",
+    ]
+    assert len((fused / "weights").read_text().splitlines()) == 2
+    assert "Paired with" in (fused / "compare.md").read_text()
     model = root / "egs/mini/exp/tiny/fold1/model.pt"
     trained = model.stat().st_mtime_ns
     again = subprocess.run(
@@ -171,6 +179,7 @@ def test_mini_recipe_end_to_end(tmp_path: Path) -> None:
     )
     assert again.returncode == 0, again.stderr[-3000:]
     assert model.stat().st_mtime_ns == trained  # finished folds are resumed, not retrained
+    assert "exp/svm_egemaps is scored already" in again.stderr
     assert json.loads((root / "egs/mini/exp/tiny/scores/scores.json").read_text()) == report
     # Stage 2 through the Slurm launcher (submitit's local executor), a killed job's record gone:
     # that job alone is redone, as a Slurm job, into the same bytes.

@@ -7,11 +7,15 @@
 #   1 data prep   local/data.sh CORPUS_DIR DATA CORPORA (if the recipe has one: prints the names
 #                 of the corpora it prepared into DATA/<name>), speecheq prepare (each other
 #                 corpus; several are combined into one set), speecheq data validate
-#   2 features    speecheq feats data/all
+#   2 features    speecheq feats data/all; the classic baseline's functionals of the --fuse set
+#                 (speecheq baseline functionals data/all data/functionals_<SET>)
 #   3 lexicon     speecheq lexicon data/all data/lang; with --speed-perturb, the copies
 #                 (speecheq data perturb data/all data/all_sp, and their features)
-#   4 training    the plan (speecheq data split + exp folds, or exp cross), speecheq exp train
-#   5 scoring     speecheq exp decode, speecheq exp score
+#   4 training    the plan (speecheq data split + exp folds, or exp cross), speecheq exp train;
+#                 the classic baseline's SVM per fold (exp/svm_<SET>) if not yet scored
+#   5 scoring     speecheq exp decode, speecheq exp score; the recipe's system: the network's
+#                 late fusion with the SVM (speecheq exp fuse, each seed: exp/<tag>_fused_<SET>)
+#                 and speecheq compare of the three (exp/<tag>_fused_<SET>/compare.md)
 #   6 release     speecheq exp release: the system trained on every speaker, for use
 #                 (exp/release: model.pt, model.onnx, MODEL_CARD.md); only when asked
 #                 (--stage 6, or --stop-stage 6)
@@ -33,6 +37,9 @@ layers=all           # with --feats-type ssl: the upstream layers stored (all, 0
 finetune=true        # with --feats-type raw: fine-tune the upstream (false: keep it frozen)
 feats_conf=../TEMPLATE/conf/fbank.conf
 baseline=            # fbank, egemaps or compare: the functionals + linear SVM baseline instead
+fuse=auto            # the folds plan's system: the network fused with the baseline SVM on these
+                     # functionals (auto: egemaps where openSMILE is installed, else fbank);
+                     # none: the network alone
 token_type=phone     # phone or bpe
 nbpe=100             # BPE vocabulary size, with --token-type bpe
 plan=folds           # folds (the recipe's protocol) or cross (the cross-corpus matrix)
@@ -70,6 +77,9 @@ Options (default in brackets):
   --baseline fbank|egemaps|compare   the classic baseline instead of a network: functionals
                              (statistics of our frames, or openSMILE's: speecheq[opensmile],
                              research use only) and a linear SVM, into exp/svm_SET
+  --fuse auto|fbank|egemaps|compare|none   the recipe's system: the network's late fusion
+                             with the classic baseline's SVM on these functionals, weights
+                             chosen per fold on the other folds [$fuse]
   --feats-type fbank|ssl|raw fbank; ssl: a pretrained upstream's layers computed in stage 2;
                              raw: the upstream run inside the model [$feats_type]
   --upstream DIR|ORG/NAME[@REV]  a checkpoint directory or a hub model id (wav2vec2, HuBERT,
@@ -122,6 +132,7 @@ case $plan in folds | cross) ;; *) die "--plan takes folds or cross, got '$plan'
 case $baseline in "" | fbank | egemaps | compare) ;; *) die "--baseline takes fbank, egemaps or compare, got '$baseline'" ;; esac
 [ -z "$baseline" ] || [ "$plan" = folds ] || die "--baseline runs the folds plan only"
 [ -z "$baseline" ] || [ -z "$speed_perturb" ] || die "--baseline trains on no perturbed copies"
+case $fuse in auto | fbank | egemaps | compare | none) ;; *) die "--fuse takes auto, fbank, egemaps, compare or none, got '$fuse'" ;; esac
 case $feats_type in
   fbank) ;;
   ssl | raw)
@@ -153,6 +164,12 @@ elif [ -z "$tag" ]; then
   [ -z "$tasks" ] || tag="${tag}_${tasks//,/-}"
 fi
 expdir=exp/$tag
+if [ -n "$baseline" ] || [ "$plan" != folds ]; then
+  fuse=none  # the baseline alone, or the cross-corpus matrix: no fused system
+elif [ "$fuse" = auto ]; then
+  fuse=fbank
+  if python -c 'import opensmile' 2>/dev/null; then fuse=egemaps; fi
+fi
 
 log() { echo "$(date '+%H:%M:%S') [stage $1] ${*:2}" >&2; }
 
@@ -205,6 +222,11 @@ if [ "$stage" -le 2 ] && [ "$stop_stage" -ge 2 ]; then
     log 2 "features ($feats_type) for $data/all ($nj jobs)"
     make_feats "$data/all"
   fi
+  if [ "$fuse" != none ]; then
+    log 2 "$fuse functionals for $data/all, the SVM fused with the network ($nj jobs)"
+    speecheq baseline functionals "$data/all" "$data/functionals_$fuse" --set "$fuse" \
+      --nj "$nj" $feats_cmd
+  fi
   log 2 "done in $((SECONDS - start)) s"
 fi
 
@@ -251,6 +273,13 @@ if [ "$stage" -le 4 ] && [ "$stop_stage" -ge 4 ]; then
     # shellcheck disable=SC2086  # the launcher options are words
     speecheq exp train "$expdir" $train_cmd --device "$device" --resume "$resume"
   fi
+  if [ "$fuse" != none ] && [ -f "exp/svm_$fuse/scores/scores.json" ]; then
+    log 4 "exp/svm_$fuse is scored already: kept for the fusion"
+  elif [ "$fuse" != none ]; then
+    log 4 "linear SVM on the $fuse functionals -> exp/svm_$fuse, for the fusion"
+    speecheq baseline svm "$data/folds" "exp/svm_$fuse" --functionals "$data/functionals_$fuse" \
+      --config "$train_config" ${folds:+--folds "$folds"} >/dev/null
+  fi
   log 4 "done in $((SECONDS - start)) s"
 fi
 
@@ -260,7 +289,19 @@ if [ "$stage" -le 5 ] && [ "$stop_stage" -ge 5 ] && [ -z "$baseline" ]; then
   # shellcheck disable=SC2086
   speecheq exp decode "$expdir" $decode_cmd --device "$device"
   speecheq exp score "$expdir"
-  log 5 "done in $((SECONDS - start)) s; reports under $expdir"
+  fused=""
+  if [ "$fuse" != none ] && [ "$(wc -w <<< "$folds")" -eq 1 ]; then
+    log 5 "one fold: no fusion (its weights are chosen on the other folds)"
+  elif [ "$fuse" != none ]; then
+    fused=${expdir}_fused_$fuse
+    log 5 "late fusion of $expdir with exp/svm_$fuse -> $fused"
+    for run in "$expdir"/seed*; do
+      [ -d "$run" ] || run=$expdir  # a plan of one seed has no seed folders
+      speecheq exp fuse "$fused${run#"$expdir"}" "$run" "exp/svm_$fuse" >/dev/null
+    done
+    speecheq compare "$fused" "exp/svm_$fuse" "$expdir" --out-dir "$fused"
+  fi
+  log 5 "done in $((SECONDS - start)) s; reports under $expdir${fused:+ and $fused}"
 fi
 
 if [ "$stage" -le 6 ] && [ "$stop_stage" -ge 6 ]; then
