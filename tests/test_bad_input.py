@@ -321,6 +321,31 @@ def case_score_unknown_class(tmp: Path, _: Path) -> list[object]:
     return ["score", tmp / "d"]
 
 
+def _fusion_systems(tmp: Path, speakers: bool) -> list[Path]:
+    """Two systems of two folds, each a decode directory of two utterances with posteriors."""
+    for system in ("net", "svm"):
+        for fold in ("fold1", "fold2"):
+            decode = tmp / system / fold / "decode_test"
+            for table, text in (("ref/utt2emo", "u1 happy\nu2 sad\n"),
+                                ("hyp/utt2emo", "u1 happy\nu2 happy\n"),
+                                ("hyp/utt2emo.post", "u1 0.6 0.4\nu2 0.7 0.3\n"),
+                                ("classes", "happy\nsad\n")):  # fmt: skip
+                (decode / table).parent.mkdir(parents=True, exist_ok=True)
+                _edit(decode / table, text)
+            if speakers:
+                _edit(decode / "utt2spk", "u1 s1\nu2 s1\n")
+    return [tmp / "net", tmp / "svm"]
+
+
+def case_fuse_without_speakers(tmp: Path, _: Path) -> list[object]:
+    return ["exp", "fuse", tmp / "fused", *_fusion_systems(tmp, speakers=False)]
+
+
+def case_fuse_into_a_system(tmp: Path, _: Path) -> list[object]:
+    systems = _fusion_systems(tmp, speakers=True)
+    return ["exp", "fuse", systems[0] / "fused", *systems]
+
+
 def case_infer_missing_file(tmp: Path, trained: Path) -> list[object]:
     return ["infer", trained / "exp" / "model.pt", tmp / "none.wav"]
 
@@ -604,6 +629,14 @@ CASES: dict[str, Case] = {
     "missing model": Case(case_missing_model, 1, "{tmp}/none.pt: model file does not exist"),
     "decode under a file": Case(case_decode_under_a_file, 1, "{tmp}/afile/d/hyp/"),
     "score without hyp": Case(case_score_without_hyp, 1, "no 'hyp' folder"),
+    "fuse without speakers": Case(
+        case_fuse_without_speakers,
+        1,
+        "{tmp}/net/fold1/decode_test: utterance 'u1' has no speaker in utt2spk",
+    ),
+    "fuse into a system": Case(
+        case_fuse_into_a_system, 1, "{tmp}/net/fused: the output would overwrite the input"
+    ),
     "score unknown class": Case(
         case_score_unknown_class, 1, "hyp/utt2emo:1: 'joyful' is not one of the"
     ),

@@ -18,11 +18,11 @@ EGS = Path(__file__).resolve().parents[1] / "egs"
 
 pytestmark = pytest.mark.corpora
 
-MIN_EMOTION_UA = 0.28
-"""Seeds 0, 1, 2 measured 0.427, 0.467, 0.340 (chance: 0.167); less a margin for other
+MIN_EMOTION_UA = 0.36
+"""Seeds 0, 1, 2 measured 0.463, 0.473, 0.510 (chance: 0.167); less a margin for other
 machines and thread counts."""
 MAX_PHONE_TER = 0.72
-"""Seeds 0, 1, 2 measured 0.617, 0.637, 0.609 (a CTC head that emits nothing: 1.0)."""
+"""Seeds 0, 1, 2 measured 0.568, 0.630, 0.599 (a CTC head that emits nothing: 1.0)."""
 
 
 def prepared(name: str, out: Path) -> DataDir:

@@ -293,6 +293,8 @@ if [ "$stage" -le 5 ] && [ "$stop_stage" -ge 5 ] && [ -z "$baseline" ]; then
   if [ "$fuse" != none ] && [ "$(wc -w <<< "$folds")" -eq 1 ]; then
     log 5 "one fold: no fusion (its weights are chosen on the other folds)"
   elif [ "$fuse" != none ]; then
+    [ -f "exp/svm_$fuse/scores/scores.json" ] ||
+      die "exp/svm_$fuse: no SVM to fuse with; stage 4 trains it (or --fuse none: the network alone)"
     fused=${expdir}_fused_$fuse
     log 5 "late fusion of $expdir with exp/svm_$fuse -> $fused"
     for run in "$expdir"/seed*; do

@@ -175,8 +175,11 @@ def fuse_command(
     classic baseline (exp/svm_egemaps). Writes OUT/<fold>/decode_test, OUT/weights (each
     fold's weights) and OUT/scores.
     """
+    from speecheq.data.ops import check_output
     from speecheq.experiments.fusion import fuse_systems
     from speecheq.scoring.report import print_report, write_report
+
+    check_output(out_dir, *systems)
 
     shares = None
     if weights is not None:

@@ -9,10 +9,11 @@ rather than of the utterance, as the classic baseline's per-speaker z-normalised
 do for its input; it assumes a speaker's test utterances span the emotions, as an evaluation
 set's do. The fused posteriors are the softmax of the fused scores.
 
-The weights are given, or chosen per fold on the others (``cv``): for each fold, the weights
-on a grid of step 0.1 whose fusion has the best mean emotion UA over the other folds (ties to
-the weights closest to equal). A fold's own labels never choose its weights, so the figures are
-those of a system a user could run; the weights chosen are written to ``OUT/weights``.
+The weights are given, or by default chosen per fold on the others: for each fold, the
+weights on a grid of step 0.1 whose fusion has the best mean emotion UA over the other folds
+(ties to the weights closest to equal). A fold's own labels never choose its weights, so the
+figures are those of a system a user could run; the weights chosen are written to
+``OUT/weights``.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ from speecheq.scoring.decode_dir import Decoded, read_decode_dir
 from speecheq.scoring.scores import Report, aggregate
 
 GRID_STEP = 0.1
-"""Step of the weight grid searched by ``cv``."""
+"""Step of the grid of weights searched per fold."""
 
 FLOOR = 1e-4
 """Posteriors are written with 4 decimals: a 0.0000 counts as this before its logarithm."""
