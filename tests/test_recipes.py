@@ -163,8 +163,9 @@ def test_mini_recipe_end_to_end(tmp_path: Path) -> None:
     assert "mean ± std" in done.stdout and "pooled" in done.stdout  # the report is printed
     report = json.loads((root / "egs/mini/exp/tiny/scores/scores.json").read_text())
     assert len(report["folds"]) == 2
-    for task in ("emotion UA", "intensity WA", "gender WA", "phone TER"):
+    for task in ("emotion UA", "intensity WA", "gender WA"):
         assert 0.0 <= report["pooled"]["metrics"][task] <= 1.0
+    assert report["pooled"]["metrics"]["phone TER"] >= 0.0  # insertions can take it over 1
     fused = root / "egs/mini/exp/tiny_fused_egemaps"
     assert [f["name"] for f in json.loads((fused / "scores/scores.json").read_text())["folds"]] == [
         "fold1",

@@ -16,7 +16,7 @@
 #   5 scoring     speecheq exp decode, speecheq exp score; the recipe's system: the network's
 #                 late fusion with the SVM (speecheq exp fuse, each seed: exp/<tag>_fused_<SET>)
 #                 and speecheq compare of the three (exp/<tag>_fused_<SET>/compare.md)
-#   6 release     speecheq exp release: the system trained on every speaker, for use
+#   6 release     speecheq exp release: the network trained on every speaker, for use
 #                 (exp/release: model.pt, model.onnx, MODEL_CARD.md); only when asked
 #                 (--stage 6, or --stop-stage 6)
 # With --baseline SET, the classic baseline instead: stage 2 computes utterance functionals
