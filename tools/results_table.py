@@ -15,24 +15,37 @@ from __future__ import annotations
 
 import argparse
 import re
+from dataclasses import dataclass
 from pathlib import Path
 
+from speecheq.errors import SpeechEQError
 from speecheq.scoring.compare import read_scores, summary
 
 ROOT = Path(__file__).resolve().parents[1]
 BEGIN, END = "<!-- results-table: begin -->", "<!-- results-table: end -->"
 
 
-def figure(exp: Path) -> tuple[float, str] | None:
-    """Emotion UA of a scored experiment (mean, shown with its ±), or None when unscored."""
-    if not (exp / "scores" / "scores.json").is_file() and not any(exp.glob("seed*/scores")):
+@dataclass(frozen=True)
+class Figure:
+    """An experiment's emotion UA: its mean, as shown (with its ±), and its folds."""
+
+    mean: float
+    shown: str
+    folds: int
+
+
+def figure(exp: Path) -> Figure | None:
+    """The emotion UA of a scored experiment, or None when it has no scores."""
+    try:
+        scores = read_scores(exp)
+    except SpeechEQError:
         return None
-    scores = read_scores(exp)
     row = summary(scores, ["emotion UA"]).iloc[0]
-    seeds = scores.seed.nunique()
+    seeds, folds = scores.seed.nunique(), scores.fold.nunique()
     spread = row.std_seeds if seeds > 1 else row.std_folds
-    unit = f"{seeds} seeds" if seeds > 1 else f"{scores.fold.nunique()} folds"
-    return 100 * row["mean"], f"{100 * row['mean']:.1f} ± {100 * spread:.1f} ({unit})"
+    unit = f"{seeds} seeds" if seeds > 1 else f"{folds} folds"
+    shown = f"{100 * row['mean']:.1f} ± {100 * spread:.1f} ({unit})"
+    return Figure(100 * row["mean"], shown, folds)
 
 
 def best(exps: list[Path]) -> tuple[str, str] | None:
@@ -40,8 +53,8 @@ def best(exps: list[Path]) -> tuple[str, str] | None:
     scored = [(found, exp.name) for exp in exps if (found := figure(exp)) is not None]
     if not scored:
         return None
-    (_, shown), name = max(scored, key=lambda item: item[0][0])
-    return shown, name
+    found, name = max(scored, key=lambda item: item[0].mean)
+    return found.shown, name
 
 
 def rows() -> list[str]:
@@ -57,15 +70,14 @@ def rows() -> list[str]:
         if network is None:
             lines.append(f"| `{recipe.name}` | | | | | {link} (its own tables) |")
             continue
-        folds = read_scores(exp / "train").fold.nunique()
         fused = best(sorted(exp.glob("train_fused_*")))
         svm = best(sorted(exp.glob("svm_*")))
         shown = [
             f"**{fused[0]}** ({fused[1].removeprefix('train_fused_')} SVM)" if fused else "",
-            network[1],
+            network.shown,
             f"{svm[0]} ({svm[1].removeprefix('svm_')})" if svm else "",
         ]
-        lines.append(f"| `{recipe.name}` | {folds} | {' | '.join(shown)} | {link} |")
+        lines.append(f"| `{recipe.name}` | {network.folds} | {' | '.join(shown)} | {link} |")
     return lines
 
 

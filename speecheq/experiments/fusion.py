@@ -70,7 +70,8 @@ class FoldFusion:
         first = decodes[0]
         pairs = first.pairs["emotion"]
         self.fold = fold
-        self.first = first
+        self.reference_dir = Path(first.path)
+        """The first system's decode directory, whose references the fusion keeps."""
         self.classes = first.classes["emotion"]
         for other in decodes[1:]:
             if other.classes.get("emotion") != self.classes:
@@ -114,11 +115,11 @@ def fuse_systems(systems: Sequence[Path], out: Path, weights: Sequence[float] | 
         raise SpeechEQError(f"--weights: give {len(systems)} non-negative weights, one a system")
     if weights is not None and sum(weights) <= 0:
         raise SpeechEQError("--weights: at least one weight must be positive")
-    decoded = [
+    decoded_folds = [
         {p.parents[2].name for p in system.glob(f"*/decode_test/hyp/{POSTERIORS}")}
         for system in systems
     ]
-    common = sorted(set.intersection(*decoded))
+    common = sorted(set.intersection(*decoded_folds))
     if not common:
         raise SpeechEQError(
             f"{', '.join(map(str, systems))}: no fold is decoded with posteriors "
@@ -145,7 +146,7 @@ def fuse_systems(systems: Sequence[Path], out: Path, weights: Sequence[float] | 
         posteriors /= posteriors.sum(axis=1, keepdims=True)
         decode_dir = out / fold.fold / "decode_test"
         by_utt = dict(zip(fold.utts, posteriors, strict=True))
-        write_posteriors(decode_dir, fold.classes, by_utt, Path(fold.first.path))
+        write_posteriors(decode_dir, fold.classes, by_utt, fold.reference_dir)
         written.append(read_decode_dir(decode_dir, fold.fold))
     write_table(
         out / "weights",
