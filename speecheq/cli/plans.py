@@ -121,7 +121,7 @@ def cross_command(
     speakers of every corpus of the set. Other test corpora are tested whole, by one model
     trained on the whole set. No test speaker is ever in a training or validation set.
     """
-    from speecheq.experiments.crosscorpus import cross_plan
+    from speecheq.experiments.cross import cross_plan
 
     plan, written = cross_plan(
         data_dir,
@@ -141,13 +141,14 @@ def cross_command(
             path,
             f"{len(parts.train.utts)} ({len(parts.train.speakers)})",
             str(len(parts.valid.utts)),
-            ", ".join(f"{c} {len(t.utts)} ({len(t.speakers)})" for c, t in parts.tests.items()),
+            ", ".join(sorted(set(parts.test.get("utt2corpus").values()))),
+            f"{len(parts.test.utts)} ({len(parts.test.speakers)})",
         ]
         for path, parts in written.items()
     ]
     print_table(
         f"{exp_dir}: classes {', '.join(plan.summary['classes'])}",
-        ["experiment", "train utts (spk)", "valid", "tests: utts (spk)"],
+        ["experiment", "train utts (spk)", "valid", "test corpora", "test utts (spk)"],
         rows,
     )
     _saved(plan, exp_dir)

@@ -2,7 +2,7 @@
 the reports that score their decodes.
 
 Every experiment is a plan: a recipe's folds (:mod:`.folds`), the cross-corpus matrix
-(:mod:`.crosscorpus`), the label-fraction learning curve (:mod:`.curve`). One runner trains and
+(:mod:`.cross`), the label-fraction learning curve (:mod:`.curve`). One runner trains and
 decodes the runs of any plan (:mod:`.runner`), one scorer writes its reports. A plan is saved
 as ``plan.json`` in its experiment folder, with every path as given (relative paths are taken
 from the folder the commands run in, as in Kaldi recipes).

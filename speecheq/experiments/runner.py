@@ -16,7 +16,7 @@ from pathlib import Path
 
 from speecheq.config import load_config
 from speecheq.console import note
-from speecheq.experiments.crosscorpus import summarise_cross
+from speecheq.experiments.cross import summarise_cross
 from speecheq.experiments.curve import summarise_curve
 from speecheq.experiments.folds import summarise_folds
 from speecheq.experiments.plan import Plan, Run
