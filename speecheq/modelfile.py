@@ -18,8 +18,8 @@ import numpy as np
 import torch
 
 from speecheq.config import TrainConfig, config_from_dict
-from speecheq.dataio.cmvn import Cmvn
 from speecheq.errors import SpeechEQError
+from speecheq.features.cmvn import Cmvn
 from speecheq.features.hub import resolve_upstream
 from speecheq.features.upstream import Upstream, digests
 from speecheq.fileio import atomic_write, path_problem

@@ -1,4 +1,5 @@
-"""Stage 5a: decode a data directory with a model into a decode directory (``speecheq predict``).
+"""Decoding with a model: over batches (:func:`decode`, also training's validation), and a data
+directory into a decode directory (:func:`predict`, stage 5a, ``speecheq predict``).
 
 The decode directory is what ``speecheq score`` reads::
 
@@ -16,28 +17,95 @@ removed, so a decode directory never mixes two models.
 
 from __future__ import annotations
 
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+import torch
 from torch.utils.data import DataLoader
 
-from speecheq.console import progress_bar
-from speecheq.data.datadir import DataDir
-from speecheq.dataio.dataset import (
+from speecheq.batching.dataset import (
     Collator,
     FeatureDataset,
     UtteranceDataset,
     WaveformDataset,
     load_utterances,
 )
-from speecheq.dataio.sampler import BucketBatchSampler
-from speecheq.decode import decode, score_tasks
-from speecheq.device import choose_device
+from speecheq.batching.sampler import BucketBatchSampler
+from speecheq.console import progress_bar
+from speecheq.data.datadir import DataDir
+from speecheq.device import autocast, choose_device
 from speecheq.errors import SpeechEQError
 from speecheq.features import SSLConfig, parse_feature_conf
 from speecheq.features.extract import CONF_NAME
 from speecheq.fileio import atomic_write, write_table
 from speecheq.modelfile import load_model
+from speecheq.models import SpeechEQModel
+from speecheq.tasks import Batch, Task, TaskScores
+
+
+@dataclass(frozen=True)
+class Hypotheses:
+    """Decode-directory tables (name -> utterance -> value) and per-task mean losses."""
+
+    tables: dict[str, dict[str, str]]
+    losses: dict[str, float]
+    """Each task's mean loss over the batches that had labels for it (weighted by their count)."""
+
+
+@torch.inference_mode()
+def decode(
+    model: SpeechEQModel,
+    batches: Iterable[Batch],
+    tasks: Sequence[Task],
+    device: torch.device,
+    amp_dtype: torch.dtype | None = None,
+    advance: Callable[[int], None] | None = None,
+) -> Hypotheses:
+    """Run ``model`` (put in eval mode) over ``batches`` on ``device`` (in ``amp_dtype`` mixed
+    precision, if given); ``advance(n)`` after each batch."""
+    model.eval()
+    tables: dict[str, dict[str, str]] = defaultdict(dict)
+    loss_sums: dict[str, float] = defaultdict(float)
+    counts: dict[str, int] = defaultdict(int)
+    for batch in batches:
+        batch = batch.to(device)
+        with autocast(device, amp_dtype):
+            output = model(batch.feats, batch.lengths)
+        for task in tasks:
+            for table, values in task.hypotheses(output).items():
+                tables[table].update(zip(batch.utts, values, strict=True))
+            target = batch.targets.get(task.name)
+            labeled = 0 if target is None else int(target.mask.sum())
+            if labeled:
+                loss_sums[task.name] += float(task.loss(output, batch)) * labeled
+                counts[task.name] += labeled
+        if advance is not None:
+            advance(len(batch.utts))
+    losses = {name: loss_sums[name] / counts[name] for name in counts}
+    return Hypotheses(dict(tables), losses)
+
+
+def score_tasks(
+    tasks: Sequence[Task],
+    tables: Mapping[str, Mapping[str, str]],
+    references: Mapping[str, Mapping[str, str]],
+) -> dict[str, TaskScores]:
+    """Task -> its scores over the utterances of its references (tasks without any left out)."""
+    scores = {}
+    for task in tasks:
+        refs = references.get(task.name, {})
+        hyps = tables.get(task.decode_table, {})
+        utts = [utt for utt in sorted(refs) if utt in hyps]
+        if utts:
+            where = f"task '{task.name}'"
+            scores[task.name] = task.score(
+                [task.parse(refs[u], where) for u in utts],
+                [task.parse(hyps[u], where) for u in utts],
+                task.classes,
+            )
+    return scores
 
 
 @dataclass(frozen=True)

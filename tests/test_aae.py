@@ -11,10 +11,10 @@ import torch
 from torch import nn
 from typer.testing import CliRunner
 
+from speecheq.batching.dataset import Collator, Example
+from speecheq.batching.sampler import MixedBatchSampler
 from speecheq.cli.main import app
 from speecheq.data.datadir import DataDir
-from speecheq.dataio.dataset import Collator, Example
-from speecheq.dataio.sampler import MixedBatchSampler
 from speecheq.errors import SpeechEQError
 from speecheq.fileio import read_table, write_table
 from speecheq.modelfile import build_tasks

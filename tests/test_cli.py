@@ -55,7 +55,7 @@ LAYERS = [
     ("features", "lexicon", "corpora", "synth"),
     ("models",),
     ("tasks",),
-    ("config", "annotated_config", "dataio", "modelfile", "decode"),
+    ("config", "annotated_config", "batching", "modelfile"),
     ("scoring", "predict", "inference"),
     ("train", "baseline", "serve"),
     ("experiments",),

@@ -25,7 +25,7 @@ from speecheq.features import (
     BACKUP,
     FeatureConfig,
     LocalJobs,
-    cmvn_stats,
+    cmvn,
     compute_features,
     make_feats,
 )
@@ -236,17 +236,17 @@ def test_conf_round_trips_and_errors_name_file_and_line(tmp_path: Path) -> None:
 def test_cmvn_stats_equal_numpy() -> None:
     rng = np.random.default_rng(0)
     mats = [rng.normal(3.0, 2.0, size=(n, 5)).astype(np.float32) for n in (7, 30, 12)]
-    stats = [cmvn_stats.utterance_stats(m) for m in mats]
+    stats = [cmvn.utterance_stats(m) for m in mats]
     assert stats[0].shape == (2, 6) and stats[0].dtype == np.float64
     np.testing.assert_allclose(stats[1][0, :5], mats[1].astype(np.float64).sum(axis=0))
     np.testing.assert_allclose(stats[1][1, :5], np.square(mats[1].astype(np.float64)).sum(axis=0))
     assert stats[1][0, 5] == 30 and stats[1][1, 5] == 0
     everything = np.concatenate(mats).astype(np.float64)
-    mean, std = cmvn_stats.mean_std(cmvn_stats.sum_stats(stats))
+    mean, std = cmvn.mean_std(cmvn.sum_stats(stats))
     np.testing.assert_allclose(mean, everything.mean(axis=0))
     np.testing.assert_allclose(std, everything.std(axis=0))
-    ones = cmvn_stats.utterance_stats(np.ones((4, 3), np.float32))
-    _, floored = cmvn_stats.mean_std(ones, floor=1e-4)
+    ones = cmvn.utterance_stats(np.ones((4, 3), np.float32))
+    _, floored = cmvn.mean_std(ones, floor=1e-4)
     np.testing.assert_allclose(floored, 1e-2)
 
 
@@ -270,10 +270,10 @@ def test_make_feats_writes_ark_scp_tables_and_cmvn(datadir: Path) -> None:
     )
     assert data.get("utt2num_frames")[utt] == "48" and data.get("utt2dur")[utt] == "0.5"
     assert data.conf["feats.conf"] == config.to_conf()
-    stats = cmvn_stats.speaker_stats(data)
+    stats = cmvn.speaker_stats(data)
     assert sorted(stats) == data.speakers
     spk3 = data.spk2utt["spk3"]
-    expected = cmvn_stats.sum_stats(cmvn_stats.utterance_stats(feats[u]) for u in spk3)
+    expected = cmvn.sum_stats(cmvn.utterance_stats(feats[u]) for u in spk3)
     np.testing.assert_allclose(stats["spk3"], expected)
     assert sorted(p.name for p in (datadir / "data").iterdir()) == [
         "cmvn.1.ark",
@@ -321,8 +321,8 @@ def test_two_jobs_give_the_same_features_as_one(datadir: Path, tmp_path: Path) -
     assert {utt.split("-")[0] for utt in first_job} == {"spk1", "spk2"}
     assert read_table(datadir / "cmvn.scp").keys() == read_table(other / "cmvn.scp").keys()
     np.testing.assert_allclose(
-        cmvn_stats.sum_stats(cmvn_stats.speaker_stats(DataDir.load(datadir)).values()),
-        cmvn_stats.sum_stats(cmvn_stats.speaker_stats(DataDir.load(other)).values()),
+        cmvn.sum_stats(cmvn.speaker_stats(DataDir.load(datadir)).values()),
+        cmvn.sum_stats(cmvn.speaker_stats(DataDir.load(other)).values()),
     )
 
 
@@ -470,7 +470,7 @@ def test_real_casia_subset(tmp_path: Path) -> None:
         samples, rate = read_audio(wav[utt])
         assert rate == 16000 and int(data.get("utt2num_frames")[utt]) == len(matrix)
         assert np.abs(matrix[:, :80] - knf_fbank(samples)).max() < 0.05
-    mean, std = cmvn_stats.mean_std(cmvn_stats.sum_stats(cmvn_stats.speaker_stats(data).values()))
+    mean, std = cmvn.mean_std(cmvn.sum_stats(cmvn.speaker_stats(data).values()))
     assert np.all(np.isfinite(mean)) and np.all(std > 0.1)
     # F0 follows Kaldi's pitch tracker; in neutral speech the female speaker's is the higher.
     options = knf.ProcessPitchOptions(add_raw_log_pitch=True)

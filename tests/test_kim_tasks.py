@@ -12,14 +12,14 @@ import torch
 from torch.nn import functional
 from typer.testing import CliRunner
 
+from speecheq.batching.dataset import read_features
+from speecheq.batching.sampler import BucketBatchSampler, balanced_draw
 from speecheq.cli.main import app
 from speecheq.config import config_from_dict
 from speecheq.data.datadir import DataDir
 from speecheq.data.ops import combine, subset
-from speecheq.dataio.cmvn import Cmvn
-from speecheq.dataio.dataset import read_features
-from speecheq.dataio.sampler import BucketBatchSampler, balanced_draw
 from speecheq.errors import SpeechEQError
+from speecheq.features.cmvn import Cmvn
 from speecheq.labels import ClassMap
 from speecheq.models import Dims, Encoded, ModelOutput
 from speecheq.scoring.decode_dir import read_decode_dir

@@ -10,9 +10,9 @@ import pytest
 import torch
 
 from speecheq.baseline.functionals import frame_statistics
+from speecheq.batching.dataset import Collator, Example
 from speecheq.data.datadir import DataDir
 from speecheq.data.tables import TABLES
-from speecheq.dataio.dataset import Collator, Example
 from speecheq.errors import SpeechEQError
 from speecheq.labels import AVD_DIMENSIONS, ClassMap
 from speecheq.modelfile import build_model

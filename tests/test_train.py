@@ -16,13 +16,13 @@ import torch
 from torch import multiprocessing, nn
 from typer.testing import CliRunner
 
+from speecheq.batching.dataset import read_features
+from speecheq.batching.sampler import BucketBatchSampler
 from speecheq.cli.main import app
 from speecheq.config import TrainConfig, load_config
 from speecheq.data.datadir import DataDir
-from speecheq.dataio.cmvn import Cmvn
-from speecheq.dataio.dataset import read_features
-from speecheq.dataio.sampler import BucketBatchSampler
 from speecheq.errors import SpeechEQError
+from speecheq.features.cmvn import Cmvn
 from speecheq.fileio import read_table, write_table
 from speecheq.modelfile import load_model
 from speecheq.models import Dims, ModelOutput, SpeechEQModel, UtteranceLinear

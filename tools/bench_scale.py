@@ -36,8 +36,8 @@ import sys
 from pathlib import Path
 from speecheq.config import config_from_dict
 from speecheq.data.datadir import DataDir
-from speecheq.dataio.dataset import load_utterances
-from speecheq.dataio.sampler import BucketBatchSampler
+from speecheq.batching.dataset import load_utterances
+from speecheq.batching.sampler import BucketBatchSampler
 from speecheq.modelfile import build_tasks
 from speecheq.tasks import TASKS
 from speecheq.tasks.base import TaskContext

@@ -1,9 +1,9 @@
 """Stage 2 features: Kaldi-compatible log-mel filterbanks (optional pitch), or the hidden layers
-of a pretrained upstream; CMVN statistics."""
+of a pretrained upstream; CMVN statistics and their application."""
 
 from __future__ import annotations
 
-from speecheq.features import cmvn_stats
+from speecheq.features import cmvn
 from speecheq.features.config import FeatureConfig
 from speecheq.features.extract import BACKUP, FeatsReport, LocalJobs, make_feats
 from speecheq.features.fbank import compute_features
@@ -23,7 +23,7 @@ __all__ = [
     "FeatureConfig",
     "LocalJobs",
     "SSLConfig",
-    "cmvn_stats",
+    "cmvn",
     "compute_features",
     "make_feats",
     "parse_feature_conf",

@@ -24,7 +24,7 @@ from speecheq.audio import is_pipe, read_audio
 from speecheq.cluster import SlurmCluster
 from speecheq.console import progress_bar
 from speecheq.errors import SpeechEQError
-from speecheq.features.cmvn_stats import utterance_stats
+from speecheq.features.cmvn import utterance_stats
 from speecheq.features.config import FeatureConfig
 from speecheq.features.fbank import FbankExtractor
 from speecheq.features.ssl import SSLConfig, SSLExtractor

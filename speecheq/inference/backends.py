@@ -21,9 +21,9 @@ import torch
 from torch import nn
 
 from speecheq.config import config_from_dict
-from speecheq.dataio.cmvn import Cmvn
 from speecheq.device import choose_device
 from speecheq.errors import SpeechEQError
+from speecheq.features.cmvn import Cmvn
 from speecheq.features.upstream import Preparation
 from speecheq.fileio import path_problem
 from speecheq.modelfile import TrainedModel, build_tasks, load_model

@@ -35,9 +35,9 @@ import numpy as np
 import torch
 
 from speecheq.audio import float_samples, read_audio
-from speecheq.dataio.cmvn import Cmvn
 from speecheq.errors import SpeechEQError
 from speecheq.features import SSLConfig, compute_features, parse_feature_conf
+from speecheq.features.cmvn import Cmvn
 from speecheq.features.ssl import SSLExtractor
 from speecheq.inference.backends import Backend, load_backend
 from speecheq.models import Encoded, ModelOutput

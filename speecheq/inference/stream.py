@@ -33,7 +33,7 @@ import torchaudio
 
 from speecheq.audio import float_samples
 from speecheq.errors import SpeechEQError
-from speecheq.features.cmvn_stats import sum_stats, utterance_stats
+from speecheq.features.cmvn import sum_stats, utterance_stats
 from speecheq.inference.recognizer import Prediction, Recognizer
 from speecheq.inference.timeline import (
     VAD_RATE,

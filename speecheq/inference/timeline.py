@@ -28,7 +28,7 @@ import torch
 import torchaudio
 
 from speecheq.errors import SpeechEQError
-from speecheq.features.cmvn_stats import sum_stats, utterance_stats
+from speecheq.features.cmvn import sum_stats, utterance_stats
 from speecheq.fileio import path_problem
 from speecheq.inference.recognizer import Prediction, Recognizer
 

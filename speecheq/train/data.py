@@ -17,11 +17,7 @@ from typing import Any
 import torch
 from torch.utils.data import ConcatDataset, DataLoader, Dataset, Sampler
 
-from speecheq.config import TrainConfig
-from speecheq.data.datadir import DataDir
-from speecheq.data.tables import TABLES
-from speecheq.dataio.cmvn import Cmvn
-from speecheq.dataio.dataset import (
+from speecheq.batching.dataset import (
     Collator,
     FeatureDataset,
     Utterance,
@@ -30,9 +26,13 @@ from speecheq.dataio.dataset import (
     feature_dim,
     load_utterances,
 )
-from speecheq.dataio.sampler import BucketBatchSampler, MixedBatchSampler
+from speecheq.batching.sampler import BucketBatchSampler, MixedBatchSampler
+from speecheq.config import TrainConfig
+from speecheq.data.datadir import DataDir
+from speecheq.data.tables import TABLES
 from speecheq.errors import SpeechEQError
 from speecheq.features import SSLConfig, parse_feature_conf
+from speecheq.features.cmvn import Cmvn
 from speecheq.features.extract import CONF_NAME
 from speecheq.features.upstream import Upstream
 from speecheq.modelfile import build_tasks

@@ -19,7 +19,7 @@ from typing import Any, Literal
 import torch
 from torch import nn
 
-from speecheq.dataio.sampler import BucketBatchSampler
+from speecheq.batching.sampler import BucketBatchSampler
 from speecheq.errors import SpeechEQError
 from speecheq.train.averaging import WeightAverage
 from speecheq.train.optim import Optimiser, PhaseStates

@@ -28,10 +28,9 @@ from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader
 
+from speecheq.batching.sampler import BucketBatchSampler
 from speecheq.config import TrainConfig, write_config
 from speecheq.console import note
-from speecheq.dataio.sampler import BucketBatchSampler
-from speecheq.decode import decode, score_tasks
 from speecheq.errors import SpeechEQError
 from speecheq.fileio import make_folder
 from speecheq.modelfile import (
@@ -42,6 +41,7 @@ from speecheq.modelfile import (
     save_torch,
 )
 from speecheq.models import SpeechEQModel
+from speecheq.predict import decode, score_tasks
 from speecheq.tasks import Batch, TaskScores
 from speecheq.train.augment import SpecAugment
 from speecheq.train.averaging import WeightAverage
@@ -91,7 +91,7 @@ def train(
       would add nothing), except when a task uses unlabeled data: then the utterances of
       ``unlabeled_dir`` (one data directory or several) join the batches too, with every label
       masked, ``batching.unlabeled_ratio`` of them per training utterance each epoch (see
-      :mod:`speecheq.dataio.sampler`).
+      :mod:`speecheq.batching.sampler`).
     - ``model.pt`` is the epoch with the best validation score: the primary metric (emotion
       UA, say) of the first task in the config that the valid set can score; with none, the
       last epoch. With ``optim.average_last``, it is the mean of the last epochs' weights.

@@ -22,8 +22,8 @@ from torch.utils.data import Dataset
 
 from speecheq.audio import is_pipe, read_audio
 from speecheq.data.datadir import DataDir
-from speecheq.dataio.cmvn import Cmvn
 from speecheq.errors import SpeechEQError
+from speecheq.features.cmvn import Cmvn
 from speecheq.features.upstream import Preparation
 from speecheq.tasks import Batch, Task
 

@@ -1,0 +1,2 @@
+"""From features on disk to padded batches, for training and decoding: datasets, collation and
+length-bucketed batch samplers."""

@@ -1,1 +1,0 @@
-"""Reading features for training and decoding: CMVN, datasets, collation and batch samplers."""
