@@ -220,7 +220,7 @@ def cross_plan(
         config.with_tasks(tasks)  # raises on an unknown task name
     data = DataDir.load(data_dir)
     design = make_design(data, merge=config.labels.merge, **design_options)
-    written = {}
+    written: dict[str, Fold] = {}
     for experiment in design.experiments:
         parts = written[experiment.path] = experiment_data(design, data, experiment)
         root = out_dir / "data" / experiment.path
@@ -308,7 +308,7 @@ def _shown(cells: pd.DataFrame, star: bool) -> pd.Series:
     return text + (cells["within"].map({True: "*", False: ""}) if star else "")
 
 
-def _grid(frame: pd.DataFrame, index: Any, columns: Any, keys: tuple, star: bool) -> list:
+def _grid(frame: pd.DataFrame, index: Any, columns: Any, keys: tuple, star: bool) -> list[list]:
     """``frame``'s rows shown (:func:`_shown`) in a grid of ``index`` by ``columns`` values, in
     the order of ``keys`` (rows, columns); ``-`` where it has no row."""
     shown = frame.assign(shown=_shown(frame, star))
