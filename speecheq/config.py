@@ -115,9 +115,11 @@ class OptimConfig:
     average_last: int = 0
     """The model kept is the mean of the weights after each of the last N epochs (checkpoint
     averaging); 0: the epoch that scored best on the valid set."""
-    task_weighting: Literal["fixed", "uncertainty"] = "fixed"
-    """``fixed``: each task's loss times its ``weight``; ``uncertainty``: weights learned from
-    each task's log-variance (Kendall et al., 2018), starting from the fixed ones."""
+    task_weighting: Literal["fixed", "annealed", "uncertainty"] = "fixed"
+    """``fixed``: each task's loss times its ``weight``; ``annealed``: the same, with the
+    auxiliary tasks' weights (all but emotion) falling to 0 over the epochs (half cosine);
+    ``uncertainty``: weights learned from each task's log-variance (Kendall et al., 2018),
+    starting from the fixed ones."""
 
     def __post_init__(self) -> None:
         if self.epochs < 1:

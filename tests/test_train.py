@@ -30,6 +30,7 @@ from speecheq.tasks import TASKS, Batch, Phase, Target, Task, TaskScores
 from speecheq.tasks.emotion import EmotionTask
 from speecheq.train import trainer
 from speecheq.train.trainer import TrainResult, train
+from speecheq.train.weighting import TaskWeighting
 from tests.synthetic import one_thread, tiny, write_feature_set, write_lang  # noqa: F401
 
 
@@ -174,6 +175,32 @@ def test_resume_ends_exactly_as_an_uninterrupted_run(
         train(other, train_dir, valid_dir, tmp_path / "parts", lang_dir, resume=True)
     with pytest.raises(SpeechEQError, match="no checkpoint to resume from"):
         train(config, train_dir, valid_dir, tmp_path / "none", lang_dir, resume=True)
+
+
+def test_annealed_weighting_fades_the_auxiliary_tasks_only() -> None:
+    weighting = TaskWeighting([1.0, 0.5, 0.3], "annealed", [False, True, True])
+    losses = torch.tensor([2.0, 4.0, 10.0])
+    weighting.set_epoch(0, 4)
+    assert weighting.weights == pytest.approx([1.0, 0.5, 0.3])
+    weighting.set_epoch(2, 4)
+    assert weighting.weights == pytest.approx([1.0, 0.25, 0.15])
+    assert float(weighting(losses)) == pytest.approx(2.0 + 1.0 + 1.5)
+    fixed = TaskWeighting([1.0, 0.5, 0.3], "fixed", [False, True, True])
+    fixed.set_epoch(3, 4)
+    assert fixed.weights == pytest.approx([1.0, 0.5, 0.3])
+
+
+def test_training_anneals_the_auxiliary_weights_epoch_by_epoch(
+    sets: tuple[Path, Path, Path], tmp_path: Path
+) -> None:
+    train_dir, valid_dir, lang_dir = sets
+    config = tiny(optim={"epochs": 2, "task_weighting": "annealed"})
+    result = train(config, train_dir, valid_dir, tmp_path / "annealed", lang_dir)
+    weights = [{k: v for k, v in row.items() if k.startswith("weight_")} for row in result.history]
+    start = {f"weight_{name}": options.weight for name, options in config.tasks.items()}
+    assert weights[0] == pytest.approx(start)
+    halved = {k: v if k == "weight_emotion" else v / 2 for k, v in start.items()}
+    assert weights[1] == pytest.approx(halved) and len(halved) > 1
 
 
 def test_averaged_checkpoints_and_learned_task_weights_resume_exactly(

@@ -140,7 +140,9 @@ class _Trainer:
             rt.device
         )
         self.weighting = TaskWeighting(
-            [t.options.weight for t in self.tasks], optim.task_weighting == "uncertainty"
+            [t.options.weight for t in self.tasks],
+            optim.task_weighting,
+            [t.name != "emotion" for t in self.tasks],
         ).to(rt.device)
         self.augment = SpecAugment(config.features.specaugment)
         self.sampler = training_sampler(data, config, rt.rank, rt.world_size)
@@ -224,6 +226,7 @@ class _Trainer:
         for epoch in range(start, self.config.optim.epochs):
             _seed(self.config.seed, epoch, self.rt.rank)
             self.sampler.set_epoch(epoch)
+            self.weighting.set_epoch(epoch, self.config.optim.epochs)
             times = self._train_epoch(network, train_loader, epoch)
             self.rt.average_buffers(self.model)
             if self.rt.is_main:

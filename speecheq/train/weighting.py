@@ -1,11 +1,13 @@
 """How the tasks' losses add up to the one the shared step minimises (``optim.task_weighting``).
 
-``fixed``: each task's ``weight`` times its loss. ``uncertainty`` (Kendall, Gal and Cipolla,
-2018): each task ``i`` has a learned log-variance ``s_i`` and contributes
-``exp(-s_i) * loss_i + s_i``, so a task's weight falls as its loss stays high (a noisy task)
-and rises as it is learned; ``s_i`` starts at ``-log(weight_i)``, so the run starts from the
-fixed weights. The log-variances are trained with the model (without weight decay) and kept in
-the checkpoint; ``metrics.csv`` records each task's weight per epoch.
+``fixed``: each task's ``weight`` times its loss. ``annealed``: the same, but the auxiliary
+tasks' weights (every task but emotion) fall from theirs to 0 over the epochs on a half cosine,
+so the shared encoder learns from them first and from emotion alone at the end.
+``uncertainty`` (Kendall, Gal and Cipolla, 2018): each task ``i`` has a learned log-variance
+``s_i`` and contributes ``exp(-s_i) * loss_i + s_i``, so a task's weight falls as its loss
+stays high (a noisy task) and rises as it is learned; ``s_i`` starts at ``-log(weight_i)``, so
+the run starts from the fixed weights. The log-variances are trained with the model (without
+weight decay) and kept in the checkpoint; ``metrics.csv`` records each task's weight per epoch.
 """
 
 from __future__ import annotations
@@ -23,23 +25,36 @@ SMALLEST_WEIGHT = 1e-3
 class TaskWeighting(nn.Module):
     """The weighted sum of the tasks' losses, with fixed or learned weights."""
 
-    def __init__(self, weights: Sequence[float], learned: bool) -> None:
+    def __init__(self, weights: Sequence[float], mode: str, annealed: Sequence[bool]) -> None:
+        """``weights`` of the tasks in order; ``annealed``: which of them fall to 0 in
+        ``annealed`` mode (the auxiliary ones)."""
         super().__init__()
         self.register_buffer("fixed", torch.tensor(list(weights), dtype=torch.float32))
+        annealing = torch.tensor(list(annealed), dtype=torch.bool) & (mode == "annealed")
+        self.register_buffer("annealed", annealing, persistent=False)
+        self.register_buffer("scale", torch.ones(()), persistent=False)
         self.log_vars = (
             nn.Parameter(torch.tensor([-math.log(max(w, SMALLEST_WEIGHT)) for w in weights]))
-            if learned
+            if mode == "uncertainty"
             else None
         )
 
+    def set_epoch(self, epoch: int, epochs: int) -> None:
+        """Scale the annealed weights for ``epoch`` of ``epochs``: 1 at the first, 0 after the
+        last."""
+        self.scale.fill_(0.5 * (1 + math.cos(math.pi * epoch / epochs)))
+
     def forward(self, losses: torch.Tensor) -> torch.Tensor:
         if self.log_vars is None:
-            return (losses * self.fixed).sum()
+            return (losses * self._fixed_now()).sum()
         return (torch.exp(-self.log_vars) * losses + self.log_vars).sum()
+
+    def _fixed_now(self) -> torch.Tensor:
+        return torch.where(self.annealed, self.fixed * self.scale, self.fixed)
 
     @property
     def weights(self) -> list[float]:
         """The weight of each task's loss now."""
         if self.log_vars is None:
-            return self.fixed.tolist()
+            return self._fixed_now().tolist()
         return torch.exp(-self.log_vars.detach()).tolist()
