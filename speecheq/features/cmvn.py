@@ -54,10 +54,14 @@ def mean_std(stats: np.ndarray, floor: float = 1e-5) -> tuple[np.ndarray, np.nda
     return mean, np.sqrt(np.maximum(variance, floor))
 
 
-def speaker_stats(data: DataDir) -> dict[str, np.ndarray]:
-    """Each speaker's stats, read from the arks that the data directory's ``cmvn.scp`` names."""
+def speaker_stats(data: DataDir, path: str | Path = "the data directory") -> dict[str, CmvnStats]:
+    """Each speaker's stats, read from the arks that the ``cmvn.scp`` of ``data`` (at ``path``)
+    names."""
     if not data.has("cmvn.scp"):
-        raise SpeechEQError("the data directory has no cmvn.scp: run 'speecheq feats' on it first")
+        raise SpeechEQError(
+            f"{path}: cmvn.scp is missing, which per-speaker, per-corpus or global CMVN needs "
+            f"(compute features with 'speecheq feats {path}')"
+        )
     stats = {}
     for speaker, location in data.get("cmvn.scp").items():
         try:
@@ -67,15 +71,6 @@ def speaker_stats(data: DataDir) -> dict[str, np.ndarray]:
                 f"cmvn.scp: cannot read the stats of speaker '{speaker}' from '{location}' ({err})"
             ) from None
     return stats
-
-
-def _speaker_stats(path: Path, data: DataDir) -> dict[str, CmvnStats]:
-    if not data.has("cmvn.scp"):
-        raise SpeechEQError(
-            f"{path}: cmvn.scp is missing, which per-speaker, per-corpus or global CMVN needs "
-            f"(compute features with 'speecheq feats {path}')"
-        )
-    return speaker_stats(data)
 
 
 @dataclass(frozen=True)
@@ -102,14 +97,14 @@ class Cmvn:
         """CMVN for the training set ``data``: global stats are the sum of its speakers'."""
         if mode not in ("global", "speaker", "corpus"):
             return cls(mode)
-        stats = _speaker_stats(path, data)
+        stats = speaker_stats(data, path)
         return cls(mode, sum_stats(stats.values()))._with_stats(path, data, stats)
 
     def for_data(self, path: Path, data: DataDir) -> Cmvn:
         """The same normalisation for another data directory (its own speakers' stats)."""
         if self.mode not in ("speaker", "corpus"):
             return self
-        return self._with_stats(path, data, _speaker_stats(path, data))
+        return self._with_stats(path, data, speaker_stats(data, path))
 
     def _with_stats(self, path: Path, data: DataDir, stats: Mapping[str, CmvnStats]) -> Cmvn:
         if self.mode == "speaker":
