@@ -117,7 +117,8 @@ class OptimConfig:
     averaging); 0: the epoch that scored best on the valid set."""
     task_weighting: Literal["fixed", "annealed", "uncertainty"] = "fixed"
     """``fixed``: each task's loss times its ``weight``; ``annealed``: the same, with the
-    auxiliary tasks' weights (all but emotion) falling to 0 over the epochs (half cosine);
+    auxiliary tasks' weights (all but emotion, intensity and dimensional) falling to 0 over the
+    epochs (half cosine);
     ``uncertainty``: weights learned from each task's log-variance (Kendall et al., 2018),
     starting from the fixed ones."""
 

@@ -58,7 +58,7 @@ from speecheq.train.state import (
     loss_text,
     make_checkpoint,
 )
-from speecheq.train.weighting import TaskWeighting
+from speecheq.train.weighting import KEPT, TaskWeighting
 
 MODEL = "model.pt"
 CONFIG = "config.yaml"
@@ -142,7 +142,7 @@ class _Trainer:
         self.weighting = TaskWeighting(
             [t.options.weight for t in self.tasks],
             optim.task_weighting,
-            [t.name != "emotion" for t in self.tasks],
+            [t.name not in KEPT for t in self.tasks],
         ).to(rt.device)
         self.augment = SpecAugment(config.features.specaugment)
         self.sampler = training_sampler(data, config, rt.rank, rt.world_size)

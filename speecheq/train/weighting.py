@@ -1,8 +1,9 @@
 """How the tasks' losses add up to the one the shared step minimises (``optim.task_weighting``).
 
 ``fixed``: each task's ``weight`` times its loss. ``annealed``: the same, but the auxiliary
-tasks' weights (every task but emotion) fall from theirs to 0 over the epochs on a half cosine,
-so the shared encoder learns from them first and from emotion alone at the end.
+tasks' weights (every task outside the emotion label space, :data:`KEPT`) fall from theirs to 0
+over the epochs on a half cosine, so the shared encoder learns from them first and from the
+emotion tasks alone at the end.
 ``uncertainty`` (Kendall, Gal and Cipolla, 2018): each task ``i`` has a learned log-variance
 ``s_i`` and contributes ``exp(-s_i) * loss_i + s_i``, so a task's weight falls as its loss
 stays high (a noisy task) and rises as it is learned; ``s_i`` starts at ``-log(weight_i)``, so
@@ -18,6 +19,8 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
+KEPT = ("emotion", "intensity", "dimensional")
+"""The tasks of the emotion label space: annealing keeps their weights."""
 SMALLEST_WEIGHT = 1e-3
 """The starting weight of a task given weight 0 under uncertainty weighting."""
 
