@@ -115,7 +115,7 @@ class OptimConfig:
     average_last: int = 0
     """The model kept is the mean of the weights after each of the last N epochs (checkpoint
     averaging); 0: the epoch that scored best on the valid set."""
-    task_weighting: Literal["fixed", "annealed", "uncertainty"] = "fixed"
+    task_weighting: Literal["fixed", "annealed", "uncertainty"] = "annealed"
     """``fixed``: each task's loss times its ``weight``; ``annealed``: the same, with the
     auxiliary tasks' weights (all but emotion, intensity and dimensional) falling to 0 over the
     epochs (half cosine);

@@ -19,10 +19,11 @@ EGS = Path(__file__).resolve().parents[1] / "egs"
 pytestmark = pytest.mark.corpora
 
 MIN_EMOTION_UA = 0.36
-"""Seeds 0, 1, 2 measured 0.463, 0.473, 0.510 (chance: 0.167); less a margin for other
+"""Seeds 0, 1, 2 measured 0.443, 0.453, 0.523 (chance: 0.167); less a margin for other
 machines and thread counts."""
-MAX_PHONE_TER = 0.72
-"""Seeds 0, 1, 2 measured 0.568, 0.630, 0.599 (a CTC head that emits nothing: 1.0)."""
+MAX_PHONE_TER = 0.8
+"""Seeds 0, 1, 2 measured 0.591, 0.684, 0.660 (a CTC head that emits nothing: 1.0); the
+phone weight is annealed to 0, so the head learns less than emotion's."""
 
 
 def prepared(name: str, out: Path) -> DataDir:
