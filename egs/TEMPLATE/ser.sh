@@ -58,7 +58,7 @@ train_config=        # "" = conf/train.yaml, or conf/train_ssl.yaml with an upst
 tasks=               # comma-separated tasks to train ("" = those of the config)
 tag=                 # experiment name under exp/ ("" = from the config name and the tasks)
 device=auto          # auto, cpu or cuda
-resume=auto          # stage 4: auto (continue each run from its checkpoint), true or false
+resume=auto          # stages 4 and 6: auto (continue each run from its checkpoint), true or false
 feats_cmd="--launcher local"           # how stages 2 and 3 run the --nj feature jobs (cmd.sh)
 train_cmd="--launcher local --jobs 1"   # how stage 4 runs its jobs (set in cmd.sh)
 decode_cmd="--launcher local --jobs 1"  # how stage 5 runs its jobs (set in cmd.sh)
@@ -96,7 +96,7 @@ Options (default in brackets):
   --train-config FILE        [conf/train.yaml; with an upstream conf/train_ssl.yaml]
   --tasks emotion,intensity,phone,gender     the tasks trained [the config's]
   --tag NAME                 experiment name under exp/; --device auto|cpu|cuda [$device]
-  --resume auto|true|false   continue each fold's training from its checkpoint [$resume]
+  --resume auto|true|false   continue each fold's (and the release's) training from its checkpoint [$resume]
   --feats-cmd '...'          launcher of the feature jobs [cmd.sh: $feats_cmd]
   --train-cmd '...'          launcher of stage 4 [cmd.sh: $train_cmd]
   --decode-cmd '...'         launcher of stage 5 [cmd.sh: $decode_cmd]
@@ -315,6 +315,6 @@ if [ "$stage" -le 6 ] && [ "$stop_stage" -ge 6 ]; then
   done
   log 6 "release model of $expdir on all of $data/all -> exp/release"
   speecheq exp release "$expdir" "$data/all" exp/release --corpus "${corpus// /,}" \
-    --device "$device" "${svms[@]}"
+    --device "$device" --resume "$resume" "${svms[@]}"
   log 6 "done in $((SECONDS - start)) s; exp/release/MODEL_CARD.md"
 fi

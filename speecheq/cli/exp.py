@@ -18,6 +18,7 @@ from speecheq.cli.options import (
     MemOption,
     NodesOption,
     PartitionOption,
+    ResumeOption,
     ThreadsOption,
     TimeOption,
     slurm_options,
@@ -82,13 +83,7 @@ def train_command(
     exp_dir: plans.ExpArg,
     runs: RunsOption = None,
     device: DeviceOption = "auto",
-    resume: Annotated[
-        str,
-        typer.Option(
-            metavar="auto|true|false",
-            help="auto: continue each run from its checkpoint (a finished run does nothing).",
-        ),
-    ] = "auto",
+    resume: ResumeOption = "auto",
     launcher: LauncherOption = "local",
     jobs: JobsOption = 1,
     num_threads: ThreadsOption = None,
@@ -207,13 +202,23 @@ def release_command(
         typer.Option(help="A classic baseline's folder (exp/svm_fbank) for the model card."),
     ] = None,
     device: DeviceOption = "auto",
+    resume: ResumeOption = "auto",
 ) -> None:
     """Train the recipe's system on every speaker (stage 6): OUT/model.pt, its ONNX export and
     MODEL_CARD.md with the cross-validated figures of EXP's folds and the baselines'."""
     from speecheq.experiments.release import release
+    from speecheq.train.state import parse_resume
 
     names = [name for name in corpus.split(",") if name]
-    model = release(exp_dir, data_dir, out_dir, names, baseline or [], device=device)
+    model = release(
+        exp_dir,
+        data_dir,
+        out_dir,
+        names,
+        baseline or [],
+        device=device,
+        resume=parse_resume(resume),
+    )
     note(f"{model}: the release model; its card is {out_dir / 'MODEL_CARD.md'}")
 
 
@@ -223,7 +228,7 @@ def job_command(
     run: Annotated[str, typer.Argument(help="The run's name.")],
     stage: Annotated[str, typer.Option(help="train or decode.")] = "train",
     device: DeviceOption = "auto",
-    resume: Annotated[str, typer.Option(metavar="auto|true|false")] = "auto",
+    resume: ResumeOption = "auto",
     num_threads: ThreadsOption = None,
 ) -> None:
     """One job of a plan, as a local launcher starts it."""

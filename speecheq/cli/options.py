@@ -27,6 +27,15 @@ LauncherOption = Annotated[
     ),
 ]
 JobsOption = Annotated[int, typer.Option(min=1, help="Jobs run at a time.")]
+ResumeOption = Annotated[
+    str,
+    typer.Option(
+        metavar="auto|true|false",
+        help="auto: continue from the checkpoint when there is one (a finished run does "
+        "nothing), else start afresh; true: continue (a checkpoint must exist); false: start "
+        "afresh.",
+    ),
+]
 PartitionOption = Annotated[str | None, typer.Option(help="Slurm: the partition.")]
 GpusOption = Annotated[int, typer.Option(min=0, help="Slurm: GPUs per job.")]
 CpusOption = Annotated[int, typer.Option(min=1, help="Slurm: CPU cores per job.")]

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from speecheq.cli.options import DeviceOption, ThreadsOption, set_threads
+from speecheq.cli.options import DeviceOption, ResumeOption, ThreadsOption, set_threads
 from speecheq.console import print_table
 
 
@@ -43,15 +43,7 @@ def train_command(
             "(the value is read as YAML; repeat for several).",
         ),
     ] = None,
-    resume: Annotated[
-        str,
-        typer.Option(
-            metavar="auto|true|false",
-            help="auto: continue from EXP_DIR/checkpoint.pt when there is one (a finished run "
-            "does nothing), else start afresh; true: continue (a checkpoint must exist); false: "
-            "start afresh.",
-        ),
-    ] = "auto",
+    resume: ResumeOption = "auto",
     unlabeled_dir: Annotated[
         list[Path] | None,
         typer.Option(

@@ -27,6 +27,7 @@ from speecheq.experiments.plan import Plan
 from speecheq.fileio import atomic_write
 from speecheq.inference.export import export_model
 from speecheq.modelfile import load_model, load_torch
+from speecheq.train.state import Resume
 from speecheq.train.trainer import MODEL, train
 
 CARD = "MODEL_CARD.md"
@@ -155,6 +156,7 @@ def release(
     baselines: Sequence[Path] = (),
     *,
     device: str = "auto",
+    resume: Resume = "auto",
 ) -> Path:
     """Train the release model of the recipe's plan in ``exp_dir`` on all of ``data_dir`` (of
     ``corpora``, by preparer name) into ``out_dir``, export it to ONNX and write its model card
@@ -171,7 +173,7 @@ def release(
     if first.tasks:
         config = config.with_tasks(first.tasks)
     note(f"release: {chosen} epochs on all of {data_dir} -> {out_dir}")
-    train(config, data_dir, data_dir, out_dir, first.lang_dir, device=device)
+    train(config, data_dir, data_dir, out_dir, first.lang_dir, device=device, resume=resume)
     model = out_dir / MODEL
     if config.model.upstream.path:
         note("release: a model with an upstream inside is not exported to ONNX yet")
