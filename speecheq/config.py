@@ -118,9 +118,8 @@ class OptimConfig:
     task_weighting: Literal["fixed", "annealed", "uncertainty"] = "annealed"
     """``fixed``: each task's loss times its ``weight``; ``annealed``: the same, with the
     auxiliary tasks' weights (all but emotion, intensity and dimensional) falling to 0 over the
-    epochs (half cosine);
-    ``uncertainty``: weights learned from each task's log-variance (Kendall et al., 2018),
-    starting from the fixed ones."""
+    epochs (half cosine); ``uncertainty``: weights learned from each task's log-variance
+    (Kendall et al., 2018), starting from the fixed ones."""
 
     def __post_init__(self) -> None:
         if self.epochs < 1:
