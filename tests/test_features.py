@@ -270,7 +270,7 @@ def test_make_feats_writes_ark_scp_tables_and_cmvn(datadir: Path) -> None:
     )
     assert data.get("utt2num_frames")[utt] == "48" and data.get("utt2dur")[utt] == "0.5"
     assert data.conf["feats.conf"] == config.to_conf()
-    stats = cmvn.speaker_stats(data)
+    stats = cmvn.speaker_stats(data, datadir)
     assert sorted(stats) == data.speakers
     spk3 = data.spk2utt["spk3"]
     expected = cmvn.sum_stats(cmvn.utterance_stats(feats[u]) for u in spk3)
@@ -321,8 +321,8 @@ def test_two_jobs_give_the_same_features_as_one(datadir: Path, tmp_path: Path) -
     assert {utt.split("-")[0] for utt in first_job} == {"spk1", "spk2"}
     assert read_table(datadir / "cmvn.scp").keys() == read_table(other / "cmvn.scp").keys()
     np.testing.assert_allclose(
-        cmvn.sum_stats(cmvn.speaker_stats(DataDir.load(datadir)).values()),
-        cmvn.sum_stats(cmvn.speaker_stats(DataDir.load(other)).values()),
+        cmvn.sum_stats(cmvn.speaker_stats(DataDir.load(datadir), datadir).values()),
+        cmvn.sum_stats(cmvn.speaker_stats(DataDir.load(other), other).values()),
     )
 
 
@@ -470,7 +470,7 @@ def test_real_casia_subset(tmp_path: Path) -> None:
         samples, rate = read_audio(wav[utt])
         assert rate == 16000 and int(data.get("utt2num_frames")[utt]) == len(matrix)
         assert np.abs(matrix[:, :80] - knf_fbank(samples)).max() < 0.05
-    mean, std = cmvn.mean_std(cmvn.sum_stats(cmvn.speaker_stats(data).values()))
+    mean, std = cmvn.mean_std(cmvn.sum_stats(cmvn.speaker_stats(data, data_dir).values()))
     assert np.all(np.isfinite(mean)) and np.all(std > 0.1)
     # F0 follows Kaldi's pitch tracker; in neutral speech the female speaker's is the higher.
     options = knf.ProcessPitchOptions(add_raw_log_pitch=True)

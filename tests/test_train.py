@@ -179,14 +179,15 @@ def test_resume_ends_exactly_as_an_uninterrupted_run(
 
 
 def test_annealed_weighting_fades_the_auxiliary_tasks_only() -> None:
-    weighting = TaskWeighting([1.0, 0.5, 0.3], "annealed", [False, True, True])
+    names = ["emotion", "phone", "gender"]
+    weighting = TaskWeighting(names, [1.0, 0.5, 0.3], "annealed")
     losses = torch.tensor([2.0, 4.0, 10.0])
     weighting.set_epoch(0, 4)
     assert weighting.weights == pytest.approx([1.0, 0.5, 0.3])
     weighting.set_epoch(2, 4)
     assert weighting.weights == pytest.approx([1.0, 0.25, 0.15])
     assert float(weighting(losses)) == pytest.approx(2.0 + 1.0 + 1.5)
-    fixed = TaskWeighting([1.0, 0.5, 0.3], "fixed", [False, True, True])
+    fixed = TaskWeighting(names, [1.0, 0.5, 0.3], "fixed")
     fixed.set_epoch(3, 4)
     assert fixed.weights == pytest.approx([1.0, 0.5, 0.3])
 

@@ -54,7 +54,7 @@ def mean_std(stats: np.ndarray, floor: float = 1e-5) -> tuple[np.ndarray, np.nda
     return mean, np.sqrt(np.maximum(variance, floor))
 
 
-def speaker_stats(data: DataDir, path: str | Path = "the data directory") -> dict[str, CmvnStats]:
+def speaker_stats(data: DataDir, path: str | Path) -> dict[str, CmvnStats]:
     """Each speaker's stats, read from the arks that the ``cmvn.scp`` of ``data`` (at ``path``)
     names."""
     if not data.has("cmvn.scp"):
@@ -68,7 +68,8 @@ def speaker_stats(data: DataDir, path: str | Path = "the data directory") -> dic
             stats[speaker] = np.asarray(kaldiio.load_mat(location), dtype=np.float64)
         except (OSError, ValueError, EOFError) as err:
             raise SpeechEQError(
-                f"cmvn.scp: cannot read the stats of speaker '{speaker}' from '{location}' ({err})"
+                f"{path}/cmvn.scp: cannot read the stats of speaker '{speaker}' from "
+                f"'{location}' ({err})"
             ) from None
     return stats
 

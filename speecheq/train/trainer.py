@@ -58,7 +58,7 @@ from speecheq.train.state import (
     loss_text,
     make_checkpoint,
 )
-from speecheq.train.weighting import KEPT, TaskWeighting
+from speecheq.train.weighting import TaskWeighting
 
 MODEL = "model.pt"
 CONFIG = "config.yaml"
@@ -139,11 +139,8 @@ class _Trainer:
         self.model = build_model(data.feature_dim, config, self.tasks, data.spec, data.upstream).to(
             rt.device
         )
-        self.weighting = TaskWeighting(
-            [t.options.weight for t in self.tasks],
-            optim.task_weighting,
-            [t.name not in KEPT for t in self.tasks],
-        ).to(rt.device)
+        names, weights = [t.name for t in self.tasks], [t.options.weight for t in self.tasks]
+        self.weighting = TaskWeighting(names, weights, optim.task_weighting).to(rt.device)
         self.augment = SpecAugment(config.features.specaugment)
         self.sampler = training_sampler(data, config, rt.rank, rt.world_size)
         if rt.distributed and rt.is_main:

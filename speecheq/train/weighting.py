@@ -28,13 +28,12 @@ SMALLEST_WEIGHT = 1e-3
 class TaskWeighting(nn.Module):
     """The weighted sum of the tasks' losses, with fixed or learned weights."""
 
-    def __init__(self, weights: Sequence[float], mode: str, annealed: Sequence[bool]) -> None:
-        """``weights`` of the tasks in order; ``annealed``: which of them fall to 0 in
-        ``annealed`` mode (the auxiliary ones)."""
+    def __init__(self, names: Sequence[str], weights: Sequence[float], mode: str) -> None:
+        """The tasks' ``names`` and ``weights``, in order; ``mode`` as ``optim.task_weighting``."""
         super().__init__()
         self.register_buffer("fixed", torch.tensor(list(weights), dtype=torch.float32))
-        annealing = torch.tensor(list(annealed), dtype=torch.bool) & (mode == "annealed")
-        self.register_buffer("annealed", annealing, persistent=False)
+        annealed = [mode == "annealed" and name not in KEPT for name in names]
+        self.register_buffer("annealed", torch.tensor(annealed), persistent=False)
         self.register_buffer("scale", torch.ones(()), persistent=False)
         self.log_vars = (
             nn.Parameter(torch.tensor([-math.log(max(w, SMALLEST_WEIGHT)) for w in weights]))
