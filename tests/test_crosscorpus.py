@@ -16,6 +16,7 @@ from speecheq.data.datadir import DataDir
 from speecheq.data.folds import deal_speakers
 from speecheq.data.ops import combine
 from speecheq.errors import SpeechEQError
+from speecheq.experiments import cross
 from speecheq.experiments.cross import (
     WHOLE,
     experiment_data,
@@ -107,7 +108,9 @@ def test_speakers_are_dealt_into_folds_that_mix_genders() -> None:
     assert deal_speakers(["x", "y"], {}, 3) == [["x"], ["y"], []]
 
 
-def test_no_test_speaker_is_ever_in_training_or_validation(three: DataDir) -> None:
+def test_no_test_speaker_is_ever_in_training_or_validation(
+    three: DataDir, monkeypatch: pytest.MonkeyPatch
+) -> None:
     plan = make_design(three, num_folds=3, valid_fraction=0.25)
     assert plan.classes == ("neutral", "happy", "angry", "sad")
     speakers = {c: {s for s in three.speakers if s.startswith(f"{c}-")} for c in "abc"}
@@ -127,9 +130,16 @@ def test_no_test_speaker_is_ever_in_training_or_validation(three: DataDir) -> No
                 if experiment.fold == WHOLE:
                     assert name not in train_set.corpora
                     assert seen == set().union(*(speakers[c] for c in train_set.corpora))
+        for name in plan.corpora:  # every cell has a decode
+            assert any(e.train_set == train_set and name in e.tests for e in plan.experiments)
         for name, found in tested.items():
             assert sorted(found) == sorted(speakers[name]), (train_set.name, name)  # each once
     assert len(plan.experiments) == 3 * 4 + 3 * 4 + 3  # alone, loo: 3 folds + whole; pooled
+    first = plan.experiments[0]
+    tested_utt = experiment_data(plan, three, first).test.utts[0]
+    monkeypatch.setattr(cross, "draw_valid", lambda *args: {tested_utt})  # a leaking valid draw
+    with pytest.raises(SpeechEQError, match=f"experiment {first.path}: a test speaker is also"):
+        experiment_data(plan, three, first)
 
 
 def test_plan_errors_and_plan_files(three: DataDir, tmp_path: Path) -> None:
