@@ -92,6 +92,13 @@ class FeaturesConfig:
     has no corpus); ``utterance``: each utterance's own; ``none``: features as stored."""
     specaugment: SpecAugmentConfig = field(default_factory=SpecAugmentConfig)
     """Masking and warping of the training features (after CMVN)."""
+    mixup: float = 0.0
+    """Mixup of each training batch with a shuffle of itself (inputs and every task's loss),
+    the share drawn from Beta(mixup, mixup), e.g. 0.2; 0 turns it off."""
+
+    def __post_init__(self) -> None:
+        if self.mixup < 0:
+            raise ValueError(f"features.mixup must not be negative, got {self.mixup:g}")
 
 
 @dataclass(frozen=True)

@@ -151,11 +151,14 @@ def _interrupted_then_resumed(
 def test_resume_ends_exactly_as_an_uninterrupted_run(
     sets: tuple[Path, Path, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """With dropout, SpecAugment and every task on: stop after epoch 2 of 3, resume."""
+    """With dropout, SpecAugment, mixup and every task on: stop after epoch 2 of 3, resume."""
     train_dir, valid_dir, lang_dir = sets
     config = tiny(
         model={"dropout": 0.1},
-        features={"specaugment": {"freq_masks": 1, "freq_width": 4, "time_masks": 1}},
+        features={
+            "specaugment": {"freq_masks": 1, "freq_width": 4, "time_masks": 1},
+            "mixup": 0.4,
+        },
     )
     whole = train(config, train_dir, valid_dir, tmp_path / "whole", lang_dir)
 

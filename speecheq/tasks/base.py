@@ -78,6 +78,10 @@ class Target:
             *(None if tensor is None else tensor.pin_memory() for tensor in self._tensors())
         )
 
+    def reorder(self, order: torch.Tensor) -> Target:
+        """The targets of the utterances in ``order`` (indices into the batch)."""
+        return Target(*(None if tensor is None else tensor[order] for tensor in self._tensors()))
+
     def _tensors(self) -> tuple[torch.Tensor | None, ...]:
         return tuple(getattr(self, f.name) for f in fields(self))
 

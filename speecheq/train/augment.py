@@ -1,15 +1,18 @@
-"""Training-time augmentation of a batch of features: feature-axis warping and SpecAugment.
+"""Training-time augmentation of a batch: feature-axis warping, SpecAugment and mixup.
 
 Applied after CMVN, so a masked value is the mean.
 """
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import torch
 from torch import nn
 from torchaudio.transforms import FrequencyMasking, TimeMasking
 
 from speecheq.config import SpecAugmentConfig
+from speecheq.tasks import Batch
 
 
 def warp_features(feats: torch.Tensor, factors: torch.Tensor) -> torch.Tensor:
@@ -54,3 +57,28 @@ class SpecAugment(nn.Module):
         for mask in self.masks:
             spec = mask(spec)
         return spec.squeeze(1).transpose(1, 2)
+
+
+def mixup(batch: Batch, alpha: float) -> tuple[Batch, Batch, float]:
+    """Mixup (Zhang et al., 2018): the batch's inputs mixed with those of a shuffle of itself.
+
+    Returns ``(mixed, partner, share)``: ``mixed`` holds ``share`` times each input plus ``1 -
+    share`` times its partner's (``share`` drawn from Beta(``alpha``, ``alpha``), lengths the
+    longer of the two) with the first utterances' targets; ``partner`` holds the same inputs
+    with the partners' targets. Every task's loss is then ``share * loss(mixed) + (1 - share) *
+    loss(partner)``, which mixes soft labels for a classification and the two transcripts' CTC
+    losses for the phone task.
+    """
+    share = float(torch.distributions.Beta(alpha, alpha).sample())
+    order = torch.randperm(len(batch.utts), device=batch.feats.device)
+    mixed = replace(
+        batch,
+        feats=share * batch.feats + (1 - share) * batch.feats[order],
+        lengths=torch.maximum(batch.lengths, batch.lengths[order]),
+    )
+    partner = replace(
+        mixed,
+        utts=tuple(batch.utts[index] for index in order.tolist()),
+        targets={name: target.reorder(order) for name, target in batch.targets.items()},
+    )
+    return mixed, partner, share

@@ -43,7 +43,7 @@ from speecheq.modelfile import (
 from speecheq.models import SpeechEQModel
 from speecheq.predict import decode, score_tasks
 from speecheq.tasks import Batch, TaskScores
-from speecheq.train.augment import SpecAugment
+from speecheq.train.augment import SpecAugment, mixup
 from speecheq.train.averaging import WeightAverage
 from speecheq.train.data import TrainingData, batch_loader, load_training_data, training_sampler
 from speecheq.train.distributed import Runtime, runtime
@@ -271,9 +271,16 @@ class _Trainer:
         batch = batch.to(self.rt.device)
         if self.data.spec.kind != "upstream":  # masks of features, not of raw audio
             batch = dataclasses.replace(batch, feats=self.augment(batch.feats))
+        trained, partner, share = batch, None, 1.0
+        if self.config.features.mixup:
+            trained, partner, share = mixup(batch, self.config.features.mixup)
         with self.rt.autocast():
-            output = network(batch.feats, batch.lengths)
-            losses = torch.stack([task.loss(output, batch) for task in self.tasks])
+            output = network(trained.feats, trained.lengths)
+            losses = torch.stack([task.loss(output, trained) for task in self.tasks])
+            if partner is not None:
+                losses = share * losses + (1 - share) * torch.stack(
+                    [task.loss(output, partner) for task in self.tasks]
+                )
         total = self.weighting(losses)
         names = self.loss_names[: 1 + len(self.tasks)]
         reported = self._optimise(
