@@ -191,6 +191,11 @@ class TrainConfig:
     """Length-bucketed batches."""
     seed: int = 0
     """Seeds the initial weights, the batches and the augmentation."""
+    init: str = ""
+    """A model file (``model.pt``, e.g. a release trained on another corpus) whose parameters
+    start this training wherever name and shape agree (the encoder; a head of the same task and
+    size); the others start at random. A relative path is taken from where training runs (the
+    recipe folder). "": every parameter starts at random."""
     num_workers: int = 0
     """DataLoader worker processes (0: load in the training process)."""
 

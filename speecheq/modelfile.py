@@ -103,6 +103,29 @@ def load_torch(path: Path, what: str) -> dict[str, Any]:
     return payload
 
 
+def initialise(model: SpeechEQModel, path: Path) -> list[str]:
+    """Copy into ``model`` the parameters of the model file ``path`` whose name and shape agree;
+    return the names of the parameters and buffers left as they were.
+
+    The whole shared encoder must fit (a frozen upstream aside, which a model file names but
+    does not hold); heads may not (other classes, another token set).
+    """
+    stored = load_torch(path, "model file").get("state_dict")
+    if not isinstance(stored, dict):
+        raise SpeechEQError(f"{path}: not a speecheq model file (no state_dict)")
+    own = model.state_dict()
+    matched = {k: v for k, v in stored.items() if k in own and own[k].shape == v.shape}
+    encoder = [k for k in own if k.startswith("encoder.") and not k.startswith(UPSTREAM_PREFIX)]
+    fitting = sum(key in matched for key in encoder)
+    if fitting < len(encoder):
+        raise SpeechEQError(
+            f"{path}: its encoder is not the one configured here ({fitting} of {len(encoder)} "
+            "tensors fit: another encoder, size or feature width)"
+        )
+    model.load_state_dict(matched, strict=False)
+    return sorted(set(own) - set(matched))
+
+
 def model_payload(
     model: SpeechEQModel,
     tasks: Sequence[Task],

@@ -148,6 +148,34 @@ def _interrupted_then_resumed(
     return train(config, train_dir, valid_dir, tmp_path / "parts", lang_dir, resume=True)
 
 
+def test_init_starts_from_the_parameters_of_a_model_file_that_fit(
+    sets: tuple[Path, Path, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The encoder and the heads of the same size come from the model file; a head of another
+    size starts at random; a model file of another encoder width is refused."""
+    train_dir, valid_dir, lang_dir = sets
+    source = train(tiny(optim={"epochs": 1}), train_dir, valid_dir, tmp_path / "a", lang_dir)
+    stored = dict(source.model.named_parameters())
+    config = tiny(
+        init=str(tmp_path / "a" / "model.pt"),
+        labels={"classes": ["neutral", "happy", "angry"]},
+        optim={"epochs": 1, "lr": 1e-9, "warmup_steps": 0},
+    )
+    result = train(config, train_dir, valid_dir, tmp_path / "b", lang_dir)
+    assert "initialised from" in capsys.readouterr().err
+    started = dict(result.model.named_parameters())
+    encoder = [key for key in stored if key.startswith("encoder.")]
+    assert encoder and all(
+        torch.allclose(started[key], stored[key], atol=1e-5) for key in encoder
+    ), "an lr of 1e-9 leaves the encoder where the model file put it"
+    assert started["heads.emotion.linear.weight"].shape[0] == 3
+    other = dataclasses.replace(config, model=dataclasses.replace(config.model, d_model=24))
+    with pytest.raises(
+        SpeechEQError, match=r"model.pt: its encoder is not the one configured here \(\d+ of"
+    ):
+        train(other, train_dir, valid_dir, tmp_path / "c", lang_dir)
+
+
 def test_resume_ends_exactly_as_an_uninterrupted_run(
     sets: tuple[Path, Path, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -36,6 +36,7 @@ from speecheq.fileio import make_folder
 from speecheq.modelfile import (
     UPSTREAM_PREFIX,
     build_model,
+    initialise,
     load_torch,
     model_payload,
     save_torch,
@@ -136,9 +137,10 @@ class _Trainer:
         self.tasks = data.tasks
         optim = config.optim
         _seed(config.seed)
-        self.model = build_model(data.feature_dim, config, self.tasks, data.spec, data.upstream).to(
-            rt.device
-        )
+        self.model = build_model(data.feature_dim, config, self.tasks, data.spec, data.upstream)
+        if config.init:
+            self._initialise(Path(config.init))
+        self.model.to(rt.device)
         names, weights = [t.name for t in self.tasks], [t.options.weight for t in self.tasks]
         self.weighting = TaskWeighting(names, weights, optim.task_weighting).to(rt.device)
         self.augment = SpecAugment(config.features.specaugment)
@@ -179,6 +181,14 @@ class _Trainer:
             self.average,
             self.weighting,
         )
+
+    def _initialise(self, path: Path) -> None:
+        """Start from the parameters of the model file ``path`` that fit (``config.init``)."""
+        left = initialise(self.model, path)
+        if self.rt.is_main:
+            parts = sorted({".".join(name.split(".")[:2]) for name in left})
+            rest = f"; at random: {', '.join(parts)}" if parts else ""
+            note(f"{self.exp_dir}: initialised from {path}{rest}")
 
     def _parameter_groups(self) -> list[dict[str, Any]]:
         """The trained parameters: the upstream's (when fine-tuned) at its scaled rate."""
