@@ -102,6 +102,47 @@ def test_infer_command_reads_files_folders_wav_scp_and_lists(
     assert len(rows) == 18 and float(rows[0]["p_happy"]) >= 0
 
 
+def test_utt2spk_normalises_each_speakers_inputs_as_their_data_directory_is_scored(
+    audio_model: Path, tmp_path: Path
+) -> None:
+    """A model with per-speaker CMVN: with --utt2spk, infer gives the posteriors that decoding
+    the data directory gives (each speaker's statistics); without it, each file's own."""
+    import yaml
+
+    from speecheq.config import config_from_dict
+    from speecheq.train import train
+
+    data = audio_model / "data"
+    config = yaml.safe_load((audio_model / "train.yaml").read_text())
+    config["features"]["cmvn"] = "speaker"
+    train(config_from_dict(config, "test"), data, data, tmp_path / "exp")
+    model = tmp_path / "exp" / "model.pt"
+    predict(model, data, tmp_path / "decode", device="cpu")
+    scored = read_table(tmp_path / "decode" / "hyp" / "utt2emo.post")
+    wav_scp, utt2spk = data / "wav.scp", data / "utt2spk"
+    invoke("infer", model, wav_scp, "--utt2spk", utt2spk, "--csv", tmp_path / "spk.csv")
+    invoke("infer", model, wav_scp, "--csv", tmp_path / "own.csv")
+
+    def posteriors(path: Path) -> dict[str, list[float]]:
+        lines = [line for line in path.read_text().splitlines() if not line.startswith("#")]
+        rows = csv.DictReader(lines)
+        return {
+            row["file"]: [float(v) for k, v in row.items() if k.startswith("p_")] for row in rows
+        }
+
+    by_speaker, own = posteriors(tmp_path / "spk.csv"), posteriors(tmp_path / "own.csv")
+    assert set(by_speaker) == set(scored)
+    for utt, values in scored.items():
+        assert by_speaker[utt] == pytest.approx([float(v) for v in values.split()], abs=1e-3)
+    assert any(own[utt] != by_speaker[utt] for utt in own)  # (4 decimals written)
+    (tmp_path / "utt2spk").write_text("spk1-happy spk1\n")
+    result = CliRunner().invoke(
+        app, ["infer", str(model), str(wav_scp), "--utt2spk", str(tmp_path / "utt2spk")]
+    )
+    assert isinstance(result.exception, SpeechEQError)
+    assert re.search(r"utt2spk: no speaker for input '\S+' \(and 6 more\)", str(result.exception))
+
+
 def long_recording(
     path: Path, speaker: str, emotions: list[str], first: int = 211
 ) -> list[tuple[float, float]]:

@@ -64,6 +64,16 @@ def infer_command(
     vad_threshold: Annotated[
         float, typer.Option(help="With --timeline: speech probability that starts speech.")
     ] = 0.5,
+    utt2spk: Annotated[
+        Path | None,
+        typer.Option(
+            "--utt2spk",
+            help="A table '<input> <speaker>' (Kaldi's utt2spk; an input is named by its "
+            "wav.scp key or its path as given): each speaker's inputs are normalised together, "
+            "as a recipe's folds are scored, where the model normalises by speaker (without "
+            "it, each input by its own statistics).",
+        ),
+    ] = None,
     skip_bad: SkipBadOption = False,
     device: DeviceOption = "cpu",
     num_threads: ThreadsOption = None,
@@ -81,11 +91,30 @@ def infer_command(
     set_threads(num_threads)
     items = audio_inputs(inputs)
     recognizer = Recognizer.load(model, tasks=tasks.split(",") if tasks else None, device=device)
+    speakers = _speakers(utt2spk, items) if utt2spk is not None else None
     if timeline:
+        if speakers is not None:
+            raise SpeechEQError("--utt2spk: a timeline normalises each recording by its own speech")
         options = TimelineOptions(window, hop, min_segment, vad_threshold)
         _timelines(recognizer, items, options, out_dir, plot, skip_bad)
     else:
-        _utterances(recognizer, items, json_out, csv_out, skip_bad)
+        if speakers is not None and not recognizer.per_speaker:
+            note(f"{model}: its CMVN is not per speaker, so --utt2spk changes nothing")
+        _utterances(recognizer, items, json_out, csv_out, skip_bad, speakers)
+
+
+def _speakers(utt2spk: Path, items: list[tuple[str, str]]) -> dict[str, str]:
+    """The speaker of every input, from a Kaldi ``utt2spk`` table."""
+    from speecheq.fileio import read_table
+
+    table = read_table(utt2spk)
+    missing = [name for name, _ in items if name not in table]
+    if missing:
+        raise SpeechEQError(
+            f"{utt2spk}: no speaker for input '{missing[0]}'"
+            + (f" (and {len(missing) - 1} more)" if len(missing) > 1 else "")
+        )
+    return table
 
 
 def _utterances(
@@ -94,12 +123,17 @@ def _utterances(
     json_out: Path | None,
     csv_out: Path | None,
     skip_bad: bool,
+    speakers: dict[str, str] | None,
 ) -> None:
     from speecheq.inference import Recognizer
     from speecheq.inference.outputs import write_predictions
 
     assert isinstance(recognizer, Recognizer)
-    results = list(recognizer.predict_many(_read(recognizer.features, items, skip_bad)))
+    features = _read(recognizer.features, items, skip_bad)
+    if speakers is None:
+        results = list(recognizer.predict_many(features))
+    else:
+        results = list(recognizer.predict_speakers(features, speakers))
     write_predictions(results, recognizer.identity, json_path=json_out, csv_path=csv_out)
     names = [task.name for task in recognizer.tasks]
     rows = []

@@ -14,7 +14,9 @@ Features are computed as in stage 2, with the options the model was trained with
 ``feats.conf`` it carries). CMVN follows the model: ``global`` and ``corpus`` use the training
 statistics it stores (a lone file has no corpus); ``speaker`` and ``utterance`` use the
 utterance's own statistics, or, on a long recording, the statistics of all its speech (one
-recording standing in for one speaker); ``none`` uses none.
+recording standing in for one speaker), or, given each utterance's speaker
+(:meth:`Recognizer.predict_speakers`), the statistics of that speaker's utterances; ``none``
+uses none.
 
 Only the tasks asked for are reported (default: the emotion tasks the model has: emotion,
 intensity, dimensional); auxiliary heads (phone, gender, speaker...) on request. Values are
@@ -26,7 +28,7 @@ from __future__ import annotations
 
 import hashlib
 import threading
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
@@ -37,7 +39,7 @@ import torch
 from speecheq.audio import float_samples, read_audio
 from speecheq.errors import SpeechEQError
 from speecheq.features import SSLConfig, compute_features, parse_feature_conf
-from speecheq.features.cmvn import Cmvn
+from speecheq.features.cmvn import Cmvn, sum_stats, utterance_stats
 from speecheq.features.ssl import SSLExtractor
 from speecheq.inference.backends import Backend, load_backend
 from speecheq.models import Encoded, ModelOutput
@@ -148,6 +150,25 @@ class Recognizer:
         in the order given. ``stats`` (CMVN statistics) normalise all of them, where the model
         normalises by speaker."""
         return _batched(items, lambda feats: self.predict_features(feats, stats))
+
+    def predict_speakers(
+        self, items: Sequence[tuple[str, np.ndarray]], speakers: Mapping[str, str]
+    ) -> Iterator[tuple[str, Prediction]]:
+        """Recognise utterances of known speakers (``speakers``: name -> speaker), given as
+        (name, raw features): where the model normalises by speaker, each speaker's utterances
+        are normalised by their pooled statistics, as the folds of a recipe are scored; yields
+        them in the order given."""
+        groups: dict[str, list[int]] = {}
+        for index, (name, _) in enumerate(items):
+            groups.setdefault(speakers[name], []).append(index)
+        found: dict[int, Prediction] = {}
+        for indices in groups.values():
+            group = [items[index] for index in indices]
+            stats = sum_stats(utterance_stats(feats) for _, feats in group)
+            predictions = self.predict_many(group, stats)
+            found.update((index, p) for index, (_, p) in zip(indices, predictions, strict=True))
+        for index, (name, _) in enumerate(items):
+            yield name, found[index]
 
     def embed(self, samples: np.ndarray, sample_rate: int) -> np.ndarray:
         """The pooled utterance embedding the heads read (the shared representation), of one
