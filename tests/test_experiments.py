@@ -201,6 +201,7 @@ def test_train_decode_score_with_parallel_local_jobs_and_seeds(
     seed_means = [100 * mean["emotion UA"] for mean in seeds["means"]]
     assert f"| exp | {np.mean(seed_means):.1f} |" in card  # the folds' figure, over seeds
     assert "| seed1 |" in card and "synthesised by speecheq synth" in card
+    assert "--utt2spk" not in card  # global CMVN: a lone clip is normalised as in training
     released = (release / "model.pt").stat().st_mtime_ns
     invoke("exp", "release", exp, recipe / "all", release, "--corpus", "mini",
            "--device", "cpu", "--resume", "false")  # fmt: skip

@@ -18,6 +18,7 @@ from typer.testing import CliRunner
 from speecheq import Recognizer
 from speecheq.cli.main import app
 from speecheq.errors import SpeechEQError
+from speecheq.experiments.release import model_card
 from speecheq.fileio import read_table
 from speecheq.inference import TimelineOptions, timeline_of
 from speecheq.inference.export import export_model
@@ -135,6 +136,7 @@ def test_utt2spk_normalises_each_speakers_inputs_as_their_data_directory_is_scor
     for utt, values in scored.items():
         assert by_speaker[utt] == pytest.approx([float(v) for v in values.split()], abs=1e-3)
     assert any(own[utt] != by_speaker[utt] for utt in own)  # (4 decimals written)
+    assert "--utt2spk utt2spk" in model_card(model, data, ["mini"], [], [1])  # its limit, said
     (tmp_path / "utt2spk").write_text("spk1-happy spk1\n")
     result = CliRunner().invoke(
         app, ["infer", str(model), str(wav_scp), "--utt2spk", str(tmp_path / "utt2spk")]

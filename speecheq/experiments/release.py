@@ -143,9 +143,20 @@ def model_card(
         "conversation, noise, children) is outside what the figures above measure.",
         "- Figures on a few speakers vary much from speaker to speaker (± folds): expect that "
         "spread, not the mean, for any one new speaker.",
+        *(_PER_SPEAKER if trained.cmvn.mode == "speaker" else []),
         "",
     ]
     return "\n".join(lines)
+
+
+_PER_SPEAKER = [
+    "- It normalises its features by speaker (per-speaker CMVN), and the figures above were "
+    "measured so: give it each speaker's clips together, `speecheq infer model.pt CLIPS "
+    "--utt2spk utt2spk` (or `Recognizer.predict_speakers`). A lone clip is normalised by its "
+    "own statistics, which scores far below those figures (the recipe's RESULTS.md measures "
+    "by how much)."
+]
+"""The model card's limit of a model normalised by speaker."""
 
 
 def release(
