@@ -22,6 +22,7 @@ from speecheq.experiments.release import model_card
 from speecheq.fileio import read_table
 from speecheq.inference import TimelineOptions, timeline_of
 from speecheq.inference.export import export_model
+from speecheq.modelfile import load_model
 from speecheq.predict import predict
 from tests.conftest import CASIA_HELD_OUT, CORPORA, corpus_dir
 from tests.synthetic import RATE, one_thread, speech  # noqa: F401
@@ -136,6 +137,11 @@ def test_utt2spk_normalises_each_speakers_inputs_as_their_data_directory_is_scor
     for utt, values in scored.items():
         assert by_speaker[utt] == pytest.approx([float(v) for v in values.split()], abs=1e-3)
     assert any(own[utt] != by_speaker[utt] for utt in own)  # (4 decimals written)
+    rec = Recognizer.load(model)  # a lone clip: the training speakers' pooled statistics
+    samples, rate = soundfile.read(read_table(wav_scp)["spk1-happy"], dtype="float32")
+    pooled = load_model(model).cmvn.global_stats
+    given = next(iter(rec.predict_many([("clip", rec.features(samples, rate, "clip"))], pooled)))
+    assert rec.predict(samples, rate).posteriors == pytest.approx(given[1].posteriors)
     assert "--utt2spk utt2spk" in model_card(model, data, ["mini"], [], [1])  # its limit, said
     (tmp_path / "utt2spk").write_text("spk1-happy spk1\n")
     result = CliRunner().invoke(

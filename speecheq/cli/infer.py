@@ -71,7 +71,7 @@ def infer_command(
             help="A table '<input> <speaker>' (Kaldi's utt2spk; an input is named by its "
             "wav.scp key or its path as given): each speaker's inputs are normalised together, "
             "as a recipe's folds are scored, where the model normalises by speaker (without "
-            "it, each input by its own statistics).",
+            "it, by the training speakers' pooled statistics).",
         ),
     ] = None,
     skip_bad: SkipBadOption = False,
@@ -189,7 +189,7 @@ def embed_command(
 
     Kaldi's embeddings.ark/.scp (keyed by utterance id, or by file name), and embeddings.npy
     (one row per input, in the order of the file 'keys'). Features are computed and normalised
-    as 'infer' does (per-speaker CMVN: each utterance's own statistics).
+    as 'infer' does (per-speaker CMVN: the training speakers' pooled statistics).
     """
     from speecheq.features import SSLConfig
     from speecheq.features.ssl import SSLExtractor

@@ -152,9 +152,9 @@ def model_card(
 _PER_SPEAKER = [
     "- It normalises its features by speaker (per-speaker CMVN), and the figures above were "
     "measured so: give it each speaker's clips together, `speecheq infer model.pt CLIPS "
-    "--utt2spk utt2spk` (or `Recognizer.predict_speakers`). A lone clip is normalised by its "
-    "own statistics, which scores far below those figures (the recipe's RESULTS.md measures "
-    "by how much)."
+    "--utt2spk utt2spk` (or `Recognizer.predict_speakers`). A lone clip is normalised by the "
+    "training speakers' pooled statistics, which scores well below those figures (the "
+    "recipe's RESULTS.md measures by how much)."
 ]
 """The model card's limit of a model normalised by speaker."""
 

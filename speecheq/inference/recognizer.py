@@ -12,11 +12,11 @@
 
 Features are computed as in stage 2, with the options the model was trained with (the
 ``feats.conf`` it carries). CMVN follows the model: ``global`` and ``corpus`` use the training
-statistics it stores (a lone file has no corpus); ``speaker`` and ``utterance`` use the
-utterance's own statistics, or, on a long recording, the statistics of all its speech (one
-recording standing in for one speaker), or, given each utterance's speaker
-(:meth:`Recognizer.predict_speakers`), the statistics of that speaker's utterances; ``none``
-uses none.
+statistics it stores (a lone file has no corpus); ``speaker`` uses the statistics of all the
+speech of a long recording (one recording standing in for one speaker), or, given each
+utterance's speaker (:meth:`Recognizer.predict_speakers`), those of that speaker's utterances,
+as a recipe's folds are scored; a lone utterance of a ``speaker`` model gets the pooled
+statistics of the training speakers; ``utterance`` uses the utterance's own; ``none`` none.
 
 Only the tasks asked for are reported (default: the emotion tasks the model has: emotion,
 intensity, dimensional); auxiliary heads (phone, gender, speaker...) on request. Values are
@@ -89,9 +89,8 @@ class Recognizer:
             )
         self.tasks = [task for task in self.all_tasks if task.name in wanted]
         self.compute = _feature_maker(backend)
-        mode = backend.cmvn.mode
-        self.cmvn = backend.cmvn if mode in ("global", "corpus", "none") else Cmvn("utterance")
-        self.per_speaker = mode == "speaker"
+        self.cmvn = _lone_utterance_cmvn(backend.cmvn)
+        self.per_speaker = backend.cmvn.mode == "speaker"
 
     @classmethod
     def load(
@@ -230,6 +229,19 @@ class Recognizer:
         if stats is not None and self.per_speaker:
             return Cmvn("global", stats)(feats, None, "recording")
         return self.cmvn(feats, None, "audio")
+
+
+def _lone_utterance_cmvn(trained: Cmvn) -> Cmvn:
+    """How an utterance of unknown speaker is normalised: ``global`` and ``corpus`` models by
+    the training statistics they store; a ``speaker`` model by its training speakers' pooled
+    statistics (which kept far more of the emotion than the clip's own on CASIA and EmoDB:
+    a clip's own mean holds its loudness and pitch), or by the clip's own where a model file
+    has none; ``utterance`` by the clip's own; ``none`` not at all."""
+    if trained.mode == "speaker" and trained.global_stats is not None:
+        return Cmvn("global", trained.global_stats)
+    if trained.mode in ("global", "corpus", "none"):
+        return trained
+    return Cmvn("utterance")
 
 
 FeatureMaker = Callable[[np.ndarray, int, str], np.ndarray]
