@@ -142,6 +142,8 @@ def test_utt2spk_normalises_each_speakers_inputs_as_their_data_directory_is_scor
     pooled = load_model(model).cmvn.global_stats
     given = next(iter(rec.predict_many([("clip", rec.features(samples, rate, "clip"))], pooled)))
     assert rec.predict(samples, rate).posteriors == pytest.approx(given[1].posteriors)
+    with pytest.raises(SpeechEQError, match="utterance 'clip': no speaker given"):
+        list(rec.predict_speakers([("clip", rec.features(samples, rate, "clip"))], {}))
     assert "--utt2spk utt2spk" in model_card(model, data, ["mini"], [], [1])  # its limit, said
     (tmp_path / "utt2spk").write_text("spk1-happy spk1\n")
     result = CliRunner().invoke(

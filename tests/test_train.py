@@ -174,6 +174,8 @@ def test_init_starts_from_the_parameters_of_a_model_file_that_fit(
         SpeechEQError, match=r"model.pt: its encoder is not the one configured here \(\d+ of"
     ):
         train(other, train_dir, valid_dir, tmp_path / "c", lang_dir)
+    (tmp_path / "a" / "model.pt").unlink()  # resuming takes the weights from the checkpoint
+    assert len(train(config, train_dir, valid_dir, tmp_path / "b", lang_dir).history) == 1
 
 
 def test_resume_ends_exactly_as_an_uninterrupted_run(

@@ -159,6 +159,8 @@ class Recognizer:
         them in the order given."""
         groups: dict[str, list[int]] = {}
         for index, (name, _) in enumerate(items):
+            if name not in speakers:
+                raise SpeechEQError(f"utterance '{name}': no speaker given for it")
             groups.setdefault(speakers[name], []).append(index)
         found: dict[int, Prediction] = {}
         for indices in groups.values():

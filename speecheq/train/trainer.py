@@ -137,10 +137,9 @@ class _Trainer:
         self.tasks = data.tasks
         optim = config.optim
         _seed(config.seed)
-        self.model = build_model(data.feature_dim, config, self.tasks, data.spec, data.upstream)
-        if config.init:
-            self._initialise(Path(config.init))
-        self.model.to(rt.device)
+        self.model = build_model(data.feature_dim, config, self.tasks, data.spec, data.upstream).to(
+            rt.device
+        )
         names, weights = [t.name for t in self.tasks], [t.options.weight for t in self.tasks]
         self.weighting = TaskWeighting(names, weights, optim.task_weighting).to(rt.device)
         self.augment = SpecAugment(config.features.specaugment)
@@ -211,6 +210,8 @@ class _Trainer:
                 f"{checkpoint}: no checkpoint to resume from (train with --resume auto or false)"
             )
         start = self._restore(checkpoint) if resume and checkpoint.is_file() else 0
+        if start == 0 and self.config.init:  # a resumed run has its weights from the checkpoint
+            self._initialise(Path(self.config.init))
         if self.rt.is_main:
             make_folder(self.exp_dir)
             write_config(self.config, self.exp_dir / CONFIG)
