@@ -28,6 +28,7 @@ from speecheq.fileio import atomic_write
 from speecheq.labels import ClassMap
 from speecheq.models import ModelConfig
 from speecheq.tasks import TASKS, TaskOptions
+from speecheq.tasks.phone import PhoneOptions
 
 CMVN_MODES = ("global", "speaker", "corpus", "utterance", "none")
 DEFAULT_TASKS = ("emotion", "intensity", "phone", "gender")
@@ -204,6 +205,12 @@ class TrainConfig:
             raise ValueError("tasks: at least one task must be enabled")
         if self.num_workers < 0:
             raise ValueError("num_workers must not be negative")
+        phone = self.tasks.get("phone")
+        if isinstance(phone, PhoneOptions) and phone.layer > self.model.blocks:
+            raise ValueError(
+                f"tasks.phone.layer is {phone.layer}, but the {self.model.encoder} encoder "
+                f"(model.num_layers {self.model.num_layers}) has {self.model.blocks} block(s)"
+            )
 
     def with_tasks(self, names: Sequence[str]) -> TrainConfig:
         """The same config training exactly ``names`` (options from ``tasks``, else defaults)."""

@@ -22,7 +22,7 @@ from speecheq.models.functionals import STATISTICS, frame_functionals
 from speecheq.tasks import TASKS, Batch, Task, TaskContext, TaskOptions, masked_mean
 from speecheq.tasks.emotion import EmotionOptions, EmotionTask
 from speecheq.tasks.intensity import IntensityOptions, IntensityTask
-from speecheq.tasks.phone import greedy_ctc, read_token_list
+from speecheq.tasks.phone import PhoneOptions, PhoneTask, greedy_ctc, read_token_list
 from tests.synthetic import PHONES, one_thread, tiny, write_feature_set, write_lang  # noqa: F401
 
 TINY = tiny().model
@@ -151,6 +151,37 @@ def test_phone_loss_decreases_towards_the_references(tmp_path: Path) -> None:
     loss_uniform = phone.loss(ModelOutput(encoded, {"phone": uniform}), batch_like)
     assert loss_good < 0.1 < loss_uniform
     assert phone.hypotheses(ModelOutput(encoded, {"phone": good}))["tokens"] == ["a i"]
+
+
+@pytest.mark.parametrize("encoder", ["conformer", "ecapa"])
+def test_a_phone_head_on_a_lower_block_reads_it_and_leaves_the_blocks_above_alone(
+    encoder: str, tmp_path: Path
+) -> None:
+    (default,) = make_tasks(("phone",), tmp_path)
+    phone = PhoneTask(PhoneOptions(layer=1), default.inventory)
+    config = tiny(model={"encoder": encoder, "num_layers": 2}, tasks={"phone": {"layer": 1}})
+    torch.manual_seed(0)
+    model = build_model(12, config, [phone])
+    feats, lengths = torch.randn(2, 40, 12), torch.tensor([40, 30])
+    output = model(feats, lengths)
+    first, second = output.encoded.blocks
+    assert first.shape == second.shape == output.encoded.frames.shape
+    torch.testing.assert_close(output.heads["phone"], model.heads["phone"].linear(first))
+    batch = Batch(("u", "v"), feats, lengths, {"phone": phone.collate([[2, 3], [4]])})
+    phone.loss(output, batch).backward()
+    blocks = (
+        model.encoder.blocks if encoder == "ecapa" else model.encoder.conformer.conformer_layers
+    )
+    assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in blocks[0].parameters())
+    assert all(p.grad is None or not p.grad.any() for p in blocks[1].parameters())
+
+
+def test_the_phone_layer_must_be_a_block_of_the_encoder() -> None:
+    assert tiny(model={"encoder": "blstm"}, tasks={"phone": {"layer": 1}}).model.blocks == 1
+    with pytest.raises(SpeechEQError, match=r"layer is 3, but the ecapa encoder .* has 2 block"):
+        tiny(model={"encoder": "ecapa", "num_layers": 2}, tasks={"phone": {"layer": 3}})
+    with pytest.raises(SpeechEQError, match="tasks.phone.layer must not be negative"):
+        tiny(tasks={"phone": {"layer": -1}})
 
 
 def test_coral_decodes_by_boundaries_passed_and_costs_more_further_away(tmp_path: Path) -> None:

@@ -66,6 +66,12 @@ class ModelConfig:
     features computed in stage 2 (speecheq feats --type ssl) need none of this: a model reads
     them as any features, through a learned weighted sum of their layers."""
 
+    @property
+    def blocks(self) -> int:
+        """How many blocks' frames a frame-level head can read: the SE-Res2 blocks or Conformer
+        layers; 1 for a BiLSTM or none (their output)."""
+        return self.num_layers if self.encoder in ("conformer", "ecapa") else 1
+
     def __post_init__(self) -> None:
         for name in ("d_model", "num_layers", "num_heads", "ffn_dim", "subsampling_channels"):
             if getattr(self, name) < 1:

@@ -1,6 +1,10 @@
 """The shared encoder: a front end (:mod:`.frontends`), then Conformer, BiLSTM, ECAPA-TDNN
 blocks or nothing.
 
+Every encoder returns its output frames, their lengths and the frames after each of its blocks
+(:data:`EncoderOutput`), so a frame-level head may read a lower block (intermediate CTC). The
+BiLSTM and the front end alone count as one block: their output.
+
 The Conformer keeps torchaudio's BatchNorm in its convolution modules. GroupNorm (per
 utterance over channels and time) or a per-frame LayerNorm would keep the utterances of a batch
 independent in training too, but both normalise away utterance-level level and spectral-tilt
@@ -20,6 +24,10 @@ from speecheq.features.ssl import parse_layers
 from speecheq.features.upstream import Upstream
 from speecheq.models.config import ModelConfig
 from speecheq.models.frontends import ConvSubsampling, InputSpec, LayerSum, UpstreamFrontend
+
+EncoderOutput = tuple[torch.Tensor, torch.Tensor, tuple[torch.Tensor, ...]]
+"""``(frames, lengths, blocks)``: ``(batch, time, d_model)`` output frames, their ``(batch,)``
+valid lengths, and the ``(batch, time, d_model)`` frames after each block, first to last."""
 
 
 def padding_mask(lengths: torch.Tensor, max_length: int) -> torch.Tensor:
@@ -44,16 +52,16 @@ class ConformerEncoder(nn.Module):
             dropout=config.dropout,
         )
 
-    def forward(
-        self, feats: torch.Tensor, lengths: torch.Tensor
-    ) -> tuple[torch.Tensor, torch.Tensor]:
+    def forward(self, feats: torch.Tensor, lengths: torch.Tensor) -> EncoderOutput:
         hidden, lengths = self.frontend(feats, lengths)
         padding = padding_mask(lengths, hidden.shape[1])
         keep = (~padding).transpose(0, 1).unsqueeze(-1).to(hidden.dtype)
         hidden = self.dropout(hidden).transpose(0, 1)
+        blocks = []
         for layer in self.conformer.conformer_layers:
             hidden = conformer_layer(layer, hidden, padding, keep)
-        return (hidden * keep).transpose(0, 1), lengths
+            blocks.append((hidden * keep).transpose(0, 1))
+        return blocks[-1], lengths, tuple(blocks)
 
 
 def conformer_layer(
@@ -112,16 +120,14 @@ class BiLSTMEncoder(nn.Module):
             bidirectional=True,
         )
 
-    def forward(
-        self, feats: torch.Tensor, lengths: torch.Tensor
-    ) -> tuple[torch.Tensor, torch.Tensor]:
+    def forward(self, feats: torch.Tensor, lengths: torch.Tensor) -> EncoderOutput:
         hidden, lengths = self.frontend(feats, lengths)
         packed = pack_padded_sequence(
             self.dropout(hidden), lengths.cpu(), batch_first=True, enforce_sorted=False
         )
         output, _ = self.lstm(packed)
         output, _ = pad_packed_sequence(output, batch_first=True, total_length=hidden.shape[1])
-        return output, lengths
+        return output, lengths, (output,)
 
 
 class SERes2Block(nn.Module):
@@ -181,9 +187,7 @@ class EcapaEncoder(nn.Module):
         )
         self.aggregate = _conv_relu_norm(config.d_model * config.num_layers, config.d_model, 1)
 
-    def forward(
-        self, feats: torch.Tensor, lengths: torch.Tensor
-    ) -> tuple[torch.Tensor, torch.Tensor]:
+    def forward(self, feats: torch.Tensor, lengths: torch.Tensor) -> EncoderOutput:
         hidden, lengths = self.frontend(feats, lengths)
         keep = (~padding_mask(lengths, hidden.shape[1])).unsqueeze(1).to(hidden.dtype)
         hidden = self.dropout(hidden).transpose(1, 2) * keep
@@ -191,7 +195,8 @@ class EcapaEncoder(nn.Module):
         for block in self.blocks:
             hidden = block(hidden, keep)
             outputs.append(hidden)
-        return (self.aggregate(torch.cat(outputs, dim=1)) * keep).transpose(1, 2), lengths
+        joined = (self.aggregate(torch.cat(outputs, dim=1)) * keep).transpose(1, 2)
+        return joined, lengths, tuple(output.transpose(1, 2) for output in outputs)
 
 
 class FrontendOnly(nn.Module):
@@ -202,12 +207,11 @@ class FrontendOnly(nn.Module):
         self.frontend = frontend
         self.dropout = nn.Dropout(config.dropout)
 
-    def forward(
-        self, feats: torch.Tensor, lengths: torch.Tensor
-    ) -> tuple[torch.Tensor, torch.Tensor]:
+    def forward(self, feats: torch.Tensor, lengths: torch.Tensor) -> EncoderOutput:
         hidden, lengths = self.frontend(feats, lengths)
         keep = (~padding_mask(lengths, hidden.shape[1])).unsqueeze(-1).to(hidden.dtype)
-        return self.dropout(hidden) * keep, lengths
+        output = self.dropout(hidden) * keep
+        return output, lengths, (output,)
 
 
 def build_encoder(

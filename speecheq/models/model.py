@@ -31,6 +31,8 @@ class Encoded:
     """``(batch,)`` valid frames of ``frames``."""
     embedding: torch.Tensor
     """``(batch, embedding_dim)``."""
+    blocks: tuple[torch.Tensor, ...] = ()
+    """``(batch, time, d_model)`` frames after each encoder block, first to last."""
 
 
 @dataclass(frozen=True)
@@ -43,10 +45,12 @@ class ModelOutput:
 
 @dataclass(frozen=True)
 class Dims:
-    """The widths a head can read: ``frame_dim`` (frame level), ``embedding_dim`` (utterance)."""
+    """The widths a head can read: ``frame_dim`` (frame level), ``embedding_dim`` (utterance),
+    and how many encoder ``blocks`` a frame-level head can read instead of the output."""
 
     frame_dim: int
     embedding_dim: int
+    blocks: int = 1
 
 
 class UtteranceLinear(nn.Module):
@@ -61,14 +65,18 @@ class UtteranceLinear(nn.Module):
 
 
 class FrameLinear(nn.Module):
-    """A linear head on every encoder frame."""
+    """A linear head on every frame of the encoder output, or of its ``block``-th block (from
+    1)."""
 
-    def __init__(self, dims: Dims, outputs: int) -> None:
+    def __init__(self, dims: Dims, outputs: int, block: int = 0) -> None:
         super().__init__()
+        if not 0 <= block <= dims.blocks:
+            raise ValueError(f"block {block} of an encoder with {dims.blocks} block(s)")
         self.linear = nn.Linear(dims.frame_dim, outputs)
+        self.block = block
 
     def forward(self, encoded: Encoded) -> torch.Tensor:
-        return self.linear(encoded.frames)
+        return self.linear(encoded.blocks[self.block - 1] if self.block else encoded.frames)
 
 
 class SpeechEQModel(nn.Module):
@@ -104,16 +112,16 @@ class SpeechEQModel(nn.Module):
     @staticmethod
     def dims(config: ModelConfig) -> Dims:
         """The widths the heads of a model built from ``config`` read."""
-        return Dims(config.d_model, config.embedding_dim)
+        return Dims(config.d_model, config.embedding_dim, config.blocks)
 
     def encode(self, feats: torch.Tensor, lengths: torch.Tensor) -> Encoded:
         """Encode ``(batch, frames, feature_dim)`` features of the given lengths."""
         summary = None if self.functionals is None else self.functionals(feats, lengths)
-        frames, lengths = self.encoder(feats, lengths)
+        frames, lengths, blocks = self.encoder(feats, lengths)
         pooled = self.pooling(frames, padding_mask(lengths, frames.shape[1]))
         if summary is not None:
             pooled = torch.cat([pooled, summary], dim=-1)
-        return Encoded(frames, lengths, self.embedding(pooled))
+        return Encoded(frames, lengths, self.embedding(pooled), blocks)
 
     def forward(self, feats: torch.Tensor, lengths: torch.Tensor) -> ModelOutput:
         encoded = self.encode(feats, lengths)

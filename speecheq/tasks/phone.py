@@ -1,5 +1,9 @@
 """Phoneme (or BPE piece) recognition with CTC on the encoder frames; greedy decoding.
 
+The CTC head reads the encoder's output, or with ``layer: N`` the frames after its N-th block
+(intermediate CTC, Lee and Watanabe 2021): the blocks above are then left to the utterance
+tasks, so the phone task shapes the lower layers without pulling the top towards the words.
+
 The token inventory is the lang directory's ``tokens.txt`` (``<symbol> <id>`` per line, ids
 0..V-1, ``<blank>`` 0, ``<unk>`` 1); the references are the data directory's ``tokens`` table.
 """
@@ -7,6 +11,7 @@ The token inventory is the lang directory's ``tokens.txt`` (``<symbol> <id>`` pe
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +35,18 @@ from speecheq.tasks.base import (
 )
 
 BLANK = "<blank>"
+
+
+@dataclass(frozen=True)
+class PhoneOptions(TaskOptions):
+    layer: int = 0
+    """The encoder block whose frames the CTC head reads (1: the first); 0: the encoder's
+    output (ECAPA: its blocks joined)."""
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.layer < 0:
+            raise ValueError(f"tasks.phone.layer must not be negative, got {self.layer}")
 
 
 def read_token_list(path: Path) -> list[str]:
@@ -60,6 +77,7 @@ class PhoneTask(Task):
     """CTC over ``tokens.txt`` on every encoder frame; scored by token error rate."""
 
     name = "phone"
+    options_type = PhoneOptions
     label_table = "tokens"
     decode_table = "tokens"
     primary_metric = "TER"
@@ -97,7 +115,8 @@ class PhoneTask(Task):
         return Target(values, torch.tensor([t is not None for t in targets]), lengths)
 
     def build_head(self, dims: Dims) -> nn.Module:
-        return FrameLinear(dims, len(self.tokens))
+        assert isinstance(self.options, PhoneOptions)
+        return FrameLinear(dims, len(self.tokens), self.options.layer)
 
     def loss(self, output: ModelOutput, batch: Batch) -> torch.Tensor:
         target = batch.targets[self.name]
