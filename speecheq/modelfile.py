@@ -199,6 +199,9 @@ def load_model(path: str | Path, device: torch.device | str = "cpu") -> TrainedM
     missing = sorted(set(MODEL_KEYS) - set(payload))
     if missing:
         raise SpeechEQError(f"{path}: a damaged model file (it has no {', '.join(missing)})")
+    phone = payload["config"].get("tasks", {}).get("phone")
+    if isinstance(phone, dict):  # model files before tasks.phone.layer: the head read the output
+        phone.setdefault("layer", 0)
     config = config_from_dict(payload["config"], str(path))
     spec = InputSpec(**payload.get("input", {}))
     upstream = _upstream(path, payload["upstream"]) if spec.kind == "upstream" else None

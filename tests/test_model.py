@@ -14,8 +14,9 @@ from speecheq.batching.dataset import Collator, Example
 from speecheq.data.datadir import DataDir
 from speecheq.data.tables import TABLES
 from speecheq.errors import SpeechEQError
+from speecheq.features.cmvn import Cmvn
 from speecheq.labels import AVD_DIMENSIONS, ClassMap
-from speecheq.modelfile import build_model
+from speecheq.modelfile import build_model, load_model, model_payload
 from speecheq.models import Encoded, ModelOutput, SpeechEQModel
 from speecheq.models.frontends import InputSpec
 from speecheq.models.functionals import STATISTICS, frame_functionals
@@ -182,6 +183,28 @@ def test_the_phone_layer_must_be_a_block_of_the_encoder() -> None:
         tiny(model={"encoder": "ecapa", "num_layers": 2}, tasks={"phone": {"layer": 3}})
     with pytest.raises(SpeechEQError, match="tasks.phone.layer must not be negative"):
         tiny(tasks={"phone": {"layer": -1}})
+
+
+def test_a_model_file_from_before_the_phone_layer_reads_the_output(tmp_path: Path) -> None:
+    (phone,) = make_tasks(("phone",), tmp_path)
+    config = tiny(tasks={"phone": {"layer": 0}})
+    model = build_model(12, config, [phone])
+    payload = model_payload(
+        model,
+        [phone],
+        config,
+        cmvn=Cmvn("none"),
+        feature_dim=12,
+        feats_conf=None,
+        epoch=1,
+        scores={},
+        trained_on={},
+    )
+    del payload["config"]["tasks"]["phone"]["layer"]
+    torch.save(payload, tmp_path / "model.pt")
+    loaded = load_model(tmp_path / "model.pt")
+    assert loaded.config.tasks["phone"] == PhoneOptions(layer=0)
+    assert loaded.model.heads["phone"].block == 0
 
 
 def test_coral_decodes_by_boundaries_passed_and_costs_more_further_away(tmp_path: Path) -> None:

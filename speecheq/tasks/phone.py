@@ -39,9 +39,9 @@ BLANK = "<blank>"
 
 @dataclass(frozen=True)
 class PhoneOptions(TaskOptions):
-    layer: int = 0
-    """The encoder block whose frames the CTC head reads (1: the first); 0: the encoder's
-    output (ECAPA: its blocks joined)."""
+    layer: int = 1
+    """The encoder block whose frames the CTC head reads (1: the first, leaving the blocks
+    above to emotion); 0: the encoder's output (ECAPA: its blocks joined)."""
 
     def __post_init__(self) -> None:
         super().__post_init__()
