@@ -1,8 +1,8 @@
-"""Phoneme (or BPE piece) recognition with CTC on the encoder frames; greedy decoding.
+"""Phoneme (or BPE piece) recognition with CTC on encoder frames; greedy decoding.
 
-The CTC head reads the encoder's output, or with ``layer: N`` the frames after its N-th block
-(intermediate CTC, Lee and Watanabe 2021): the blocks above are then left to the utterance
-tasks, so the phone task shapes the lower layers without pulling the top towards the words.
+The CTC head reads the frames after the encoder's first block (``layer: 1``, intermediate CTC
+after Lee and Watanabe, 2021), or after its N-th, or its output (``layer: 0``). On a low block
+the phone task shapes the lower layers and leaves the blocks above to the utterance tasks.
 
 The token inventory is the lang directory's ``tokens.txt`` (``<symbol> <id>`` per line, ids
 0..V-1, ``<blank>`` 0, ``<unk>`` 1); the references are the data directory's ``tokens`` table.
