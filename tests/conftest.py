@@ -98,7 +98,7 @@ def audio_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
 CASIA_HELD_OUT = "liuchanhg"
 """The speaker the ``casia_model`` never hears (CASIA fold 3); the other three train it."""
 CASIA_EPOCHS = 24
-"""The ``casia_model``'s budget: the recipe's config (the defaults) but for this (78-101 s of
+"""The ``casia_model``'s budget: the recipe's config (the defaults) but for this (41-46 s of
 training on two cores with the defaults, seeds 0-2)."""
 
 

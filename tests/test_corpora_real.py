@@ -18,12 +18,14 @@ EGS = Path(__file__).resolve().parents[1] / "egs"
 
 pytestmark = pytest.mark.corpora
 
-MIN_EMOTION_UA = 0.36
-"""Seeds 0, 1, 2 measured 0.443, 0.453, 0.523 (chance: 0.167); less a margin for other
-machines and thread counts."""
-MAX_PHONE_TER = 0.8
-"""Seeds 0, 1, 2 measured 0.591, 0.684, 0.660 (a CTC head that emits nothing: 1.0); the
-phone weight is annealed to 0, so the head learns less than emotion's."""
+MIN_EMOTION_UA = 0.43
+"""Seeds 0, 1, 2 measured 0.553, 0.617, 0.517 (chance: 0.167; with the phone head on the
+encoder output, before it moved to the first block: 0.443, 0.453, 0.523); less a margin for
+other machines and thread counts."""
+MAX_PHONE_TER = 0.82
+"""Seeds 0, 1, 2 measured 0.616, 0.654, 0.715 (a CTC head that emits nothing: 1.0); the
+phone weight is annealed to 0 and the head reads the first encoder block, so it learns less
+than emotion's."""
 
 
 def prepared(name: str, out: Path) -> DataDir:
