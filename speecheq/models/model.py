@@ -45,12 +45,10 @@ class ModelOutput:
 
 @dataclass(frozen=True)
 class Dims:
-    """The widths a head can read: ``frame_dim`` (frame level), ``embedding_dim`` (utterance),
-    and how many encoder ``blocks`` a frame-level head can read instead of the output."""
+    """The widths a head can read: ``frame_dim`` (frame level), ``embedding_dim`` (utterance)."""
 
     frame_dim: int
     embedding_dim: int
-    blocks: int = 1
 
 
 class UtteranceLinear(nn.Module):
@@ -66,12 +64,10 @@ class UtteranceLinear(nn.Module):
 
 class FrameLinear(nn.Module):
     """A linear head on every frame of the encoder output, or of its ``block``-th block (from
-    1)."""
+    1; the config checks that the encoder has it)."""
 
     def __init__(self, dims: Dims, outputs: int, block: int = 0) -> None:
         super().__init__()
-        if not 0 <= block <= dims.blocks:
-            raise ValueError(f"block {block} of an encoder with {dims.blocks} block(s)")
         self.linear = nn.Linear(dims.frame_dim, outputs)
         self.block = block
 
@@ -112,7 +108,7 @@ class SpeechEQModel(nn.Module):
     @staticmethod
     def dims(config: ModelConfig) -> Dims:
         """The widths the heads of a model built from ``config`` read."""
-        return Dims(config.d_model, config.embedding_dim, config.blocks)
+        return Dims(config.d_model, config.embedding_dim)
 
     def encode(self, feats: torch.Tensor, lengths: torch.Tensor) -> Encoded:
         """Encode ``(batch, frames, feature_dim)`` features of the given lengths."""
