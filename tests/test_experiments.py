@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 import yaml
 from typer.testing import CliRunner
 
@@ -73,6 +74,35 @@ def test_a_plan_on_speaker_dependent_folds_says_so(recipe: Path, tmp_path: Path)
     assert Plan.load(tmp_path) == plan
     independent = folds_plan(recipe / "folds", tmp_path / "exp2", recipe / "train.yaml")
     assert independent.reports[0].notes == () and independent.reports[0].name == "exp2"
+
+
+def test_the_folds_plan_trains_on_unlabeled_speech_of_another_corpus(
+    recipe: Path, tmp_path: Path
+) -> None:
+    """Every run and the release train on the unlabeled speech; the folds' own corpus, whose
+    test utterances it holds, is refused."""
+    other = write_feature_set(tmp_path / "other", speakers={"spk9": "f"}, per_class=1, seed=3)
+    config = {
+        **yaml.safe_load((recipe / "train.yaml").read_text()),
+        "tasks": {"emotion": {}, "aae": {}},
+    }
+    (tmp_path / "semi.yaml").write_text(yaml.safe_dump(config))
+    exp = tmp_path / "exp"
+    invoke("exp", "folds", recipe / "folds", exp, "--config", tmp_path / "semi.yaml",
+           "--folds", "fold1", "--unlabeled-dir", other)  # fmt: skip
+    assert Plan.load(exp).run("fold1").unlabeled == (str(other),)
+    invoke("exp", "train", exp, "--device", "cpu")
+    checkpoint = torch.load(exp / "fold1" / "checkpoint.pt", weights_only=True)
+    assert checkpoint["data"]["unlabeled1"]["path"] == str(other)
+    invoke("exp", "decode", exp, "--device", "cpu")
+    invoke("exp", "score", exp)
+    invoke("exp", "release", exp, recipe / "all", tmp_path / "release", "--corpus", "mini",
+           "--device", "cpu")  # fmt: skip
+    released = torch.load(tmp_path / "release" / "checkpoint.pt", weights_only=True)
+    assert released["data"]["unlabeled1"]["path"] == str(other)
+    with pytest.raises(SpeechEQError, match=r"all: holds 16 test utterance\(s\) of fold fold1"):
+        folds_plan(recipe / "folds", tmp_path / "x", recipe / "train.yaml",
+                   unlabeled=[recipe / "all"])  # fmt: skip
 
 
 def _decode_dir(root: Path, posteriors: dict[str, str], refs: dict[str, str] | None = None) -> Path:

@@ -101,6 +101,7 @@ def test_recipe_options() -> None:
         (("--stage", "9"), "stages run from 1 to 6"),
         (("--stop-stage", "x"), "option --stop-stage takes a whole number, got 'x'"),
         (("--stage", "6", "--baseline", "fbank"), "stage 6 releases the folds plan's network"),
+        (("--unlabeled-dirs", "x", "--plan", "cross"), "--unlabeled-dirs trains the networks of"),
         (("--resume", "yes"), "--resume takes auto, true or false, got 'yes'"),
         (("--fuse", "svm"), "--fuse takes auto, fbank, egemaps, compare or none, got 'svm'"),
         (("--stop-stage", "1"), "--corpus-dir is required"),

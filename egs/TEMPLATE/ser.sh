@@ -51,6 +51,8 @@ num_folds=           # speaker or random folds ("" = one per speaker, 5 random; 
 valid_fraction=0.1   # share of the training speakers' utterances held out for validation
 folds=               # space-separated folds to train and score ("" = all)
 seeds=               # space-separated seeds: every fold trained with each ("" = the config's)
+unlabeled_dirs=      # space-separated data dirs of another corpus's speech (after its stage 2)
+                     # every fold also trains on, for the tasks that learn from it (aae)
 train_sets=alone,pooled,loo  # --plan cross: training sets
 task_sets=           # --plan cross: space-separated task sets, each comma-separated
 classes=             # --plan cross: comma-separated classes ("" = those all corpora share)
@@ -93,6 +95,8 @@ Options (default in brackets):
   --num-folds K; --valid-fraction F [$valid_fraction]
   --folds 'fold1 fold2'      only these folds [all]
   --seeds '0 1 2'            train every fold with each seed [the config's]
+  --unlabeled-dirs 'DIR ...' unlabeled speech of another corpus (data dirs after its stage 2)
+                             for the aae task, in every fold and the release; tag gets _semi
   --train-config FILE        [conf/train.yaml; with an upstream conf/train_ssl.yaml]
   --tasks emotion,intensity,phone,gender     the tasks trained [the config's]
   --tag NAME                 experiment name under exp/; --device auto|cpu|cuda [$device]
@@ -113,6 +117,11 @@ if [ -f "$recipe_dir/cmd.sh" ]; then . "$recipe_dir/cmd.sh"; fi
 if [ -n "$corpus_dir" ] && [[ $corpus_dir != /* ]]; then
   corpus_dir=$PWD/$corpus_dir
 fi
+unlabeled=()  # --unlabeled-dir options of the folds plan, each path absolute
+for dir in $unlabeled_dirs; do
+  [[ $dir = /* ]] || dir=$PWD/$dir
+  unlabeled+=(--unlabeled-dir "$dir")
+done
 if [ -d "$upstream" ] && [[ $upstream != /* ]]; then  # a hub id stays as it is
   upstream=$PWD/$upstream
 fi
@@ -131,6 +140,9 @@ case $resume in auto | true | false) ;; *) die "--resume takes auto, true or fal
 case $plan in folds | cross) ;; *) die "--plan takes folds or cross, got '$plan'" ;; esac
 case $baseline in "" | fbank | egemaps | compare) ;; *) die "--baseline takes fbank, egemaps or compare, got '$baseline'" ;; esac
 [ -z "$baseline" ] || [ "$plan" = folds ] || die "--baseline runs the folds plan only"
+if [ -n "$unlabeled_dirs" ] && { [ -n "$baseline" ] || [ "$plan" != folds ]; }; then
+  die "--unlabeled-dirs trains the networks of the folds plan only"
+fi
 [ -z "$baseline" ] || [ -z "$speed_perturb" ] || die "--baseline trains on no perturbed copies"
 case $fuse in auto | fbank | egemaps | compare | none) ;; *) die "--fuse takes auto, fbank, egemaps, compare or none, got '$fuse'" ;; esac
 case $feats_type in
@@ -162,6 +174,7 @@ elif [ -z "$tag" ]; then
   [ "$feats_type" = fbank ] || tag="${tag}_$(basename "$upstream")"
   [ "$feats_type" != raw ] || tag="${tag}_raw"
   [ -z "$tasks" ] || tag="${tag}_${tasks//,/-}"
+  [ -z "$unlabeled_dirs" ] || tag="${tag}_semi"
 fi
 expdir=exp/$tag
 if [ -n "$baseline" ] || [ "$plan" != folds ]; then
@@ -260,7 +273,7 @@ if [ "$stage" -le 4 ] && [ "$stop_stage" -ge 4 ]; then
     if [ "$plan" = folds ]; then
       speecheq exp folds "$data/folds" "$expdir" --config "$train_config" --lang-dir "$data/lang" \
         --name "$tag" ${tasks:+--tasks "$tasks"} ${folds:+--folds "$folds"} \
-        ${seeds:+--seeds "$seeds"} "${overrides[@]}"
+        ${seeds:+--seeds "$seeds"} "${overrides[@]}" "${unlabeled[@]}"
     else
       task_options=()
       for set in $task_sets; do task_options+=(--tasks "$set"); done

@@ -54,6 +54,14 @@ def folds_command(
         typer.Option(help="Train every fold with each of these seeds, e.g. 0,1,2 (the config's)."),
     ] = None,
     name: Annotated[str | None, typer.Option(help="The reports' title (the folder name).")] = None,
+    unlabeled_dir: Annotated[
+        list[Path] | None,
+        typer.Option(
+            metavar="DIR",
+            help="Unlabeled speech (a data directory after stage 2, of another corpus) every run "
+            "also trains on, for the tasks that learn from it (aae). Repeat for several.",
+        ),
+    ] = None,
 ) -> None:
     """Plan a recipe's experiment: one run per fold (and seed), scored together."""
     from speecheq.experiments.folds import folds_plan
@@ -72,6 +80,7 @@ def folds_command(
         lang_dir=lang_dir,
         folds=names_of(folds),
         seeds=seed_list,
+        unlabeled=unlabeled_dir or (),
     )
     _saved(plan, exp_dir)
 

@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from speecheq.console import note, print_table
+from speecheq.data.datadir import DataDir
 from speecheq.data.folds import SPEAKER_DEPENDENT_NOTE, fold_names, speaker_dependent_folds
 from speecheq.errors import SpeechEQError
 from speecheq.experiments.ensemble import ENSEMBLE, ensemble_report
@@ -36,11 +37,14 @@ def folds_plan(
     lang_dir: str | Path | None = None,
     folds: Sequence[str] | None = None,
     seeds: Sequence[int] = (),
+    unlabeled: Sequence[str | Path] = (),
 ) -> Plan:
     """One run per fold of ``folds_dir`` (those named in ``folds``, else all) and per seed.
 
     Without ``seeds``, runs are ``exp_dir/<fold>`` with the config's seed, scored together into
     ``exp_dir/scores``; with seeds, ``exp_dir/seed<s>/<fold>`` and ``exp_dir/seed<s>/scores``.
+    Every run also trains on the speech of the ``unlabeled`` data directories (the tasks that
+    learn from it, e.g. ``aae``), which must hold no test utterance of any fold.
     """
     folds_dir, exp_dir = Path(folds_dir), Path(exp_dir)
     found = fold_names(folds_dir)
@@ -50,6 +54,7 @@ def folds_plan(
         raise SpeechEQError(
             f"{folds_dir}: no fold {', '.join(unknown)} (folds: {', '.join(found)})"
         )
+    _check_unlabeled(folds_dir, chosen, unlabeled)
     title = name or exp_dir.name
     dependent = speaker_dependent_folds(folds_dir, chosen)
     notes = (f"{SPEAKER_DEPENDENT_NOTE} ({', '.join(dependent)})",) if dependent else ()
@@ -71,6 +76,7 @@ def folds_plan(
                 tasks=tuple(tasks),
                 overrides=(*overrides, *([] if seed is None else [f"seed={seed}"])),
                 lang_dir=None if lang_dir is None else str(lang_dir),
+                unlabeled=tuple(str(path) for path in unlabeled),
             )
             runs.append(run)
             group.append((run.name, "test"))
@@ -78,6 +84,22 @@ def folds_plan(
         reports.append(Report(label, str(exp_dir / prefix / "scores"), tuple(group), notes))
     summary = {"seeds": list(seeds), "out_dir": str(exp_dir / "scores"), "name": title}
     return Plan("folds", runs, reports, summary)
+
+
+def _check_unlabeled(
+    folds_dir: Path, folds: Sequence[str], unlabeled: Sequence[str | Path]
+) -> None:
+    """Refuse unlabeled speech that holds a fold's test utterance: the model would hear the
+    test speech in training."""
+    for path in unlabeled:
+        utts = set(DataDir.load(path).utts)
+        for fold in folds:
+            shared = sorted(utts & set(DataDir.load(folds_dir / fold / "test").utts))
+            if shared:
+                raise SpeechEQError(
+                    f"{path}: holds {len(shared)} test utterance(s) of fold {fold} (e.g. "
+                    f"'{shared[0]}'); unlabeled speech must come from outside the folds' corpus"
+                )
 
 
 def summarise_folds(plan: Plan, plan_dir: Path, reports: Sequence[Scores]) -> None:

@@ -172,7 +172,7 @@ def release(
     """Train the release model of the recipe's plan in ``exp_dir`` on all of ``data_dir`` (of
     ``corpora``, by preparer name) into ``out_dir``, export it to ONNX and write its model card
     (with the cross-validated figures of ``exp_dir`` and of the ``baselines``' folders); return
-    the model file."""
+    the model file. It trains on the folds' unlabeled speech too, if they had any."""
     plan = Plan.load(exp_dir)
     epochs = kept_epochs(plan)
     chosen = round(statistics.median(epochs))
@@ -184,7 +184,16 @@ def release(
     if first.tasks:
         config = config.with_tasks(first.tasks)
     note(f"release: {chosen} epochs on all of {data_dir} -> {out_dir}")
-    train(config, data_dir, data_dir, out_dir, first.lang_dir, device=device, resume=resume)
+    train(
+        config,
+        data_dir,
+        data_dir,
+        out_dir,
+        first.lang_dir,
+        device=device,
+        resume=resume,
+        unlabeled_dir=list(first.unlabeled),
+    )
     model = out_dir / MODEL
     if config.model.upstream.path:
         note("release: a model with an upstream inside is not exported to ONNX yet")
