@@ -1,8 +1,9 @@
-"""Options that several commands share: the device, CPU threads, and the launcher options of
-a recipe's ``cmd.sh`` (how the jobs of stages 2, 4 and 5 run)."""
+"""Options that several commands share: the device, CPU threads, unlabeled speech, and the
+launcher options of a recipe's ``cmd.sh`` (how the jobs of stages 2, 4 and 5 run)."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -24,6 +25,15 @@ LauncherOption = Annotated[
     typer.Option(
         help="local (this machine), slurm (a Slurm cluster, through submitit) or slurm-local "
         "(the same jobs through submitit's local executor: a cmd.sh tried on this machine)."
+    ),
+]
+UnlabeledDirOption = Annotated[
+    list[Path] | None,
+    typer.Option(
+        metavar="DIR",
+        help="A data directory of unlabeled speech (after stage 2; in a recipe, of another "
+        "corpus) for the tasks that learn from it (aae); its labels, if any, are not used. "
+        "Repeat for several.",
     ),
 ]
 JobsOption = Annotated[int, typer.Option(min=1, help="Jobs run at a time.")]

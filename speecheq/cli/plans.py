@@ -8,6 +8,7 @@ from typing import Annotated
 
 import typer
 
+from speecheq.cli.options import UnlabeledDirOption
 from speecheq.console import note, print_table
 from speecheq.errors import SpeechEQError
 
@@ -54,14 +55,7 @@ def folds_command(
         typer.Option(help="Train every fold with each of these seeds, e.g. 0,1,2 (the config's)."),
     ] = None,
     name: Annotated[str | None, typer.Option(help="The reports' title (the folder name).")] = None,
-    unlabeled_dir: Annotated[
-        list[Path] | None,
-        typer.Option(
-            metavar="DIR",
-            help="Unlabeled speech (a data directory after stage 2, of another corpus) every run "
-            "also trains on, for the tasks that learn from it (aae). Repeat for several.",
-        ),
-    ] = None,
+    unlabeled_dir: UnlabeledDirOption = None,
 ) -> None:
     """Plan a recipe's experiment: one run per fold (and seed), scored together."""
     from speecheq.experiments.folds import folds_plan

@@ -7,7 +7,13 @@ from typing import Annotated
 
 import typer
 
-from speecheq.cli.options import DeviceOption, ResumeOption, ThreadsOption, set_threads
+from speecheq.cli.options import (
+    DeviceOption,
+    ResumeOption,
+    ThreadsOption,
+    UnlabeledDirOption,
+    set_threads,
+)
 from speecheq.console import print_table
 
 
@@ -44,14 +50,7 @@ def train_command(
         ),
     ] = None,
     resume: ResumeOption = "auto",
-    unlabeled_dir: Annotated[
-        list[Path] | None,
-        typer.Option(
-            metavar="DIR",
-            help="A data directory of unlabeled speech (after stage 2) for the tasks that learn "
-            "from it (aae); its labels, if any, are not used. Repeat for several.",
-        ),
-    ] = None,
+    unlabeled_dir: UnlabeledDirOption = None,
     device: DeviceOption = "auto",
     num_threads: ThreadsOption = None,
     print_config: Annotated[
