@@ -3,7 +3,10 @@
 A **model file** (``model.pt``) is self-describing: the config, each task's inventory (the
 emotion class map, the token list, ...), the CMVN mode and global statistics, the feature
 options (``conf/feats.conf`` text) and the weights, so ``predict`` and ``infer`` need nothing
-else. A **checkpoint** (``checkpoint.pt``) holds what resuming a run needs.
+else. An **ensemble** (``speecheq ensemble``) is a model file of several networks of one config
+(seeds): the first's weights as any model file's, the others' under ``ensemble``; it loads as
+one :class:`~speecheq.models.EnsembleModel`. A **checkpoint** (``checkpoint.pt``) holds what
+resuming a run needs.
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ from speecheq.features.cmvn import Cmvn
 from speecheq.features.hub import resolve_upstream
 from speecheq.features.upstream import Upstream, digests
 from speecheq.fileio import atomic_write, path_problem
-from speecheq.models import InputSpec, SpeechEQModel
+from speecheq.models import EnsembleModel, InputSpec, SpeechEQModel
 from speecheq.tasks import TASKS, Task
 
 MODEL_FORMAT = "speecheq-model-1"
@@ -31,6 +34,8 @@ MODEL_KEYS = (
     *("format", "config", "inventories", "cmvn", "feature_dim", "feats_conf", "epoch"),
     *("scores", "state_dict"),
 )
+ENSEMBLE_KEY = "ensemble"
+"""The key of an ensemble's other members' state dicts in its model file."""
 
 
 def build_tasks(config: TrainConfig, inventories: Mapping[str, Mapping[str, Any]]) -> list[Task]:
@@ -58,9 +63,10 @@ UPSTREAM_PREFIX = "encoder.frontend.upstream."
 
 @dataclass
 class TrainedModel:
-    """A loaded model file: the network in eval mode and what it needs to read features."""
+    """A loaded model file: the network (or ensemble) in eval mode and what it needs to read
+    features."""
 
-    model: SpeechEQModel
+    model: SpeechEQModel | EnsembleModel
     tasks: list[Task]
     config: TrainConfig
     cmvn: Cmvn
@@ -191,30 +197,22 @@ def _upstream(path: Path, stored: Mapping[str, Any]) -> Upstream:
 
 
 def load_model(path: str | Path, device: torch.device | str = "cpu") -> TrainedModel:
-    """Read a model file written by ``speecheq train``; the network is in eval mode."""
+    """Read a model file written by ``speecheq train`` (or an ensemble of them); the network is
+    in eval mode."""
     path = Path(path)
-    payload = load_torch(path, "model file")
-    if payload.get("format") != MODEL_FORMAT:
-        raise SpeechEQError(f"{path}: not a speecheq model file (format '{payload.get('format')}')")
-    missing = sorted(set(MODEL_KEYS) - set(payload))
-    if missing:
-        raise SpeechEQError(f"{path}: a damaged model file (it has no {', '.join(missing)})")
+    payload = _model_payload(path)
     phone = payload["config"].get("tasks", {}).get("phone")
     if isinstance(phone, dict):  # model files before tasks.phone.layer: the head read the output
         phone.setdefault("layer", 0)
     config = config_from_dict(payload["config"], str(path))
     spec = InputSpec(**payload.get("input", {}))
     upstream = _upstream(path, payload["upstream"]) if spec.kind == "upstream" else None
-    state = {  # model files before the front ends were named so
-        key.replace("encoder.subsampling.", "encoder.frontend."): value
-        for key, value in payload["state_dict"].items()
-    }
     try:
         tasks = build_tasks(config, payload["inventories"])
-        model = build_model(payload["feature_dim"], config, tasks, spec, upstream)
-        missing, unexpected = model.load_state_dict(state, strict=False)
-        if unexpected or [key for key in missing if not key.startswith(UPSTREAM_PREFIX)]:
-            raise RuntimeError(f"missing {missing[:3]}, unexpected {unexpected[:3]}")
+        members = [
+            _network(state, payload["feature_dim"], config, tasks, spec, upstream)
+            for state in [payload["state_dict"], *payload.get(ENSEMBLE_KEY, [])]
+        ]
         stats = payload["cmvn"]["global_stats"]
         cmvn = Cmvn(payload["cmvn"]["mode"], None if stats is None else np.asarray(stats.numpy()))
     except (KeyError, TypeError, ValueError, RuntimeError) as err:
@@ -222,6 +220,9 @@ def load_model(path: str | Path, device: torch.device | str = "cpu") -> TrainedM
         raise SpeechEQError(
             f"{path}: its weights or inventories do not fit its config ({first[:200]})"
         ) from None
+    model: SpeechEQModel | EnsembleModel = members[0]
+    if len(members) > 1:
+        model = EnsembleModel(members, {task.name: task.average for task in tasks})
     return TrainedModel(
         model.to(device).eval(),
         tasks,
@@ -233,3 +234,75 @@ def load_model(path: str | Path, device: torch.device | str = "cpu") -> TrainedM
         payload["scores"],
         dict(payload.get("trained_on") or {}),
     )
+
+
+def _model_payload(path: Path) -> dict[str, Any]:
+    """The content of a model file, checked to have every key one needs."""
+    payload = load_torch(path, "model file")
+    if payload.get("format") != MODEL_FORMAT:
+        raise SpeechEQError(f"{path}: not a speecheq model file (format '{payload.get('format')}')")
+    missing = sorted(set(MODEL_KEYS) - set(payload))
+    if missing:
+        raise SpeechEQError(f"{path}: a damaged model file (it has no {', '.join(missing)})")
+    return payload
+
+
+def _network(
+    state: Mapping[str, torch.Tensor],
+    feature_dim: int,
+    config: TrainConfig,
+    tasks: Sequence[Task],
+    spec: InputSpec,
+    upstream: Upstream | None,
+) -> SpeechEQModel:
+    """The network of a model file with the weights ``state`` (a frozen upstream's are not
+    stored); raises RuntimeError when they do not fit."""
+    model = build_model(feature_dim, config, tasks, spec, upstream)
+    renamed = {  # model files before the front ends were named so
+        key.replace("encoder.subsampling.", "encoder.frontend."): value
+        for key, value in state.items()
+    }
+    missing, unexpected = model.load_state_dict(renamed, strict=False)
+    if unexpected or [key for key in missing if not key.startswith(UPSTREAM_PREFIX)]:
+        raise RuntimeError(f"missing {missing[:3]}, unexpected {unexpected[:3]}")
+    return model
+
+
+def save_ensemble(paths: Sequence[str | Path], out: str | Path) -> Path:
+    """Write the model files ``paths`` (one config, seeds aside) as one ensemble model file."""
+    if len(paths) < 2:
+        raise SpeechEQError("an ensemble needs two model files or more")
+    payloads = [_model_payload(Path(path)) for path in paths]
+    first = payloads[0]
+    for path, payload in zip(paths, payloads, strict=True):
+        if payload.get(ENSEMBLE_KEY):
+            raise SpeechEQError(f"{path}: already an ensemble; give its members' model files")
+        if payload.get("input", {}).get("kind") == "upstream":
+            raise SpeechEQError(f"{path}: a model with an upstream inside cannot join an ensemble")
+        differs = _difference(first, payload)
+        if differs:
+            raise SpeechEQError(
+                f"{path}: its {differs} differs from {paths[0]}'s; an ensemble's members share "
+                "everything but their seed"
+            )
+    others = [payload["state_dict"] for payload in payloads[1:]]
+    out = Path(out)
+    save_torch({**first, ENSEMBLE_KEY: others}, out)
+    return out
+
+
+def _difference(first: Mapping[str, Any], other: Mapping[str, Any]) -> str | None:
+    """What of ``other`` (a model file's content) keeps it out of ``first``'s ensemble."""
+    unseeded = [{k: v for k, v in p["config"].items() if k != "seed"} for p in (first, other)]
+    if unseeded[0] != unseeded[1]:
+        return "config"
+    for key in ("inventories", "feature_dim", "feats_conf", "input"):
+        if first.get(key) != other.get(key):
+            return key.replace("_", " ")
+    stats = [p["cmvn"]["global_stats"] for p in (first, other)]
+    same_stats = (stats[0] is None) == (stats[1] is None) and (
+        stats[0] is None or torch.equal(stats[0], stats[1])
+    )
+    if first["cmvn"]["mode"] != other["cmvn"]["mode"] or not same_stats:
+        return "CMVN"
+    return None

@@ -41,7 +41,7 @@ from speecheq.features import SSLConfig, parse_feature_conf
 from speecheq.features.extract import CONF_NAME
 from speecheq.fileio import atomic_write, write_table
 from speecheq.modelfile import load_model
-from speecheq.models import SpeechEQModel
+from speecheq.models import EnsembleModel, SpeechEQModel
 from speecheq.tasks import Batch, Task, TaskScores
 
 
@@ -56,7 +56,7 @@ class Hypotheses:
 
 @torch.inference_mode()
 def decode(
-    model: SpeechEQModel,
+    model: SpeechEQModel | EnsembleModel,
     batches: Iterable[Batch],
     tasks: Sequence[Task],
     device: torch.device,

@@ -23,6 +23,7 @@ from speecheq.experiments.fusion import fuse_systems, weight_grid
 from speecheq.experiments.launch import Job, LocalLauncher, SlurmLauncher
 from speecheq.experiments.plan import Plan
 from speecheq.modelfile import load_model
+from speecheq.models import EnsembleModel
 from tests.synthetic import TINY, one_thread, write_feature_set  # noqa: F401
 
 SPEAKERS = {"spk1": "f", "spk2": "m", "spk3": "f", "spk4": "m"}
@@ -224,12 +225,18 @@ def test_train_decode_score_with_parallel_local_jobs_and_seeds(
     release = tmp_path / "release"  # stage 6: every speaker, the folds' epochs, a card
     invoke("exp", "release", exp, recipe / "all", release, "--corpus", "mini",
            "--baseline", exp / "seed1", "--device", "cpu")  # fmt: skip
-    assert load_model(release / "model.pt").epoch == 1
+    released_model = load_model(release / "model.pt")  # the two seeds' ensemble
+    assert released_model.epoch == 1 and isinstance(released_model.model, EnsembleModel)
+    assert len(released_model.model.members) == 2
+    assert all((release / f"seed{seed}" / "model.pt").is_file() for seed in (0, 1))
     assert (release / "model.onnx").stat().st_size > 0
     card = (release / "MODEL_CARD.md").read_text()
     assert "32 utterances of 4 speakers (2 female, 2 male), for 1 epochs" in card
+    assert "An ensemble of 2 networks, one per seed (0, 1;" in card
     seed_means = [100 * mean["emotion UA"] for mean in seeds["means"]]
     assert f"| exp | {np.mean(seed_means):.1f} |" in card  # the folds' figure, over seeds
+    ensembled = 100 * ensemble["mean"]["emotion UA"]
+    assert f"| exp, ensemble of the 2 seeds | {ensembled:.1f} |" in card
     assert "| seed1 |" in card and "synthesised by speecheq synth" in card
     assert "--utt2spk" not in card  # global CMVN: a lone clip is normalised as in training
     released = (release / "model.pt").stat().st_mtime_ns

@@ -22,7 +22,7 @@ from speecheq.experiments.release import model_card
 from speecheq.fileio import read_table
 from speecheq.inference import TimelineOptions, timeline_of
 from speecheq.inference.export import export_model
-from speecheq.modelfile import load_model
+from speecheq.modelfile import load_model, save_ensemble
 from speecheq.predict import predict
 from tests.conftest import CASIA_HELD_OUT, CORPORA, corpus_dir
 from tests.synthetic import RATE, one_thread, speech  # noqa: F401
@@ -298,3 +298,47 @@ def test_an_export_gives_the_posteriors_of_the_model_file(
     ]
     assert [p.values for p in batched] == [original.predict(c, RATE).values for c in clips]
     assert runtime.identity["classes"] == original.identity["classes"]
+
+
+def test_an_ensemble_runs_as_one_model_with_its_members_mean_posteriors(
+    audio_model: Path, tmp_path: Path
+) -> None:
+    import torch
+    import yaml
+
+    from speecheq.config import config_from_dict
+    from speecheq.models import EnsembleModel
+    from speecheq.train import train
+
+    first = audio_model / "exp" / "model.pt"
+    config = yaml.safe_load((audio_model / "train.yaml").read_text())
+    train(config_from_dict({**config, "seed": 1}, "test"), audio_model / "data",
+          audio_model / "data", tmp_path / "seed1")  # fmt: skip
+    second = tmp_path / "seed1" / "model.pt"
+    invoke("ensemble", tmp_path / "ensemble.pt", first, second)
+    ensemble = Recognizer.load(tmp_path / "ensemble.pt", tasks=["emotion", "intensity"])
+    assert isinstance(load_model(tmp_path / "ensemble.pt").model, EnsembleModel)
+    members = [Recognizer.load(path) for path in (first, second)]
+    exported = Recognizer.load(export_model(tmp_path / "ensemble.pt", tmp_path / "e.onnx", "onnx"))
+    for clip in [speech(1.0 + i / 2, i) for i in range(4)]:
+        found = ensemble.predict(clip, RATE)
+        each = [member.predict(clip, RATE).posteriors for member in members]
+        for name, posterior in found.posteriors.items():
+            assert posterior == pytest.approx((each[0][name] + each[1][name]) / 2, abs=1e-5)
+        assert found.emotion == max(found.posteriors, key=found.posteriors.__getitem__)
+        assert isinstance(found.values["intensity"], int)
+        assert exported.predict(clip, RATE).posteriors == pytest.approx(found.posteriors, abs=1e-4)
+        joined = np.concatenate([member.embed(clip, RATE) for member in members])
+        assert np.allclose(ensemble.embed(clip, RATE), joined, atol=1e-5)
+
+    payload = torch.load(second, weights_only=True)
+    payload["config"]["model"]["dropout"] = 0.3
+    torch.save(payload, tmp_path / "other.pt")
+    for models, message in [
+        ([first], "needs two model files or more"),
+        ([first, tmp_path / "other.pt"], "other.pt: its config differs from"),
+        ([tmp_path / "ensemble.pt", first], "ensemble.pt: already an ensemble"),
+    ]:
+        with pytest.raises(SpeechEQError, match=message):
+            save_ensemble(models, tmp_path / "refused.pt")
+    assert not (tmp_path / "refused.pt").exists()

@@ -327,3 +327,18 @@ def test_the_functionals_stream_joins_the_embedding_and_learns_from_one_utteranc
     assert not torch.allclose(louder, alone, atol=1e-3)  # the stream reads the frames
     with pytest.raises(ValueError, match="functionals_dim"):
         SpeechEQModel(12, config.model, {}, InputSpec("layers", 2, 6))
+
+
+def test_an_ensembles_head_outputs_decode_as_its_members_mean() -> None:
+    """Classification: the log of the mean posteriors; CORAL: the logits of the mean boundary
+    probabilities; a regression: the mean."""
+    torch.manual_seed(0)
+    emotion = EmotionTask(EmotionOptions(), {"classes": ["neutral", "happy", "angry"]})
+    outputs = [torch.randn(4, 3) * 3 for _ in range(3)]
+    expected = torch.stack([torch.softmax(o, dim=-1) for o in outputs]).mean(dim=0)
+    assert torch.allclose(torch.softmax(emotion.average(outputs), dim=-1), expected, atol=1e-6)
+    coral = IntensityTask(IntensityOptions(loss="coral"), {"classes": ["0", "1", "2", "3"]})
+    passed = torch.stack([torch.sigmoid(o) for o in outputs]).mean(dim=0)
+    assert torch.allclose(torch.sigmoid(coral.average(outputs)), passed, atol=1e-6)
+    dimensional = TASKS["dimensional"](TASKS["dimensional"].options_type(), {})
+    assert torch.allclose(dimensional.average(outputs), torch.stack(outputs).mean(dim=0))

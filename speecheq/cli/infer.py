@@ -278,3 +278,20 @@ def export_command(
 
     path = export_model(model, out, format)
     note(f"wrote {path}")
+
+
+def ensemble_command(
+    out: Annotated[Path, typer.Argument(help="The ensemble's model file to write (NAME.pt).")],
+    models: Annotated[
+        list[Path], typer.Argument(help="The members' model files: one config, other seeds.")
+    ],
+) -> None:
+    """Join model files of one config (trained with other seeds) into one model file.
+
+    It runs every member on the same features and averages their outputs (class posteriors
+    for a classification), so 'speecheq infer', 'export', 'predict' and the Recognizer run it
+    as one model.
+    """
+    from speecheq.modelfile import save_ensemble
+
+    note(f"wrote {save_ensemble(models, out)}: an ensemble of {len(models)} networks")

@@ -23,10 +23,11 @@ from speecheq.console import note
 from speecheq.corpora import corpus_terms
 from speecheq.data.datadir import DataDir
 from speecheq.errors import SpeechEQError
+from speecheq.experiments.ensemble import ENSEMBLE
 from speecheq.experiments.plan import Plan
 from speecheq.fileio import atomic_write
 from speecheq.inference.export import export_model
-from speecheq.modelfile import load_model, load_torch
+from speecheq.modelfile import load_model, load_torch, save_ensemble
 from speecheq.train.state import Resume
 from speecheq.train.trainer import MODEL, train
 
@@ -94,9 +95,10 @@ def model_card(
     corpora: Sequence[str],
     systems: Sequence[CrossValidated],
     epochs: Sequence[int],
+    seeds: Sequence[int] = (),
 ) -> str:
     """The text of ``MODEL_CARD.md`` for the release ``model`` trained on ``data_dir`` (of
-    ``corpora``)."""
+    ``corpora``); ``seeds``: those of its members, for an ensemble."""
     trained = load_model(model)
     data = DataDir.load(data_dir)
     emotion = trained.task("emotion")
@@ -111,12 +113,14 @@ def model_card(
         f"infer {model.name} AUDIO` or `Recognizer.load`.",
         f"- Emotion classes: {classes}.",
         f"- Tasks: {', '.join(task.name for task in trained.tasks)}.",
+        *([_ENSEMBLE_LINE.format(len(seeds), ", ".join(map(str, seeds)))] if seeds else []),
         f"- Trained on every labelled utterance of `{data_dir}`: {len(data.utts)} utterances "
         f"of {len(data.speakers)} speakers ({sum(g == 'f' for g in genders.values())} female, "
         f"{sum(g == 'm' for g in genders.values())} male), for {trained.epoch} epochs (the "
         f"median of the epochs the cross-validation folds kept: {sorted(epochs)}).",
-        f"- Config: `config.yaml` beside it (model {trained.config.model.encoder}, d_model "
-        f"{trained.config.model.d_model} x {trained.config.model.num_layers} layers).",
+        f"- Config: `{'seed*/' if seeds else ''}config.yaml` beside it (model "
+        f"{trained.config.model.encoder}, d_model {trained.config.model.d_model} x "
+        f"{trained.config.model.num_layers} layers).",
         "",
         "## How well it does on speakers it never heard",
         "",
@@ -149,6 +153,12 @@ def model_card(
     return "\n".join(lines)
 
 
+_ENSEMBLE_LINE = (
+    "- An ensemble of {} networks, one per seed ({}; each in `seed<s>/`), whose posteriors it "
+    "averages: one model file, run as any other."
+)
+"""The model card's line on an ensemble release."""
+
 _PER_SPEAKER = [
     "- It normalises its features by speaker (per-speaker CMVN), and the figures above were "
     "measured so: give it each speaker's clips together, `speecheq infer model.pt CLIPS "
@@ -172,38 +182,58 @@ def release(
     """Train the release model of the recipe's plan in ``exp_dir`` on all of ``data_dir`` (of
     ``corpora``, by preparer name) into ``out_dir``, export it to ONNX and write its model card
     (with the cross-validated figures of ``exp_dir`` and of the ``baselines``' folders); return
-    the model file. It trains on the folds' unlabeled speech too, if they had any."""
+    the model file. It trains on the folds' unlabeled speech too, if they had any. A plan of
+    several seeds releases their ensemble: one network per seed (``out_dir/seed<s>``), joined
+    into one model file whose posteriors are theirs averaged."""
     plan = Plan.load(exp_dir)
     epochs = kept_epochs(plan)
     chosen = round(statistics.median(epochs))
     first = plan.runs[0]
-    overrides = [o for o in first.overrides if not o.startswith("optim.")]
-    config = load_config(
-        first.config, [*overrides, f"optim.epochs={chosen}", "optim.average_last=1"]
-    )
-    if first.tasks:
-        config = config.with_tasks(first.tasks)
-    note(f"release: {chosen} epochs on all of {data_dir} -> {out_dir}")
-    train(
-        config,
-        data_dir,
-        data_dir,
-        out_dir,
-        first.lang_dir,
-        device=device,
-        resume=resume,
-        unlabeled_dir=list(first.unlabeled),
-    )
+    overrides = [o for o in first.overrides if not o.startswith(("optim.", "seed="))]
+    overrides += [f"optim.epochs={chosen}", "optim.average_last=1"]
+    inside = bool(load_config(first.config, overrides).model.upstream.path)
+    seeds: list[int] = list(plan.summary.get("seeds") or [])
+    if inside and len(seeds) > 1:
+        note(
+            f"release: a model with an upstream inside is released as one network (seed {seeds[0]})"
+        )
+        seeds = seeds[:1]
+    members = [out_dir / f"seed{seed}" for seed in seeds] if len(seeds) > 1 else [out_dir]
+    for seed, member in zip(seeds or [None], members, strict=True):
+        config = load_config(
+            first.config, [*overrides, *([] if seed is None else [f"seed={seed}"])]
+        )
+        if first.tasks:
+            config = config.with_tasks(first.tasks)
+        note(f"release: {chosen} epochs on all of {data_dir} -> {member}")
+        train(
+            config,
+            data_dir,
+            data_dir,
+            member,
+            first.lang_dir,
+            device=device,
+            resume=resume,
+            unlabeled_dir=list(first.unlabeled),
+        )
     model = out_dir / MODEL
-    if config.model.upstream.path:
+    if len(members) > 1:
+        save_ensemble([member / MODEL for member in members], model)
+    if inside:
         note("release: a model with an upstream inside is not exported to ONNX yet")
     else:
         export_model(model, out_dir / "model.onnx", "onnx")
     systems = [cross_validated(exp_dir.name, _score_files(exp_dir, plan))]
+    ensemble_scores = exp_dir / ENSEMBLE / "scores" / "scores.json"
+    if len(members) > 1 and ensemble_scores.is_file():
+        name = f"{exp_dir.name}, ensemble of the {len(members)} seeds"
+        systems.insert(0, cross_validated(name, [ensemble_scores]))
     for baseline in baselines:
         systems.append(cross_validated(baseline.name, [baseline / "scores" / "scores.json"]))
     with atomic_write(out_dir / CARD) as out:
-        out.write(model_card(model, data_dir, corpora, systems, epochs))
+        out.write(
+            model_card(model, data_dir, corpora, systems, epochs, seeds if len(members) > 1 else [])
+        )
     return model
 
 

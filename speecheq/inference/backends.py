@@ -27,7 +27,7 @@ from speecheq.features.cmvn import Cmvn
 from speecheq.features.upstream import Preparation
 from speecheq.fileio import path_problem
 from speecheq.modelfile import TrainedModel, build_tasks, load_model
-from speecheq.models import InputSpec, SpeechEQModel
+from speecheq.models import EnsembleModel, InputSpec, SpeechEQModel
 from speecheq.tasks import Task
 
 EXPORT_FORMAT = "speecheq-export-1"
@@ -177,7 +177,7 @@ class HeadOutputs(nn.Module):
     """The network as exports run it: normalised features and lengths in, the encoder's frame
     lengths, the pooled utterance embedding and every head's output out (in ``names`` order)."""
 
-    def __init__(self, model: SpeechEQModel, tasks: list[str]) -> None:
+    def __init__(self, model: SpeechEQModel | EnsembleModel, tasks: list[str]) -> None:
         super().__init__()
         self.model = model.eval()
         self.tasks = tasks

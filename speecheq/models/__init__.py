@@ -1,6 +1,7 @@
 """The SpeechEQ model: shared encoder, attentive statistics pooling, per-task heads."""
 
 from speecheq.models.config import ModelConfig, UpstreamOptions
+from speecheq.models.ensemble import EnsembleModel
 from speecheq.models.frontends import InputSpec
 from speecheq.models.model import (
     Dims,
@@ -14,6 +15,7 @@ from speecheq.models.model import (
 __all__ = [
     "Dims",
     "Encoded",
+    "EnsembleModel",
     "FrameLinear",
     "InputSpec",
     "ModelConfig",

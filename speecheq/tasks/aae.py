@@ -180,6 +180,10 @@ class AAETask(Task):
         decoded = self.networks.decoder(torch.cat([y, z], dim=-1)).float()
         return functional.mse_loss(decoded, feature_statistics(batch.feats, batch.lengths))
 
+    def average(self, outputs: Sequence[torch.Tensor]) -> torch.Tensor:
+        """The members' mean."""
+        return torch.stack([output.float() for output in outputs]).mean(dim=0)
+
     def hypotheses(self, output: ModelOutput) -> dict[str, list[str]]:
         styles = output.heads[self.name].float().tolist()
         return {self.decode_table: [" ".join(f"{x:.4f}" for x in row) for row in styles]}

@@ -20,6 +20,8 @@ task is:
   decode-directory file :attr:`Task.decode_table`; :meth:`Task.parse` reads one value of that
   file back; :meth:`Task.score` scores parsed hypotheses against references. Validation and
   ``speecheq score`` both call it, so a metric has one name everywhere: ``"<task> <metric>"``.
+- **Ensembles**: :meth:`Task.average` combines several networks' outputs of its head into one
+  that decodes as their mean (class posteriors by default; a regression overrides it).
 - **Extra optimisation phases** (:meth:`Task.phases`): steps a task takes on every training batch
   after the shared step, each over its own parameters with its own optimizer, possibly with
   training-only modules (e.g. the discriminators of an adversarial autoencoder).
@@ -29,6 +31,7 @@ task is:
 
 from __future__ import annotations
 
+import math
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, fields, replace
@@ -238,6 +241,13 @@ class Task(ABC):
 
         The table named :attr:`decode_table` is required; others (e.g. posteriors) are optional.
         """
+
+    def average(self, outputs: Sequence[torch.Tensor]) -> torch.Tensor:
+        """An ensemble's head output from its members' (:mod:`speecheq.models.ensemble`). By
+        default the log of their mean softmax over the last axis: it decodes as the members'
+        averaged class (or token) posteriors."""
+        logs = torch.stack([torch.log_softmax(output.float(), dim=-1) for output in outputs])
+        return torch.logsumexp(logs, dim=0) - math.log(len(outputs))
 
     @classmethod
     def parse(cls, value: str, where: str) -> Any:

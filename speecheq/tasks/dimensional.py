@@ -132,6 +132,10 @@ class DimensionalTask(Task):
         )
         return concordance_loss(predicted, target.values, target.mask, weights)
 
+    def average(self, outputs: Sequence[torch.Tensor]) -> torch.Tensor:
+        """The members' mean."""
+        return torch.stack([output.float() for output in outputs]).mean(dim=0)
+
     def hypotheses(self, output: ModelOutput) -> dict[str, list[str]]:
         predicted = output.heads[self.name].float().cpu()
         scaled = predicted * torch.tensor(self.std) + torch.tensor(self.mean)

@@ -78,6 +78,14 @@ class IntensityTask(ClassificationTask):
         losses = functional.binary_cross_entropy_with_logits(logits, passed, reduction="none")
         return masked_mean(losses.sum(dim=1), target.mask)
 
+    def average(self, outputs: Sequence[torch.Tensor]) -> torch.Tensor:
+        """CORAL: the logits of the members' mean probabilities of passing each boundary."""
+        if not self.coral:
+            return super().average(outputs)
+        passed = torch.stack([torch.sigmoid(output.float()) for output in outputs]).mean(dim=0)
+        passed = passed.clamp(1e-7, 1 - 1e-7)
+        return torch.log(passed) - torch.log1p(-passed)
+
     def hypotheses(self, output: ModelOutput) -> dict[str, list[str]]:
         if not self.coral:
             return super().hypotheses(output)
