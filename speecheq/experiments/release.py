@@ -194,11 +194,10 @@ def release(
     inside = bool(load_config(first.config, overrides).model.upstream.path)
     seeds: list[int] = list(plan.summary.get("seeds") or [])
     if inside and len(seeds) > 1:
-        note(
-            f"release: a model with an upstream inside is released as one network (seed {seeds[0]})"
-        )
+        note(f"release: a model with an upstream inside is released alone (seed {seeds[0]})")
         seeds = seeds[:1]
-    members = [out_dir / f"seed{seed}" for seed in seeds] if len(seeds) > 1 else [out_dir]
+    ensemble = seeds if len(seeds) > 1 else []
+    members = [out_dir / f"seed{seed}" for seed in ensemble] or [out_dir]
     for seed, member in zip(seeds or [None], members, strict=True):
         config = load_config(
             first.config, [*overrides, *([] if seed is None else [f"seed={seed}"])]
@@ -217,7 +216,7 @@ def release(
             unlabeled_dir=list(first.unlabeled),
         )
     model = out_dir / MODEL
-    if len(members) > 1:
+    if ensemble:
         save_ensemble([member / MODEL for member in members], model)
     if inside:
         note("release: a model with an upstream inside is not exported to ONNX yet")
@@ -225,15 +224,13 @@ def release(
         export_model(model, out_dir / "model.onnx", "onnx")
     systems = [cross_validated(exp_dir.name, _score_files(exp_dir, plan))]
     ensemble_scores = exp_dir / ENSEMBLE / "scores" / "scores.json"
-    if len(members) > 1 and ensemble_scores.is_file():
-        name = f"{exp_dir.name}, ensemble of the {len(members)} seeds"
+    if ensemble and ensemble_scores.is_file():
+        name = f"{exp_dir.name}, ensemble of the {len(ensemble)} seeds"
         systems.insert(0, cross_validated(name, [ensemble_scores]))
     for baseline in baselines:
         systems.append(cross_validated(baseline.name, [baseline / "scores" / "scores.json"]))
     with atomic_write(out_dir / CARD) as out:
-        out.write(
-            model_card(model, data_dir, corpora, systems, epochs, seeds if len(members) > 1 else [])
-        )
+        out.write(model_card(model, data_dir, corpora, systems, epochs, ensemble))
     return model
 
 
