@@ -163,8 +163,9 @@ _PER_SPEAKER = [
     "- It normalises its features by speaker (per-speaker CMVN), and the figures above were "
     "measured so: give it each speaker's clips together, `speecheq infer model.pt CLIPS "
     "--utt2spk utt2spk` (or `Recognizer.predict_speakers`). A lone clip is normalised by the "
-    "training speakers' pooled statistics, which scores well below those figures (the "
-    "recipe's RESULTS.md measures by how much)."
+    "training speakers' pooled statistics, which scores well below those figures, and near "
+    "chance on a recording channel unlike the training data's (CASIA's and EmoDB's "
+    "RESULTS.md measure both; `tools/channel_check.py` measures a recipe's)."
 ]
 """The model card's limit of a model normalised by speaker."""
 
