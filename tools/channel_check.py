@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
-"""Emotion UA of a recipe's fold models on their held-out speakers, four ways: each speaker's
-clips normalised together (as the folds are scored) or one clip at a time, on the corpus's own
-channel or on a telephone-like one (300-3400 Hz, through 8 kHz and back, 12 dB quieter).
+"""Emotion UA of a recipe's fold models on their held-out speakers: each speaker's clips
+normalised together (as the folds are scored), one clip at a time by the training speakers'
+statistics (as ``speecheq infer`` without ``--utt2spk``) or by the clip's own, on the corpus's
+own channel or on a telephone-like one (300-3400 Hz, through 8 kHz and back, 12 dB quieter).
 
     tools/venv/bin/python tools/channel_check.py egs/casia exp/train/seed0
 
@@ -22,11 +23,12 @@ import torchaudio.functional as audio_functional
 
 from speecheq import Recognizer
 from speecheq.data.folds import fold_names
+from speecheq.features.cmvn import utterance_stats
 from speecheq.fileio import read_table
 from speecheq.metrics import unweighted_accuracy
 
 CHANNELS = ("own", "telephone")
-MODES = ("together", "lone")
+MODES = ("together", "lone", "own stats")
 
 
 def telephone(samples: np.ndarray, rate: int) -> np.ndarray:
@@ -56,6 +58,10 @@ def fold_scores(model: Path, test: Path) -> dict[tuple[str, str], float]:
         found = {
             "together": dict(recognizer.predict_speakers(items, speakers)),
             "lone": dict(recognizer.predict_many(items)),
+            "own stats": {
+                utt: next(recognizer.predict_many([(utt, feats)], utterance_stats(feats)))[1]
+                for utt, feats in items
+            },
         }
         for mode in MODES:
             hyps = [found[mode][utt].emotion for utt in wavs]
@@ -79,7 +85,7 @@ def main() -> None:
         for mode in MODES:
             values = [table[fold][channel, mode] for fold in folds]
             per_fold = " ".join(f"{value:.1f}" for value in values)
-            print(f"{channel:>9} channel, {mode:>8}: {np.mean(values):5.1f}  ({per_fold})")
+            print(f"{channel:>9} channel, {mode:>9}: {np.mean(values):5.1f}  ({per_fold})")
 
 
 if __name__ == "__main__":
