@@ -17,8 +17,9 @@
 #                 late fusion with the SVM (speecheq exp fuse, each seed: exp/<tag>_fused_<SET>)
 #                 and speecheq compare of the three (exp/<tag>_fused_<SET>/compare.md)
 #   6 release     speecheq exp release: the network trained on every speaker, for use
-#                 (exp/release: model.pt, model.onnx, MODEL_CARD.md); only when asked
-#                 (--stage 6, or --stop-stage 6)
+#                 (exp/release: model.pt, model.onnx, MODEL_CARD.md; after several --seeds,
+#                 one network per seed in exp/release/seed<s>, joined into one ensemble
+#                 model.pt); only when asked (--stage 6, or --stop-stage 6)
 # With --baseline SET, the classic baseline instead: stage 2 computes utterance functionals
 # (speecheq baseline functionals), stage 4 splits the folds and trains, decodes and scores a
 # linear SVM per fold (speecheq baseline svm, into exp/svm_<SET>); stages 3 and 5 do nothing.
