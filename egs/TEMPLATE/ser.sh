@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Shared stage logic of every speecheq recipe. A recipe's run.sh sets its corpus and protocol
 # and calls this script with --recipe-dir; everything is written under data/ and exp/ there.
-# --corpus-dir is taken relative to the caller's directory; the other paths (conf/...) are
-# relative to the recipe folder. How the jobs of stages 4 and 5 run is the recipe's cmd.sh.
+# --corpus-dir and --unlabeled-dirs are taken relative to the caller's directory; the other
+# paths (conf/...) are relative to the recipe folder. How the jobs of stages 4 and 5 run is the recipe's cmd.sh.
 #
 #   1 data prep   local/data.sh CORPUS_DIR DATA CORPORA (if the recipe has one: prints the names
 #                 of the corpora it prepared into DATA/<name>), speecheq prepare (each other
