@@ -282,7 +282,7 @@ def save_ensemble(paths: Sequence[str | Path], out: str | Path) -> Path:
         differs = _difference(first, payload)
         if differs:
             raise SpeechEQError(
-                f"{path}: its {differs} differs from {paths[0]}'s; an ensemble's members share "
+                f"{path}: differs from {paths[0]} in its {differs}; an ensemble's members share "
                 "everything but their seed"
             )
     others = [payload["state_dict"] for payload in payloads[1:]]
