@@ -272,6 +272,8 @@ def save_ensemble(paths: Sequence[str | Path], out: str | Path) -> Path:
     """Write the model files ``paths`` (one config, seeds aside) as one ensemble model file."""
     if len(paths) < 2:
         raise SpeechEQError("an ensemble needs two model files or more")
+    if any(Path(path).resolve() == Path(out).resolve() for path in paths):
+        raise SpeechEQError(f"{out}: one of the members; write the ensemble to another file")
     payloads = [_model_payload(Path(path)) for path in paths]
     first = payloads[0]
     for path, payload in zip(paths, payloads, strict=True):

@@ -338,6 +338,7 @@ def test_an_ensemble_runs_as_one_model_with_its_members_mean_posteriors(
         ([first], "needs two model files or more"),
         ([first, tmp_path / "other.pt"], "other.pt: differs from .* in its config"),
         ([tmp_path / "ensemble.pt", first], "ensemble.pt: already an ensemble"),
+        ([first, tmp_path / "refused.pt"], "refused.pt: one of the members"),
     ]:
         with pytest.raises(SpeechEQError, match=message):
             save_ensemble(models, tmp_path / "refused.pt")
