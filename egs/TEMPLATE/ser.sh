@@ -95,7 +95,8 @@ Options (default in brackets):
   --speed-perturb '0.9 1.1'  train every fold on speed-perturbed copies too (Kaldi's, stage 3)
   --num-folds K; --valid-fraction F [$valid_fraction]
   --folds 'fold1 fold2'      only these folds [all]
-  --seeds '0 1 2'            train every fold with each seed [the config's]
+  --seeds '0 1 2'            train every fold with each seed [the config's]; stage 6
+                             then releases their ensemble
   --unlabeled-dirs 'DIR ...' unlabeled speech of another corpus (data dirs after its stage 2)
                              for the aae task, in every fold and the release; tag gets _semi
   --train-config FILE        [conf/train.yaml; with an upstream conf/train_ssl.yaml]
