@@ -320,16 +320,19 @@ def test_an_ensemble_runs_as_one_model_with_its_members_mean_posteriors(
     assert isinstance(load_model(tmp_path / "ensemble.pt").model, EnsembleModel)
     members = [Recognizer.load(path) for path in (first, second)]
     exported = Recognizer.load(export_model(tmp_path / "ensemble.pt", tmp_path / "e.onnx", "onnx"))
+    spread = 0.0
     for clip in [speech(1.0 + i / 2, i) for i in range(4)]:
         found = ensemble.predict(clip, RATE)
         each = [member.predict(clip, RATE).posteriors for member in members]
         for name, posterior in found.posteriors.items():
             assert posterior == pytest.approx((each[0][name] + each[1][name]) / 2, abs=1e-5)
+            spread = max(spread, abs(each[0][name] - each[1][name]))
         assert found.emotion == max(found.posteriors, key=found.posteriors.__getitem__)
         assert isinstance(found.values["intensity"], int)
         assert exported.predict(clip, RATE).posteriors == pytest.approx(found.posteriors, abs=1e-4)
         joined = np.concatenate([member.embed(clip, RATE) for member in members])
         assert np.allclose(ensemble.embed(clip, RATE), joined, atol=1e-5)
+    assert spread > 1e-3  # the members differ, so their mean tests the averaging
 
     payload = torch.load(second, weights_only=True)
     payload["config"]["model"]["dropout"] = 0.3

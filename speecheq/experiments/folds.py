@@ -91,10 +91,13 @@ def _check_unlabeled(
 ) -> None:
     """Refuse unlabeled speech that holds a fold's test utterance: the model would hear the
     test speech in training."""
+    if not unlabeled:
+        return
+    tests = {fold: set(DataDir.load(folds_dir / fold / "test").utts) for fold in folds}
     for path in unlabeled:
         utts = set(DataDir.load(path).utts)
-        for fold in folds:
-            shared = sorted(utts & set(DataDir.load(folds_dir / fold / "test").utts))
+        for fold, test in tests.items():
+            shared = sorted(utts & test)
             if shared:
                 raise SpeechEQError(
                     f"{path}: holds {len(shared)} test utterance(s) of fold {fold} (e.g. "
