@@ -123,6 +123,11 @@ class OptimConfig:
     average_last: int = 0
     """The model kept is the mean of the weights after each of the last N epochs (checkpoint
     averaging); 0: the epoch that scored best on the valid set."""
+    ema_epochs: float = 0.0
+    """The weights validated and kept are an exponential moving average of the trained ones
+    (BatchNorm statistics included), updated after every step, with a time constant of this many
+    epochs, e.g. 2 (so its memory is the same share of training on any corpus size); 0: the
+    trained weights themselves."""
     task_weighting: Literal["fixed", "annealed", "uncertainty"] = "annealed"
     """``fixed``: each task's loss times its ``weight``; ``annealed``: the same, with the
     auxiliary tasks' weights (all but emotion, intensity and dimensional) falling to 0 over the
@@ -139,6 +144,8 @@ class OptimConfig:
                 f"optim.average_last must be between 0 and optim.epochs ({self.epochs}), "
                 f"got {self.average_last}"
             )
+        if self.ema_epochs < 0:
+            raise ValueError(f"optim.ema_epochs must not be negative, got {self.ema_epochs:g}")
         if not 0 < self.lr <= 1:
             raise ValueError(f"optim.lr must be in (0, 1], got {self.lr:g}")
         if self.warmup_steps < 0 or self.weight_decay < 0:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 import re
 import socket
@@ -29,6 +30,7 @@ from speecheq.models import Dims, ModelOutput, SpeechEQModel, UtteranceLinear
 from speecheq.tasks import TASKS, Batch, Phase, Target, Task, TaskScores
 from speecheq.tasks.emotion import EmotionTask
 from speecheq.train import trainer
+from speecheq.train.averaging import MovingAverage
 from speecheq.train.trainer import TrainResult, train
 from speecheq.train.weighting import TaskWeighting
 from tests.synthetic import one_thread, tiny, write_feature_set, write_lang  # noqa: F401
@@ -273,6 +275,56 @@ def test_averaged_checkpoints_and_learned_task_weights_resume_exactly(
     untimed = [[{k: v for k, v in row.items() if "seconds" not in k} for row in run.history]
                for run in (whole, again)]  # fmt: skip
     assert untimed[0] == untimed[1]
+
+
+def test_the_moving_average_moves_by_the_share_its_time_constant_gives() -> None:
+    model = nn.Linear(1, 1, bias=False)
+    nn.init.zeros_(model.weight)
+    average = MovingAverage(model, time_constant=2.0)
+    average.update(model)  # the first update copies the weights
+    with torch.no_grad():
+        model.weight.fill_(1.0)
+    average.update(model)
+    share = 1 - math.exp(-1 / 2)
+    assert average.model(model).weight.item() == pytest.approx(share)
+    assert MovingAverage(model, time_constant=0).model(model) is model
+
+
+def test_the_moving_average_is_kept_and_resumes_exactly(
+    sets: tuple[Path, Path, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``model.pt`` is the moving average at the best epoch, not the trained weights."""
+    train_dir, valid_dir, lang_dir = sets
+    config = tiny(optim={"epochs": 3, "ema_epochs": 1.0})
+    checkpoints: dict[int, dict[str, Any]] = {}
+    save = trainer.save_torch
+
+    def keep_checkpoints(payload: dict, path: Path) -> None:
+        save(payload, path)
+        if path.name == "checkpoint.pt":
+            checkpoints[payload["epoch"]] = {
+                part: {k: v.clone() for k, v in payload[part].items()}
+                for part in ("model", "moving_average")
+            }
+
+    monkeypatch.setattr(trainer, "save_torch", keep_checkpoints)
+    whole = train(config, train_dir, valid_dir, tmp_path / "whole", lang_dir)
+    monkeypatch.undo()
+    assert whole.best_epoch is not None
+    best = checkpoints[whole.best_epoch]
+    kept = torch.load(tmp_path / "whole" / "model.pt", weights_only=True)["state_dict"]
+    for key, value in kept.items():
+        torch.testing.assert_close(value, best["moving_average"][f"module.{key}"], msg=key)
+    assert any(
+        not torch.equal(value, best["model"][key])
+        for key, value in kept.items()
+        if value.is_floating_point()
+    )
+
+    again = _interrupted_then_resumed(monkeypatch, config, train_dir, valid_dir, lang_dir, tmp_path)
+    resumed = torch.load(tmp_path / "parts" / "model.pt", weights_only=True)["state_dict"]
+    assert all(torch.equal(value, resumed[key]) for key, value in kept.items())
+    assert again.best_epoch == whole.best_epoch
 
 
 def test_resume_auto_continues_only_the_same_run_on_the_same_data(

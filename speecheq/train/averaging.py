@@ -1,20 +1,22 @@
-"""Checkpoint averaging (as ESPnet and icefall do): the model of a run as the mean of its
-weights at the end of each of its last N epochs, instead of the single epoch that scored best
-on the valid set.
+"""Averages of a run's weights: checkpoint averaging (as ESPnet and icefall do: the mean of the
+weights at the end of each of the last N epochs, instead of the single epoch that scored best on
+the valid set) and an exponential moving average of the weights over the steps.
 
-The running sum lives in the checkpoint, so an interrupted run resumes to the same average.
-Buffers are averaged too (BatchNorm's running statistics); integer buffers (batch counters)
-keep the last epoch's value.
+Both live in the checkpoint, so an interrupted run resumes to the same average. Buffers are
+averaged too (BatchNorm's running statistics); checkpoint averaging keeps the last epoch's
+integer buffers (batch counters).
 """
 
 from __future__ import annotations
 
 import copy
+import math
 from collections.abc import Mapping
 from typing import Any
 
 import torch
 from torch import nn
+from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
 
 class WeightAverage:
@@ -56,3 +58,35 @@ class WeightAverage:
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
         self.first, self.sum, self.count = state["first"], dict(state["sum"]), state["count"]
+
+
+class MovingAverage:
+    """An exponential moving average of a model's weights and buffers, updated after each step
+    (torch's :class:`~torch.optim.swa_utils.AveragedModel`), or the model itself when off.
+
+    ``time_constant`` is in steps: each step's weights enter with ``1 - exp(-1 / time_constant)``.
+    """
+
+    def __init__(self, model: nn.Module, time_constant: float) -> None:
+        self.averaged: AveragedModel | None = None
+        if time_constant > 0:
+            decay = math.exp(-1.0 / time_constant)
+            self.averaged = AveragedModel(
+                model, multi_avg_fn=get_ema_multi_avg_fn(decay), use_buffers=True
+            )
+
+    def update(self, model: nn.Module) -> None:
+        """Move the average towards ``model``'s weights after a step."""
+        if self.averaged is not None:
+            self.averaged.update_parameters(model)
+
+    def model(self, trained: nn.Module) -> nn.Module:
+        """The weights to validate and keep: the average, or ``trained`` when there is none."""
+        return self.averaged.module if self.averaged is not None else trained
+
+    def state_dict(self) -> dict[str, Any]:
+        return self.averaged.state_dict() if self.averaged is not None else {}
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        if self.averaged is not None:
+            self.averaged.load_state_dict(state)

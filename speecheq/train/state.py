@@ -2,10 +2,10 @@
 
 A checkpoint holds every part of :class:`TrainingState` (the weights, the optimisers with their
 schedules and scalers, the sampler, the extra phases, the history and best epoch, the sum of
-checkpoint averaging, the learned task weights), each under its name, and what identifies the
-run: its config and the fingerprints of its data (:func:`speecheq.train.data.fingerprint`). A
-run resumes from a checkpoint only when both are the same, so a fold's checkpoint never
-continues on another fold's data.
+checkpoint averaging, the moving average of the weights, the learned task weights), each under
+its name, and what identifies the run: its config and the fingerprints of its data
+(:func:`speecheq.train.data.fingerprint`). A run resumes from a checkpoint only when both are
+the same, so a fold's checkpoint never continues on another fold's data.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from torch import nn
 
 from speecheq.batching.sampler import BucketBatchSampler
 from speecheq.errors import SpeechEQError
-from speecheq.train.averaging import WeightAverage
+from speecheq.train.averaging import MovingAverage, WeightAverage
 from speecheq.train.optim import Optimiser, PhaseStates
 from speecheq.train.reporter import Reporter
 from speecheq.train.weighting import TaskWeighting
@@ -52,6 +52,7 @@ class TrainingState:
     phases: PhaseStates
     reporter: Reporter
     average: WeightAverage
+    moving_average: MovingAverage
     weighting: TaskWeighting
 
     def state_dict(self) -> dict[str, Any]:

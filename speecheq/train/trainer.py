@@ -45,7 +45,7 @@ from speecheq.models import SpeechEQModel
 from speecheq.predict import decode, score_tasks
 from speecheq.tasks import Batch, TaskScores
 from speecheq.train.augment import SpecAugment, mixup
-from speecheq.train.averaging import WeightAverage
+from speecheq.train.averaging import MovingAverage, WeightAverage
 from speecheq.train.data import TrainingData, batch_loader, load_training_data, training_sampler
 from speecheq.train.distributed import Runtime, runtime
 from speecheq.train.optim import Optimiser, PhaseState, PhaseStates, warmup_cosine
@@ -95,7 +95,9 @@ def train(
       :mod:`speecheq.batching.sampler`).
     - ``model.pt`` is the epoch with the best validation score: the primary metric (emotion
       UA, say) of the first task in the config that the valid set can score; with none, the
-      last epoch. With ``optim.average_last``, it is the mean of the last epochs' weights.
+      last epoch. With ``optim.ema_epochs``, the weights validated and kept are the moving
+      average of the trained ones; with ``optim.average_last``, ``model.pt`` is the mean of the
+      last epochs' (kept) weights.
     - ``checkpoint.pt`` is replaced after every epoch. ``resume="auto"`` continues from it
       when there is one (a finished run trains nothing more) and starts afresh otherwise;
       ``True`` requires one; ``False`` starts afresh, replacing what ``exp_dir`` held. A
@@ -171,6 +173,7 @@ class _Trainer:
         """What :meth:`_step` reports: the total, each task's loss, each phase's loss."""
         self.reporter = Reporter(exp_dir, self.tasks, optim.epochs, rt.is_main)
         self.average = WeightAverage(optim.epochs, optim.average_last)
+        self.moving_average = MovingAverage(self.model, optim.ema_epochs * sum(steps) / len(steps))
         self.state = TrainingState(
             self.model,
             self.optimiser,
@@ -178,6 +181,7 @@ class _Trainer:
             self.phases,
             self.reporter,
             self.average,
+            self.moving_average,
             self.weighting,
         )
 
@@ -298,6 +302,7 @@ class _Trainer:
             total, torch.cat([total[None], losses]), names, self.optimiser, self.model, epoch, step
         )
         phase_losses = [self._phase_step(state, batch, epoch, step) for state in self.phases]
+        self.moving_average.update(self.model)
         return torch.cat([reported, *phase_losses]).cpu().double()
 
     def _phase_step(self, state: PhaseState, batch: Batch, epoch: int, step: int) -> torch.Tensor:
@@ -341,17 +346,18 @@ class _Trainer:
 
     def _end_epoch(self, epoch: int, times: EpochTimes, valid_loader: DataLoader) -> None:
         began = time.perf_counter()
-        scores, losses = self._validate(self.model, valid_loader)
+        kept = self.moving_average.model(self.model)
+        scores, losses = self._validate(kept, valid_loader)
         lr = self.optimiser.scheduler.get_last_lr()[0]
         weights = dict(zip((task.name for task in self.tasks), self.weighting.weights, strict=True))
         improved = self.reporter.end_epoch(
             epoch, lr, times, losses, scores, time.perf_counter() - began, weights
         )
-        self.average.add(self.model, epoch + 1)
+        self.average.add(kept, epoch + 1)
         if not self.config.optim.average_last and improved:
-            self._save_model(self.model, epoch + 1, scores)
+            self._save_model(kept, epoch + 1, scores)
         elif self.config.optim.average_last and epoch + 1 == self.config.optim.epochs:
-            averaged = self.average.averaged(self.model)
+            averaged = self.average.averaged(kept)
             scores, _ = self._validate(averaged, valid_loader)
             shown = " ".join(f"{k} {v:.3f}" for s in scores.values() for k, v in s.metrics.items())
             note(f"{MODEL}: the mean of epochs {self.average.first}-{epoch + 1}; valid {shown}")
