@@ -32,6 +32,13 @@ def test_the_committed_defaults_are_the_printed_ones_and_load_as_the_defaults() 
 
 
 @pytest.mark.parametrize(
+    "path", sorted(DEFAULTS.parents[2].glob("*/conf/*.yaml")), ids=lambda p: "/".join(p.parts[-3:])
+)
+def test_every_recipe_config_loads(path: Path) -> None:
+    load_config(path)
+
+
+@pytest.mark.parametrize(
     ("text", "message"),
     [
         (
