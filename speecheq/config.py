@@ -125,9 +125,9 @@ class OptimConfig:
     averaging); 0: the epoch that scored best on the valid set."""
     ema_epochs: float = 0.0
     """The weights validated and kept are an exponential moving average of the trained ones
-    (BatchNorm statistics included), updated after every step, with a time constant of this many
-    epochs, e.g. 2 (so its memory is the same share of training on any corpus size); 0: the
-    trained weights themselves."""
+    (BatchNorm statistics included; held in a copy of the model, an upstream inside it too),
+    updated after every step, with a time constant of this many epochs, e.g. 2 (so its memory is
+    the same share of training on any corpus size); 0: the trained weights themselves."""
     task_weighting: Literal["fixed", "annealed", "uncertainty"] = "annealed"
     """``fixed``: each task's loss times its ``weight``; ``annealed``: the same, with the
     auxiliary tasks' weights (all but emotion, intensity and dimensional) falling to 0 over the
