@@ -17,11 +17,11 @@ import argparse
 from pathlib import Path
 
 import numpy as np
-import soundfile
 import torch
 import torchaudio.functional as audio_functional
 
 from speecheq import Recognizer
+from speecheq.audio import read_audio
 from speecheq.data.folds import fold_names
 from speecheq.features.cmvn import utterance_stats
 from speecheq.fileio import read_table
@@ -49,9 +49,7 @@ def fold_scores(model: Path, test: Path) -> dict[tuple[str, str], float]:
     for channel in CHANNELS:
         items = []
         for utt, path in wavs.items():
-            samples, rate = soundfile.read(path, dtype="float32")
-            if samples.ndim == 2:
-                samples = samples.mean(axis=1)
+            samples, rate = read_audio(path, utt)
             if channel == "telephone":
                 samples = telephone(samples, rate)
             items.append((utt, recognizer.features(samples, rate, utt)))

@@ -50,7 +50,16 @@ from torch.nn import functional
 from speecheq.data.datadir import DataDir
 from speecheq.errors import SpeechEQError
 from speecheq.models import Dims, ModelOutput, SpeechEQModel, UtteranceLinear
-from speecheq.tasks.base import Batch, Phase, Target, Task, TaskContext, TaskOptions, TaskScores
+from speecheq.tasks.base import (
+    Batch,
+    Phase,
+    Target,
+    Task,
+    TaskContext,
+    TaskOptions,
+    TaskScores,
+    members_mean,
+)
 
 
 @dataclass(frozen=True)
@@ -182,7 +191,7 @@ class AAETask(Task):
 
     def average(self, outputs: Sequence[torch.Tensor]) -> torch.Tensor:
         """The members' mean."""
-        return torch.stack([output.float() for output in outputs]).mean(dim=0)
+        return members_mean(outputs)
 
     def hypotheses(self, output: ModelOutput) -> dict[str, list[str]]:
         styles = output.heads[self.name].float().tolist()

@@ -171,6 +171,11 @@ class TaskScores:
     notes: list[str] = field(default_factory=list)
 
 
+def members_mean(outputs: Sequence[torch.Tensor]) -> torch.Tensor:
+    """The plain mean of an ensemble's members' head outputs (a regression's average)."""
+    return torch.stack([output.float() for output in outputs]).mean(dim=0)
+
+
 class Task(ABC):
     """One task of the multitask model (see the module docstring for the contract)."""
 
@@ -245,7 +250,7 @@ class Task(ABC):
     def average(self, outputs: Sequence[torch.Tensor]) -> torch.Tensor:
         """An ensemble's head output from its members' (:mod:`speecheq.models.ensemble`). By
         default the log of their mean softmax over the last axis: it decodes as the members'
-        averaged class (or token) posteriors."""
+        averaged class (or token) posteriors; a regression returns :func:`members_mean`."""
         logs = torch.stack([torch.log_softmax(output.float(), dim=-1) for output in outputs])
         return torch.logsumexp(logs, dim=0) - math.log(len(outputs))
 

@@ -23,7 +23,15 @@ from speecheq.data.datadir import DataDir
 from speecheq.labels import AVD_DIMENSIONS, parse_avd
 from speecheq.metrics import concordance_cc, mean_absolute_error, pearson
 from speecheq.models import Dims, ModelOutput, UtteranceLinear
-from speecheq.tasks.base import Batch, Target, Task, TaskContext, TaskOptions, TaskScores
+from speecheq.tasks.base import (
+    Batch,
+    Target,
+    Task,
+    TaskContext,
+    TaskOptions,
+    TaskScores,
+    members_mean,
+)
 
 
 @dataclass(frozen=True)
@@ -134,7 +142,7 @@ class DimensionalTask(Task):
 
     def average(self, outputs: Sequence[torch.Tensor]) -> torch.Tensor:
         """The members' mean."""
-        return torch.stack([output.float() for output in outputs]).mean(dim=0)
+        return members_mean(outputs)
 
     def hypotheses(self, output: ModelOutput) -> dict[str, list[str]]:
         predicted = output.heads[self.name].float().cpu()
