@@ -491,7 +491,7 @@ def case_svm_with_one_training_speaker(tmp: Path, trained: Path) -> list[object]
     save_folds(split_folds(DataDir.load(data), valid_fraction=0.25), tmp / "folds")
     make_functionals(data, tmp / "func", "fbank")
     return ["baseline", "svm", tmp / "folds", tmp / "svm", "--functionals", tmp / "func",
-            "--config", trained / "train.yaml"]  # fmt: skip
+            "--config", trained / "train.yaml", "--nj", "2"]  # fmt: skip
 
 
 def case_list_names_a_folder(tmp: Path, trained: Path) -> list[object]:

@@ -96,6 +96,12 @@ def test_functionals_and_svm_from_the_command_line(corpus: Path, tmp_path: Path)
     assert {u: classes[int(p.argmax())] for u, p in posteriors.items()} == read_table(
         hyp / "utt2emo"
     )
+    parallel = tmp_path / "svm_nj2"
+    invoke("baseline", "svm", corpus / "folds", parallel, "--functionals", out,
+           "--config", corpus / "train.yaml", "--nj", "2")  # fmt: skip
+    for fold in ("fold1", "fold4"):  # two processes fit the same SVMs as one
+        for written in ("svm.json", "decode_test/hyp/utt2emo.post"):
+            assert (parallel / fold / written).read_text() == (exp / fold / written).read_text()
 
 
 @pytest.mark.slow

@@ -28,7 +28,7 @@ set -euo pipefail
 recipe_dir=$PWD      # the recipe folder (run.sh passes its own)
 stage=1              # first stage to run
 stop_stage=          # last stage to run ("" = 5, or the first stage if it is 6)
-nj=2                 # parallel jobs for feature extraction
+nj=2                 # parallel jobs: feature extraction, and the SVM baseline's folds
 corpus=              # the preparer (speecheq prepare <corpus>), or several, space-separated
 corpus_dir=          # the corpus as distributed (one corpus; several take theirs from db.sh)
 data=                # where the data directories go ("" = data, or data_<upstream> for ssl)
@@ -75,7 +75,7 @@ Options (default in brackets):
   --stage N --stop-stage N   stages to run [$stage..5]: 1 data, 2 features, 3 lexicon,
                              4 training, 5 scoring, 6 the release model (exp/release)
   --corpus-dir DIR           the corpus as distributed
-  --nj N                     feature extraction jobs [$nj]
+  --nj N                     feature extraction jobs, and SVM folds fitted at a time [$nj]
   --feats-conf FILE          filterbank options [$feats_conf]
   --baseline fbank|egemaps|compare   the classic baseline instead of a network: functionals
                              (statistics of our frames, or openSMILE's: speecheq[opensmile],
@@ -270,7 +270,7 @@ if [ "$stage" -le 4 ] && [ "$stop_stage" -ge 4 ]; then
   if [ -n "$baseline" ]; then
     log 4 "linear SVM on the $baseline functionals -> $expdir"
     speecheq baseline svm "$data/folds" "$expdir" --functionals "$data/functionals_$baseline" \
-      --config "$train_config" ${folds:+--folds "$folds"}
+      --config "$train_config" ${folds:+--folds "$folds"} --nj "$nj"
   else
     if [ "$plan" = folds ]; then
       speecheq exp folds "$data/folds" "$expdir" --config "$train_config" --lang-dir "$data/lang" \
@@ -293,7 +293,7 @@ if [ "$stage" -le 4 ] && [ "$stop_stage" -ge 4 ]; then
   elif [ "$fuse" != none ]; then
     log 4 "linear SVM on the $fuse functionals -> exp/svm_$fuse, for the fusion"
     speecheq baseline svm "$data/folds" "exp/svm_$fuse" --functionals "$data/functionals_$fuse" \
-      --config "$train_config" ${folds:+--folds "$folds"} >/dev/null
+      --config "$train_config" ${folds:+--folds "$folds"} --nj "$nj" >/dev/null
   fi
   log 4 "done in $((SECONDS - start)) s"
 fi

@@ -6,7 +6,8 @@ Each speaker's functionals are z-normalised by that speaker's own mean and stand
 literature). The SVM (``LinearSVC``, classes weighted by their inverse frequency, so that UA is
 what it optimises) is trained on a fold's train and valid utterances; its ``C`` is chosen from
 :data:`GRID` by the UA of an inner leave-one-speaker-out over the training speakers, so no
-choice sees the test speaker. Predictions go to decode directories like ``speecheq predict``'s
+choice sees the test speaker. The folds run in parallel processes (``nj``), each as it would
+alone. Predictions go to decode directories like ``speecheq predict``'s
 (``hyp/utt2emo``, ``ref/utt2emo``, ``classes``), scored by the toolkit's own scorer, with
 calibrated posteriors (``hyp/utt2emo.post``): a softmax of the SVM's decision values whose
 temperature minimises the log-loss of the inner held-out speakers' decision values, so that the
@@ -160,41 +161,62 @@ def _stratified(train: Labelled, splits: int) -> StratifiedKFold:
     return StratifiedKFold(min(splits, int(counts.min())))
 
 
+@dataclass(frozen=True)
+class FoldSVM:
+    """One fold's training and test utterances and the SVM fitted on the training ones."""
+
+    train: Labelled
+    test: Labelled
+    fitted: FittedSVM
+
+
+def fit_fold(fold_dir: Path, functionals: Path, class_map: ClassMap) -> FoldSVM:
+    """The SVM of the fold ``fold_dir`` (its train and valid sets) and its test set."""
+    import warnings
+
+    from sklearn.exceptions import ConvergenceWarning
+
+    parts = [DataDir.load(fold_dir / part) for part in ("train", "valid", "test")]
+    train = Labelled.load(parts[:2], functionals, class_map)
+    test = Labelled.load(parts[2:], functionals, class_map)
+    if len(set(train.classes)) < 2 or not test.utts:
+        raise SpeechEQError(
+            f"{fold_dir}: the SVM needs two trained classes and a labelled test set"
+        )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        # An inner held-out speaker may lack a class; UA is over those in its reference.
+        warnings.filterwarnings("ignore", "y_pred contains classes not in y_true")
+        try:
+            return FoldSVM(train, test, fit_svm(train))
+        except SpeechEQError as err:
+            raise SpeechEQError(f"{fold_dir}: {err}") from None
+
+
 def run_svm(
     folds_dir: str | Path,
     exp_dir: str | Path,
     functionals: str | Path,
     config: str | Path,
     folds: Sequence[str] | None = None,
+    nj: int = 1,
 ) -> Report:
     """Train, decode and score the baseline on each fold of ``folds_dir`` (those in ``folds``,
-    else all), with the classes of the training ``config``; write ``exp_dir/<fold>/decode_test``
-    and ``exp_dir/<fold>/svm.json``; return the report over folds."""
-    import warnings
-
-    from sklearn.exceptions import ConvergenceWarning
+    else all), ``nj`` folds at a time in their own processes, with the classes of the training
+    ``config``; write ``exp_dir/<fold>/decode_test`` and ``exp_dir/<fold>/svm.json``; return
+    the report over folds."""
+    from joblib import Parallel, delayed
 
     folds_dir, exp_dir, functionals = Path(folds_dir), Path(exp_dir), Path(functionals)
     labels = load_config(config).labels
     class_map = ClassMap.build(labels.classes, labels.merge)
     chosen = list(folds) if folds else fold_names(folds_dir)
+    fitted_folds = Parallel(n_jobs=min(nj, len(chosen)))(
+        delayed(fit_fold)(folds_dir / fold, functionals, class_map) for fold in chosen
+    )
     decoded = []
-    for fold in chosen:
-        parts = {part: DataDir.load(folds_dir / fold / part) for part in ("train", "valid", "test")}
-        train = Labelled.load([parts["train"], parts["valid"]], functionals, class_map)
-        test = Labelled.load([parts["test"]], functionals, class_map)
-        if len(set(train.classes)) < 2 or not test.utts:
-            raise SpeechEQError(
-                f"{folds_dir / fold}: the SVM needs two trained classes and a labelled test set"
-            )
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", ConvergenceWarning)
-            # An inner held-out speaker may lack a class; UA is over those in its reference.
-            warnings.filterwarnings("ignore", "y_pred contains classes not in y_true")
-            try:
-                fitted = fit_svm(train)
-            except SpeechEQError as err:
-                raise SpeechEQError(f"{folds_dir / fold}: {err}") from None
+    for fold, fitted_fold in zip(chosen, fitted_folds, strict=True):
+        train, test, fitted = fitted_fold.train, fitted_fold.test, fitted_fold.fitted
         posteriors = fitted.posteriors(test.values, class_map.classes)
         hypotheses = [class_map.classes[int(row.argmax())] for row in posteriors]
         decode_dir = exp_dir / fold / "decode_test"
@@ -207,9 +229,10 @@ def run_svm(
             },
         )
         write_table(decode_dir / "ref" / "utt2emo", dict(zip(test.utts, test.classes, strict=True)))
-        speakers = parts["test"].utt2spk
+        test_set = DataDir.load(folds_dir / fold / "test")
+        speakers = test_set.utt2spk
         write_table(decode_dir / "utt2spk", {u: speakers[u] for u in test.utts})
-        genders = parts["test"].utt2gender
+        genders = test_set.utt2gender
         if genders:
             write_table(
                 decode_dir / "ref" / "utt2gender",

@@ -92,6 +92,9 @@ def svm_command(
     folds: Annotated[
         str | None, typer.Option(help="Space- or comma-separated folds (default: all).")
     ] = None,
+    nj: Annotated[
+        int, typer.Option(min=1, help="Folds fitted at a time, each in its own process.")
+    ] = 1,
 ) -> None:
     """Train a linear SVM per fold (C chosen by an inner leave-one-speaker-out), decode its test
     set, and write the report to EXP_DIR/scores."""
@@ -99,6 +102,6 @@ def svm_command(
 
     check_output(exp_dir, folds_dir, functionals)
     chosen = folds.replace(",", " ").split() if folds else None
-    report = run_svm(folds_dir, exp_dir, functionals, config, chosen)
+    report = run_svm(folds_dir, exp_dir, functionals, config, chosen, nj)
     print_report(report)
     write_report(report, exp_dir / "scores")
