@@ -38,19 +38,19 @@ def main() -> None:
     parser.add_argument("--folds", nargs="*", default=None, help="folds to run (default: all)")
     parser.add_argument("--nj", type=int, default=2, help="folds fitted at a time [2]")
     args = parser.parse_args()
-    rows, outputs = [], []
+    rows, outputs, one_at_a_time = [], [], None
     with tempfile.TemporaryDirectory() as scratch:
         for nj in (1, args.nj):
             exp_dir = Path(scratch) / f"nj{nj}"
             start = time.perf_counter()
             report = run_svm(args.folds_dir, exp_dir, args.functionals, args.config, args.folds, nj)
             seconds = time.perf_counter() - start
+            one_at_a_time = one_at_a_time or seconds
             folds = [fold.name for fold in report.folds]
             outputs.append(written(exp_dir, folds))
             ua = 100 * report.mean["emotion UA"]
-            rows.append([str(nj), str(len(folds)), f"{seconds:.1f}", f"{ua:.1f}"])
-    for row in rows:
-        row.append(f"{float(rows[0][2]) / float(row[2]):.2f}x")
+            speed_up = f"{one_at_a_time / seconds:.2f}x"
+            rows.append([str(nj), str(len(folds)), f"{seconds:.1f}", f"{ua:.1f}", speed_up])
     print_table(
         "SVM folds: one at a time and in parallel",
         ["nj", "folds", "wall s", "UA", "speed-up"],

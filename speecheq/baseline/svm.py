@@ -163,11 +163,13 @@ def _stratified(train: Labelled, splits: int) -> StratifiedKFold:
 
 @dataclass(frozen=True)
 class FoldSVM:
-    """One fold's training and test utterances and the SVM fitted on the training ones."""
+    """One fold's SVM, fitted on its training utterances, and its test utterances."""
 
-    train: Labelled
-    test: Labelled
     fitted: FittedSVM
+    train_utterances: int
+    test: Labelled
+    test_genders: dict[str, str]
+    """The test utterances' genders, where the test set has them."""
 
 
 def fit_fold(fold_dir: Path, functionals: Path, class_map: ClassMap) -> FoldSVM:
@@ -188,9 +190,13 @@ def fit_fold(fold_dir: Path, functionals: Path, class_map: ClassMap) -> FoldSVM:
         # An inner held-out speaker may lack a class; UA is over those in its reference.
         warnings.filterwarnings("ignore", "y_pred contains classes not in y_true")
         try:
-            return FoldSVM(train, test, fit_svm(train))
+            fitted = fit_svm(train)
         except SpeechEQError as err:
             raise SpeechEQError(f"{fold_dir}: {err}") from None
+    genders = parts[2].utt2gender
+    return FoldSVM(
+        fitted, len(train.utts), test, {u: genders[u] for u in test.utts if u in genders}
+    )
 
 
 def run_svm(
@@ -216,7 +222,7 @@ def run_svm(
     )
     decoded = []
     for fold, fitted_fold in zip(chosen, fitted_folds, strict=True):
-        train, test, fitted = fitted_fold.train, fitted_fold.test, fitted_fold.fitted
+        test, fitted = fitted_fold.test, fitted_fold.fitted
         posteriors = fitted.posteriors(test.values, class_map.classes)
         hypotheses = [class_map.classes[int(row.argmax())] for row in posteriors]
         decode_dir = exp_dir / fold / "decode_test"
@@ -229,25 +235,20 @@ def run_svm(
             },
         )
         write_table(decode_dir / "ref" / "utt2emo", dict(zip(test.utts, test.classes, strict=True)))
-        test_set = DataDir.load(folds_dir / fold / "test")
-        speakers = test_set.utt2spk
-        write_table(decode_dir / "utt2spk", {u: speakers[u] for u in test.utts})
-        genders = test_set.utt2gender
-        if genders:
-            write_table(
-                decode_dir / "ref" / "utt2gender",
-                {u: genders[u] for u in test.utts if u in genders},
-            )
+        write_table(decode_dir / "utt2spk", dict(zip(test.utts, test.speakers, strict=True)))
+        if fitted_fold.test_genders:
+            write_table(decode_dir / "ref" / "utt2gender", fitted_fold.test_genders)
         with atomic_write(decode_dir / "classes") as out:
             out.writelines(f"{name}\n" for name in class_map.classes)
         record = {
             "C": fitted.c,
             "inner_UA": fitted.inner_ua,
             "temperature": fitted.temperature,
-            "train_utterances": len(train.utts),
+            "train_utterances": fitted_fold.train_utterances,
+            "dims": int(test.values.shape[1]),
         }
         with atomic_write(exp_dir / fold / "svm.json") as out:
-            json.dump({**record, "dims": int(train.values.shape[1])}, out, indent=2)
+            json.dump(record, out, indent=2)
         decoded.append(read_decode_dir(decode_dir, fold))
     dependent = speaker_dependent_folds(folds_dir, chosen)
     report = aggregate(decoded, exp_dir.name + (" (speaker-dependent)" if dependent else ""))
