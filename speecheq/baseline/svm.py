@@ -178,9 +178,11 @@ def fit_fold(fold_dir: Path, functionals: Path, class_map: ClassMap) -> FoldSVM:
 
     from sklearn.exceptions import ConvergenceWarning
 
-    parts = [DataDir.load(fold_dir / part) for part in ("train", "valid", "test")]
-    train = Labelled.load(parts[:2], functionals, class_map)
-    test = Labelled.load(parts[2:], functionals, class_map)
+    train_set, valid_set, test_set = (
+        DataDir.load(fold_dir / part) for part in ("train", "valid", "test")
+    )
+    train = Labelled.load([train_set, valid_set], functionals, class_map)
+    test = Labelled.load([test_set], functionals, class_map)
     if len(set(train.classes)) < 2 or not test.utts:
         raise SpeechEQError(
             f"{fold_dir}: the SVM needs two trained classes and a labelled test set"
@@ -193,7 +195,7 @@ def fit_fold(fold_dir: Path, functionals: Path, class_map: ClassMap) -> FoldSVM:
             fitted = fit_svm(train)
         except SpeechEQError as err:
             raise SpeechEQError(f"{fold_dir}: {err}") from None
-    genders = parts[2].utt2gender
+    genders = test_set.utt2gender
     return FoldSVM(
         fitted, len(train.utts), test, {u: genders[u] for u in test.utts if u in genders}
     )
