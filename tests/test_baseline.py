@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import kaldiio
 import numpy as np
 import pytest
 import yaml
@@ -17,7 +18,14 @@ from speecheq.baseline.functionals import (
     make_functionals,
     read_functionals,
 )
-from speecheq.baseline.svm import calibrate, softmax, standardise_per_speaker
+from speecheq.baseline.svm import (
+    MAX_INNER_FOLDS,
+    Labelled,
+    calibrate,
+    inner_folds,
+    softmax,
+    standardise_per_speaker,
+)
 from speecheq.cli.main import app
 from speecheq.cluster import SlurmCluster, SlurmOptions
 from speecheq.data.datadir import DataDir
@@ -86,7 +94,8 @@ def test_functionals_and_svm_from_the_command_line(corpus: Path, tmp_path: Path)
     assert [fold["name"] for fold in report["folds"]] == ["fold1", "fold2", "fold3", "fold4"]
     assert report["mean"]["emotion UA"] > 0.6  # pitch tells the classes apart (chance: 0.25)
     chosen = json.loads((exp / "fold1" / "svm.json").read_text())
-    assert chosen["train_utterances"] == 48 and len(chosen["inner_UA"]) == 6
+    assert chosen["train_utterances"] == 48 and chosen["functionals"] == str(out)
+    assert list(chosen["inner_UA"]) == [str(out)] and len(chosen["inner_UA"][str(out)]) == 6
     hyp = exp / "fold1" / "decode_test" / "hyp"
     posteriors = {
         u: np.array(v.split(), float) for u, v in read_table(hyp / "utt2emo.post").items()
@@ -102,6 +111,37 @@ def test_functionals_and_svm_from_the_command_line(corpus: Path, tmp_path: Path)
     for fold in ("fold1", "fold4"):  # two processes fit the same SVMs as one
         for written in ("svm.json", "decode_test/hyp/utt2emo.post"):
             assert (parallel / fold / written).read_text() == (exp / fold / written).read_text()
+
+
+def test_the_svm_keeps_the_set_of_functionals_of_best_inner_ua(
+    corpus: Path, tmp_path: Path
+) -> None:
+    informative = tmp_path / "fbank"
+    make_functionals(corpus / "all", informative, "fbank")
+    noise = tmp_path / "noise"  # the same utterances, values that say nothing of the emotion
+    noise.mkdir()
+    rng = np.random.default_rng(0)
+    utts = read_table(informative / "functionals.scp")
+    with kaldiio.WriteHelper(f"ark,scp:{noise}/functionals.ark,{noise}/functionals.scp") as out:
+        for utt in utts:
+            out[utt] = rng.normal(size=(1, 40)).astype(np.float32)
+    config = corpus / "train.yaml"
+    alone, both = tmp_path / "alone", tmp_path / "both"
+    invoke("baseline", "svm", corpus / "folds", alone, "--functionals", informative,
+           "--config", config)  # fmt: skip
+    invoke("baseline", "svm", corpus / "folds", both, "--functionals", noise,
+           "--functionals", informative, "--config", config, "--nj", "2")  # fmt: skip
+    for fold in ("fold1", "fold2", "fold3", "fold4"):
+        record = json.loads((both / fold / "svm.json").read_text())
+        assert record["functionals"] == str(informative)
+        inner = {name: max(ua.values()) for name, ua in record["inner_UA"].items()}
+        assert inner[str(informative)] > inner[str(noise)] + 0.2
+        posteriors = "decode_test/hyp/utt2emo.post"
+        assert (both / fold / posteriors).read_text() == (alone / fold / posteriors).read_text()
+    assert (
+        json.loads((both / "scores" / "scores.json").read_text())["mean"]
+        == json.loads((alone / "scores" / "scores.json").read_text())["mean"]
+    )
 
 
 @pytest.mark.slow
@@ -135,6 +175,18 @@ def test_calibration_finds_the_temperature_that_made_the_labels() -> None:
     targets = np.array([rng.choice(4, p=row) for row in probabilities])
     assert 1.6 < calibrate(scores, targets) < 2.5
     assert calibrate(scores, scores.argmax(axis=1)) < 0.05  # never wrong: as sharp as allowed
+
+
+@pytest.mark.parametrize("speakers", [3, 12, 40])
+def test_inner_folds_hold_out_whole_speakers_at_most_ten_times(speakers: int) -> None:
+    names = [f"spk{index % speakers}" for index in range(4 * speakers)]
+    train = Labelled(names, np.zeros((len(names), 2)), np.array(["a", "b"] * 2 * speakers), names)
+    splits = list(inner_folds(train).split(train.values, train.classes, groups=names))
+    assert len(splits) == min(speakers, MAX_INNER_FOLDS)
+    held_out = [sorted({names[i] for i in test}) for _, test in splits]
+    for (fit, _), speakers_out in zip(splits, held_out, strict=True):
+        assert not {names[i] for i in fit} & set(speakers_out)  # whole speakers
+    assert sorted(s for out in held_out for s in out) == sorted(set(names))  # each once
 
 
 def test_missing_functionals_and_bad_sets_are_errors(corpus: Path, tmp_path: Path) -> None:

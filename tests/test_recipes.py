@@ -103,7 +103,9 @@ def test_recipe_options() -> None:
         (("--stage", "6", "--baseline", "fbank"), "stage 6 releases the folds plan's network"),
         (("--unlabeled-dirs", "x", "--plan", "cross"), "--unlabeled-dirs trains the networks of"),
         (("--resume", "yes"), "--resume takes auto, true or false, got 'yes'"),
-        (("--fuse", "svm"), "--fuse takes auto, fbank, egemaps, compare or none, got 'svm'"),
+        (("--fuse", "svm"), "--fuse takes fbank, egemaps or compare, or several separated by"),
+        (("--fuse", "egemaps,,compare"), "got 'egemaps,,compare'"),
+        (("--fuse", "compare,egemaps,compare"), "--fuse names compare twice"),
         (("--stop-stage", "1"), "--corpus-dir is required"),
     ]:
         done = run_recipe(*args)
@@ -175,7 +177,7 @@ def test_mini_recipe_end_to_end(tmp_path: Path) -> None:
     for task in ("emotion UA", "intensity WA", "gender WA"):
         assert 0.0 <= report["pooled"]["metrics"][task] <= 1.0
     assert report["pooled"]["metrics"]["phone TER"] >= 0.0  # insertions can take it over 1
-    fused = root / "egs/mini/exp/tiny_fused_egemaps"
+    fused = root / "egs/mini/exp/tiny_fused_egemaps-compare"
     assert [f["name"] for f in json.loads((fused / "scores/scores.json").read_text())["folds"]] == [
         "fold1",
         "fold2",
@@ -189,7 +191,7 @@ def test_mini_recipe_end_to_end(tmp_path: Path) -> None:
     )
     assert again.returncode == 0, again.stderr[-3000:]
     assert model.stat().st_mtime_ns == trained  # finished folds are resumed, not retrained
-    assert "exp/svm_egemaps is scored already" in again.stderr
+    assert "exp/svm_egemaps-compare is scored already" in again.stderr
     assert json.loads((root / "egs/mini/exp/tiny/scores/scores.json").read_text()) == report
     # Stage 2 through the Slurm launcher (submitit's local executor), a killed job's record gone:
     # that job alone is redone, as a Slurm job, into the same bytes.

@@ -43,7 +43,9 @@ def main() -> None:
         for nj in (1, args.nj):
             exp_dir = Path(scratch) / f"nj{nj}"
             start = time.perf_counter()
-            report = run_svm(args.folds_dir, exp_dir, args.functionals, args.config, args.folds, nj)
+            report = run_svm(
+                args.folds_dir, exp_dir, [args.functionals], args.config, args.folds, nj
+            )
             seconds = time.perf_counter() - start
             one_at_a_time = one_at_a_time or seconds
             folds = [fold.name for fold in report.folds]

@@ -7,22 +7,24 @@
 #   1 data prep   local/data.sh CORPUS_DIR DATA CORPORA (if the recipe has one: prints the names
 #                 of the corpora it prepared into DATA/<name>), speecheq prepare (each other
 #                 corpus; several are combined into one set), speecheq data validate
-#   2 features    speecheq feats data/all; the classic baseline's functionals of the --fuse set
+#   2 features    speecheq feats data/all; the classic baseline's functionals of each --fuse set
 #                 (speecheq baseline functionals data/all data/functionals_<SET>)
 #   3 lexicon     speecheq lexicon data/all data/lang; with --speed-perturb, the copies
 #                 (speecheq data perturb data/all data/all_sp, and their features)
 #   4 training    the plan (speecheq data split + exp folds, or exp cross), speecheq exp train;
-#                 the classic baseline's SVM per fold (exp/svm_<SET>) if not yet scored
+#                 the classic baseline's SVM per fold (exp/svm_<SETS>) if not yet scored
 #   5 scoring     speecheq exp decode, speecheq exp score; the recipe's system: the network's
-#                 late fusion with the SVM (speecheq exp fuse, each seed: exp/<tag>_fused_<SET>)
-#                 and speecheq compare of the three (exp/<tag>_fused_<SET>/compare.md)
+#                 late fusion with the SVM (speecheq exp fuse, each seed: exp/<tag>_fused_<SETS>)
+#                 and speecheq compare of the three (exp/<tag>_fused_<SETS>/compare.md)
 #   6 release     speecheq exp release: the network trained on every speaker, for use
 #                 (exp/release: model.pt, model.onnx, MODEL_CARD.md; after several --seeds,
 #                 one network per seed in exp/release/seed<s>, joined into one ensemble
 #                 model.pt); only when asked (--stage 6, or --stop-stage 6)
-# With --baseline SET, the classic baseline instead: stage 2 computes utterance functionals
+# With --baseline SETS, the classic baseline instead: stage 2 computes utterance functionals
 # (speecheq baseline functionals), stage 4 splits the folds and trains, decodes and scores a
-# linear SVM per fold (speecheq baseline svm, into exp/svm_<SET>); stages 3 and 5 do nothing.
+# linear SVM per fold (speecheq baseline svm, into exp/svm_<SETS>); stages 3 and 5 do nothing.
+# SETS is one set of functionals or several, comma-separated (egemaps,compare: each fold keeps
+# the set of best inner UA, into exp/svm_egemaps-compare).
 set -euo pipefail
 
 recipe_dir=$PWD      # the recipe folder (run.sh passes its own)
@@ -37,10 +39,10 @@ upstream=            # with --feats-type ssl or raw: a checkpoint directory or a
 layers=all           # with --feats-type ssl: the upstream layers stored (all, 0,6,12, 6-12)
 finetune=true        # with --feats-type raw: fine-tune the upstream (false: keep it frozen)
 feats_conf=../TEMPLATE/conf/fbank.conf
-baseline=            # fbank, egemaps or compare: the functionals + linear SVM baseline instead
+baseline=            # fbank, egemaps and/or compare: the functionals + linear SVM baseline instead
 fuse=auto            # the folds plan's system: the network fused with the baseline SVM on these
-                     # functionals (auto: egemaps where openSMILE is installed, else fbank);
-                     # none: the network alone
+                     # functionals (auto: egemaps,compare where openSMILE is installed, else
+                     # fbank); none: the network alone
 token_type=phone     # phone or bpe
 nbpe=100             # BPE vocabulary size, with --token-type bpe
 plan=folds           # folds (the recipe's protocol) or cross (the cross-corpus matrix)
@@ -77,12 +79,14 @@ Options (default in brackets):
   --corpus-dir DIR           the corpus as distributed
   --nj N                     feature extraction jobs, and SVM folds fitted at a time [$nj]
   --feats-conf FILE          filterbank options [$feats_conf]
-  --baseline fbank|egemaps|compare   the classic baseline instead of a network: functionals
-                             (statistics of our frames, or openSMILE's: speecheq[opensmile],
-                             research use only) and a linear SVM, into exp/svm_SET
-  --fuse auto|fbank|egemaps|compare|none   the recipe's system: the network's late fusion
-                             with the classic baseline's SVM on these functionals, weights
-                             chosen per fold on the other folds [$fuse]
+  --baseline SETS            the classic baseline instead of a network: functionals
+                             (fbank: statistics of our frames; egemaps, compare: openSMILE's,
+                             speecheq[opensmile], research use only) and a linear SVM, into
+                             exp/svm_SETS; several, comma-separated: each fold keeps the set
+                             of best inner UA (egemaps,compare -> exp/svm_egemaps-compare)
+  --fuse auto|SETS|none      the recipe's system: the network's late fusion with the classic
+                             baseline's SVM on these functionals, weights chosen per fold on
+                             the other folds [$fuse: egemaps,compare with openSMILE, else fbank]
   --feats-type fbank|ssl|raw fbank; ssl: a pretrained upstream's layers computed in stage 2;
                              raw: the upstream run inside the model [$feats_type]
   --upstream DIR|ORG/NAME[@REV]  a checkpoint directory or a hub model id (wav2vec2, HuBERT,
@@ -140,13 +144,22 @@ if [ -z "$stop_stage" ]; then stop_stage=$((stage > 5 ? stage : 5)); fi
   die "stages run from 1 to 6, got --stage $stage --stop-stage $stop_stage"
 case $resume in auto | true | false) ;; *) die "--resume takes auto, true or false, got '$resume'" ;; esac
 case $plan in folds | cross) ;; *) die "--plan takes folds or cross, got '$plan'" ;; esac
-case $baseline in "" | fbank | egemaps | compare) ;; *) die "--baseline takes fbank, egemaps or compare, got '$baseline'" ;; esac
+check_sets() {  # OPTION VALUE: one set of functionals or several, comma-separated, each once
+  local set seen=, wanted="$1 takes fbank, egemaps or compare, or several separated by commas"
+  [[ $2 =~ ^[a-z]+(,[a-z]+)*$ ]] || die "$wanted, got '$2'"
+  for set in ${2//,/ }; do
+    case $set in fbank | egemaps | compare) ;; *) die "$wanted, got '$2'" ;; esac
+    [[ $seen != *",$set,"* ]] || die "$1 names $set twice: '$2'"
+    seen+="$set,"
+  done
+}
+[ -z "$baseline" ] || check_sets --baseline "$baseline"
 [ -z "$baseline" ] || [ "$plan" = folds ] || die "--baseline runs the folds plan only"
 if [ -n "$unlabeled_dirs" ] && { [ -n "$baseline" ] || [ "$plan" != folds ]; }; then
   die "--unlabeled-dirs trains the networks of the folds plan only"
 fi
 [ -z "$baseline" ] || [ -z "$speed_perturb" ] || die "--baseline trains on no perturbed copies"
-case $fuse in auto | fbank | egemaps | compare | none) ;; *) die "--fuse takes auto, fbank, egemaps, compare or none, got '$fuse'" ;; esac
+case $fuse in auto | none) ;; *) check_sets --fuse "$fuse" ;; esac
 case $feats_type in
   fbank) ;;
   ssl | raw)
@@ -170,7 +183,7 @@ if [ "$feats_type" = raw ]; then
 fi
 
 if [ -n "$baseline" ] && [ -z "$tag" ]; then
-  tag=svm_$baseline
+  tag=svm_${baseline//,/-}
 elif [ -z "$tag" ]; then
   tag=$(basename "$train_config" .yaml)
   [ "$feats_type" = fbank ] || tag="${tag}_$(basename "$upstream")"
@@ -183,8 +196,13 @@ if [ -n "$baseline" ] || [ "$plan" != folds ]; then
   fuse=none  # the baseline alone, or the cross-corpus matrix: no fused system
 elif [ "$fuse" = auto ]; then
   fuse=fbank
-  if python -c 'import opensmile' 2>/dev/null; then fuse=egemaps; fi
+  if python -c 'import opensmile' 2>/dev/null; then fuse=egemaps,compare; fi
 fi
+svm_sets=$baseline  # the SVM's functionals: the baseline's, or those of the SVM fused with the network
+[ "$fuse" = none ] || svm_sets=$fuse
+svm_functionals=()
+for set in ${svm_sets//,/ }; do svm_functionals+=(--functionals "$data/functionals_$set"); done
+fusion_svm=exp/svm_${fuse//,/-}  # the SVM the network is fused with
 
 log() { echo "$(date '+%H:%M:%S') [stage $1] ${*:2}" >&2; }
 
@@ -229,19 +247,15 @@ make_feats() {  # the features of a data directory: the upstream's layers, or fi
 
 if [ "$stage" -le 2 ] && [ "$stop_stage" -ge 2 ]; then
   start=$SECONDS
-  if [ -n "$baseline" ]; then
-    log 2 "$baseline functionals for $data/all ($nj jobs)"
-    speecheq baseline functionals "$data/all" "$data/functionals_$baseline" --set "$baseline" \
-      --nj "$nj" $feats_cmd
-  else
+  if [ -z "$baseline" ]; then
     log 2 "features ($feats_type) for $data/all ($nj jobs)"
     make_feats "$data/all"
   fi
-  if [ "$fuse" != none ]; then
-    log 2 "$fuse functionals for $data/all, the SVM fused with the network ($nj jobs)"
-    speecheq baseline functionals "$data/all" "$data/functionals_$fuse" --set "$fuse" \
+  for set in ${svm_sets//,/ }; do
+    log 2 "$set functionals for $data/all, for the SVM ($nj jobs)"
+    speecheq baseline functionals "$data/all" "$data/functionals_$set" --set "$set" \
       --nj "$nj" $feats_cmd
-  fi
+  done
   log 2 "done in $((SECONDS - start)) s"
 fi
 
@@ -269,7 +283,7 @@ if [ "$stage" -le 4 ] && [ "$stop_stage" -ge 4 ]; then
   fi
   if [ -n "$baseline" ]; then
     log 4 "linear SVM on the $baseline functionals -> $expdir"
-    speecheq baseline svm "$data/folds" "$expdir" --functionals "$data/functionals_$baseline" \
+    speecheq baseline svm "$data/folds" "$expdir" "${svm_functionals[@]}" \
       --config "$train_config" ${folds:+--folds "$folds"} --nj "$nj"
   else
     if [ "$plan" = folds ]; then
@@ -288,11 +302,11 @@ if [ "$stage" -le 4 ] && [ "$stop_stage" -ge 4 ]; then
     # shellcheck disable=SC2086  # the launcher options are words
     speecheq exp train "$expdir" $train_cmd --device "$device" --resume "$resume"
   fi
-  if [ "$fuse" != none ] && [ -f "exp/svm_$fuse/scores/scores.json" ]; then
-    log 4 "exp/svm_$fuse is scored already: kept for the fusion"
+  if [ "$fuse" != none ] && [ -f "$fusion_svm/scores/scores.json" ]; then
+    log 4 "$fusion_svm is scored already: kept for the fusion"
   elif [ "$fuse" != none ]; then
-    log 4 "linear SVM on the $fuse functionals -> exp/svm_$fuse, for the fusion"
-    speecheq baseline svm "$data/folds" "exp/svm_$fuse" --functionals "$data/functionals_$fuse" \
+    log 4 "linear SVM on the $fuse functionals -> $fusion_svm, for the fusion"
+    speecheq baseline svm "$data/folds" "$fusion_svm" "${svm_functionals[@]}" \
       --config "$train_config" ${folds:+--folds "$folds"} --nj "$nj" >/dev/null
   fi
   log 4 "done in $((SECONDS - start)) s"
@@ -308,15 +322,15 @@ if [ "$stage" -le 5 ] && [ "$stop_stage" -ge 5 ] && [ -z "$baseline" ]; then
   if [ "$fuse" != none ] && [ "$(wc -w <<< "$folds")" -eq 1 ]; then
     log 5 "one fold: no fusion (its weights are chosen on the other folds)"
   elif [ "$fuse" != none ]; then
-    [ -f "exp/svm_$fuse/scores/scores.json" ] ||
-      die "exp/svm_$fuse: no SVM to fuse with; stage 4 trains it (or --fuse none: the network alone)"
-    fused=${expdir}_fused_$fuse
-    log 5 "late fusion of $expdir with exp/svm_$fuse -> $fused"
+    [ -f "$fusion_svm/scores/scores.json" ] ||
+      die "$fusion_svm: no SVM to fuse with; stage 4 trains it (or --fuse none: the network alone)"
+    fused=${expdir}_fused_${fuse//,/-}
+    log 5 "late fusion of $expdir with $fusion_svm -> $fused"
     for run in "$expdir"/seed*; do
       [ -d "$run" ] || run=$expdir  # a plan of one seed has no seed folders
-      speecheq exp fuse "$fused${run#"$expdir"}" "$run" "exp/svm_$fuse" >/dev/null
+      speecheq exp fuse "$fused${run#"$expdir"}" "$run" "$fusion_svm" >/dev/null
     done
-    speecheq compare "$fused" "exp/svm_$fuse" "$expdir" --out-dir "$fused"
+    speecheq compare "$fused" "$fusion_svm" "$expdir" --out-dir "$fused"
   fi
   log 5 "done in $((SECONDS - start)) s; reports under $expdir${fused:+ and $fused}"
 fi

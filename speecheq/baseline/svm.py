@@ -5,13 +5,16 @@ Each speaker's functionals are z-normalised by that speaker's own mean and stand
 (the test speaker's too: its utterances, not its labels, as speaker normalisation does in the
 literature). The SVM (``LinearSVC``, classes weighted by their inverse frequency, so that UA is
 what it optimises) is trained on a fold's train and valid utterances; its ``C`` is chosen from
-:data:`GRID` by the UA of an inner leave-one-speaker-out over the training speakers, so no
-choice sees the test speaker. The folds run in parallel processes (``nj``), each as it would
-alone. Predictions go to decode directories like ``speecheq predict``'s
-(``hyp/utt2emo``, ``ref/utt2emo``, ``classes``), scored by the toolkit's own scorer, with
-calibrated posteriors (``hyp/utt2emo.post``): a softmax of the SVM's decision values whose
-temperature minimises the log-loss of the inner held-out speakers' decision values, so that the
-SVM's posteriors can be averaged with a network's (``speecheq exp fuse``).
+:data:`GRID` by the UA of an inner leave-one-speaker-out over the training speakers (beyond
+:data:`MAX_INNER_FOLDS` speakers, that many folds of whole speakers), so no choice sees the
+test speaker. Given several sets of functionals (eGeMAPS and ComParE, say), a fold keeps the
+set whose best ``C`` has the highest inner UA, chosen the same way. The folds run in parallel
+processes (``nj``), each as it would alone. Predictions go to decode directories like
+``speecheq predict``'s (``hyp/utt2emo``, ``ref/utt2emo``, ``classes``), scored by the
+toolkit's own scorer, with calibrated posteriors (``hyp/utt2emo.post``): a softmax of the SVM's
+decision values whose temperature minimises the log-loss of the inner held-out speakers'
+decision values, so that the SVM's posteriors can be averaged with a network's
+(``speecheq exp fuse``).
 """
 
 from __future__ import annotations
@@ -35,10 +38,12 @@ from speecheq.scoring.decode_dir import read_decode_dir
 from speecheq.scoring.scores import Report, aggregate
 
 if TYPE_CHECKING:
-    from sklearn.model_selection import StratifiedKFold
+    from sklearn.model_selection import BaseCrossValidator
 
 GRID = (1e-6, 1e-5, 1e-4, 1e-3, 1e-2, 1e-1)
 """The values of the SVM's ``C`` tried."""
+MAX_INNER_FOLDS = 10
+"""The most inner folds: more training speakers than this are grouped into this many folds."""
 TEMPERATURES = np.geomspace(1e-3, 1e2, 101)
 """The softmax temperatures tried when calibrating the decision values."""
 
@@ -116,19 +121,15 @@ class FittedSVM:
 
 
 def fit_svm(train: Labelled, seed: int = 0) -> FittedSVM:
-    """The SVM trained with the ``C`` of best inner leave-one-speaker-out UA (with fewer than
-    two training speakers, 3 stratified folds), calibrated on the same inner folds."""
+    """The SVM trained with the ``C`` of best UA on the :func:`inner_folds`, calibrated on the
+    same folds."""
     from sklearn.base import clone
-    from sklearn.model_selection import (
-        GridSearchCV,
-        LeaveOneGroupOut,
-        cross_val_predict,
-    )
+    from sklearn.model_selection import GridSearchCV, cross_val_predict
     from sklearn.svm import LinearSVC
 
     svm = LinearSVC(class_weight="balanced", max_iter=20000, random_state=seed)
     groups = np.asarray(train.speakers)
-    inner = LeaveOneGroupOut() if len(set(train.speakers)) > 1 else _stratified(train, 3)
+    inner = inner_folds(train)
     search = GridSearchCV(svm, {"C": list(GRID)}, scoring="balanced_accuracy", cv=inner)
     search.fit(train.values, train.classes, groups=groups)
     inner_ua = {
@@ -147,84 +148,114 @@ def fit_svm(train: Labelled, seed: int = 0) -> FittedSVM:
     return FittedSVM(best, float(search.best_params_["C"]), inner_ua, temperature)
 
 
-def _stratified(train: Labelled, splits: int) -> StratifiedKFold:
-    """Up to ``splits`` stratified folds, for a single training speaker; a class of one
-    utterance leaves none to hold out, which is an error naming it."""
-    from sklearn.model_selection import StratifiedKFold
+def inner_folds(train: Labelled) -> BaseCrossValidator:
+    """The folds that choose ``C``: leave one training speaker out, or, beyond
+    :data:`MAX_INNER_FOLDS` speakers, that many folds of whole speakers; for a single training
+    speaker, up to 3 stratified folds of its utterances (a class of one utterance leaves none to
+    hold out, which is an error naming it)."""
+    from sklearn.model_selection import GroupKFold, LeaveOneGroupOut, StratifiedKFold
 
+    speakers = len(set(train.speakers))
+    if speakers > MAX_INNER_FOLDS:
+        return GroupKFold(MAX_INNER_FOLDS)
+    if speakers > 1:
+        return LeaveOneGroupOut()
     names, counts = np.unique(np.asarray(train.classes), return_counts=True)
     if counts.min() < 2:
         raise SpeechEQError(
             f"one training speaker, and class '{names[counts.argmin()]}' has a single utterance: "
             "the SVM's C cannot be chosen on held-out utterances"
         )
-    return StratifiedKFold(min(splits, int(counts.min())))
+    return StratifiedKFold(min(3, int(counts.min())))
+
+
+@dataclass(frozen=True)
+class SetSVM:
+    """An SVM fitted on one set of functionals of a fold's training utterances, and the fold's
+    test utterances on that set."""
+
+    functionals: Path
+    fitted: FittedSVM
+    train_utterances: int
+    test: Labelled
+
+    @property
+    def best_inner_ua(self) -> float:
+        return max(self.fitted.inner_ua.values())
 
 
 @dataclass(frozen=True)
 class FoldSVM:
-    """One fold's SVM, fitted on its training utterances, and its test utterances."""
+    """One fold's SVM on the set of functionals of best inner UA."""
 
-    fitted: FittedSVM
-    train_utterances: int
-    test: Labelled
+    chosen: SetSVM
+    inner_ua: dict[str, dict[float, float]]
+    """The inner UA of each ``C`` on each set of functionals tried."""
     test_genders: dict[str, str]
     """The test utterances' genders, where the test set has them."""
 
 
-def fit_fold(fold_dir: Path, functionals: Path, class_map: ClassMap) -> FoldSVM:
-    """The SVM of the fold ``fold_dir`` (its train and valid sets) and its test set."""
+def fit_set(parts: Sequence[DataDir], functionals: Path, class_map: ClassMap) -> SetSVM:
+    """The SVM fitted on the train and valid sets of ``parts`` (train, valid, test) on
+    ``functionals``, and the test set on them."""
     import warnings
 
     from sklearn.exceptions import ConvergenceWarning
 
-    train_set, valid_set, test_set = (
-        DataDir.load(fold_dir / part) for part in ("train", "valid", "test")
-    )
-    train = Labelled.load([train_set, valid_set], functionals, class_map)
-    test = Labelled.load([test_set], functionals, class_map)
+    train = Labelled.load(parts[:2], functionals, class_map)
+    test = Labelled.load(parts[2:], functionals, class_map)
     if len(set(train.classes)) < 2 or not test.utts:
-        raise SpeechEQError(
-            f"{fold_dir}: the SVM needs two trained classes and a labelled test set"
-        )
+        raise SpeechEQError("the SVM needs two trained classes and a labelled test set")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         # An inner held-out speaker may lack a class; UA is over those in its reference.
         warnings.filterwarnings("ignore", "y_pred contains classes not in y_true")
-        try:
-            fitted = fit_svm(train)
-        except SpeechEQError as err:
-            raise SpeechEQError(f"{fold_dir}: {err}") from None
-    genders = test_set.utt2gender
-    return FoldSVM(
-        fitted, len(train.utts), test, {u: genders[u] for u in test.utts if u in genders}
-    )
+        fitted = fit_svm(train)
+    return SetSVM(functionals, fitted, len(train.utts), test)
+
+
+def fit_fold(fold_dir: Path, functionals: Sequence[Path], class_map: ClassMap) -> FoldSVM:
+    """The SVMs of the fold ``fold_dir`` (fitted on its train and valid sets) on each set of
+    ``functionals``; the one of best inner UA (the first of equals) is chosen."""
+    parts = [DataDir.load(fold_dir / part) for part in ("train", "valid", "test")]
+    try:
+        tried = [fit_set(parts, values, class_map) for values in functionals]
+    except SpeechEQError as err:
+        raise SpeechEQError(f"{fold_dir}: {err}") from None
+    chosen = max(tried, key=lambda one: one.best_inner_ua)
+    inner_ua = {str(one.functionals): one.fitted.inner_ua for one in tried}
+    genders = parts[2].utt2gender
+    return FoldSVM(chosen, inner_ua, {u: genders[u] for u in chosen.test.utts if u in genders})
 
 
 def run_svm(
     folds_dir: str | Path,
     exp_dir: str | Path,
-    functionals: str | Path,
+    functionals: Sequence[str | Path],
     config: str | Path,
     folds: Sequence[str] | None = None,
     nj: int = 1,
 ) -> Report:
     """Train, decode and score the baseline on each fold of ``folds_dir`` (those in ``folds``,
-    else all), ``nj`` folds at a time in their own processes, with the classes of the training
-    ``config``; write ``exp_dir/<fold>/decode_test`` and ``exp_dir/<fold>/svm.json``; return
-    the report over folds."""
+    else all) on the set of ``functionals`` of best inner UA, ``nj`` folds at a time in their
+    own processes, with the classes of the training ``config``; write
+    ``exp_dir/<fold>/decode_test`` and ``exp_dir/<fold>/svm.json``; return the report over
+    folds."""
     from joblib import Parallel, delayed
 
-    folds_dir, exp_dir, functionals = Path(folds_dir), Path(exp_dir), Path(functionals)
+    folds_dir, exp_dir = Path(folds_dir), Path(exp_dir)
+    sets = [Path(values) for values in functionals]
+    if not sets:
+        raise SpeechEQError("the SVM needs a set of functionals")
     labels = load_config(config).labels
     class_map = ClassMap.build(labels.classes, labels.merge)
     chosen = list(folds) if folds else fold_names(folds_dir)
     fitted_folds = Parallel(n_jobs=min(nj, len(chosen)))(
-        delayed(fit_fold)(folds_dir / fold, functionals, class_map) for fold in chosen
+        delayed(fit_fold)(folds_dir / fold, sets, class_map) for fold in chosen
     )
     decoded = []
     for fold, fitted_fold in zip(chosen, fitted_folds, strict=True):
-        test, fitted = fitted_fold.test, fitted_fold.fitted
+        test, fitted = fitted_fold.chosen.test, fitted_fold.chosen.fitted
         posteriors = fitted.posteriors(test.values, class_map.classes)
         hypotheses = [class_map.classes[int(row.argmax())] for row in posteriors]
         decode_dir = exp_dir / fold / "decode_test"
@@ -243,10 +274,11 @@ def run_svm(
         with atomic_write(decode_dir / "classes") as out:
             out.writelines(f"{name}\n" for name in class_map.classes)
         record = {
+            "functionals": str(fitted_fold.chosen.functionals),
             "C": fitted.c,
-            "inner_UA": fitted.inner_ua,
+            "inner_UA": fitted_fold.inner_ua,
             "temperature": fitted.temperature,
-            "train_utterances": fitted_fold.train_utterances,
+            "train_utterances": fitted_fold.chosen.train_utterances,
             "dims": int(test.values.shape[1]),
         }
         with atomic_write(exp_dir / fold / "svm.json") as out:

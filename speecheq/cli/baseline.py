@@ -84,7 +84,11 @@ def svm_command(
     folds_dir: Annotated[Path, typer.Argument(help="Folds written by 'speecheq data split'.")],
     exp_dir: Annotated[Path, typer.Argument(help="Where each fold's decode directory goes.")],
     functionals: Annotated[
-        Path, typer.Option(help="The folder 'speecheq baseline functionals' wrote.")
+        list[Path],
+        typer.Option(
+            help="A folder 'speecheq baseline functionals' wrote; repeat it to let each fold "
+            "keep the set of best inner UA."
+        ),
     ],
     config: Annotated[
         Path, typer.Option(help="A training config: its labels.classes and labels.merge.")
@@ -96,11 +100,12 @@ def svm_command(
         int, typer.Option(min=1, help="Folds fitted at a time, each in its own process.")
     ] = 1,
 ) -> None:
-    """Train a linear SVM per fold (C chosen by an inner leave-one-speaker-out), decode its test
-    set, and write the report to EXP_DIR/scores."""
+    """Train a linear SVM per fold (C, and the set of functionals when given several, chosen by
+    an inner leave-one-speaker-out), decode its test set, and write the report to
+    EXP_DIR/scores."""
     from speecheq.baseline.svm import run_svm
 
-    check_output(exp_dir, folds_dir, functionals)
+    check_output(exp_dir, folds_dir, *functionals)
     chosen = folds.replace(",", " ").split() if folds else None
     report = run_svm(folds_dir, exp_dir, functionals, config, chosen, nj)
     print_report(report)
