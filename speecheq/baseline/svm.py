@@ -181,6 +181,7 @@ class SetSVM:
 
     @property
     def best_inner_ua(self) -> float:
+        """The inner UA of its best ``C``: what the sets are compared by."""
         return max(self.fitted.inner_ua.values())
 
 
