@@ -182,16 +182,6 @@ if [ "$feats_type" = raw ]; then
   overrides=(--set "model.upstream.path=$upstream" --set "model.upstream.freeze=$freeze")
 fi
 
-if [ -n "$baseline" ] && [ -z "$tag" ]; then
-  tag=svm_${baseline//,/-}
-elif [ -z "$tag" ]; then
-  tag=$(basename "$train_config" .yaml)
-  [ "$feats_type" = fbank ] || tag="${tag}_$(basename "$upstream")"
-  [ "$feats_type" != raw ] || tag="${tag}_raw"
-  [ -z "$tasks" ] || tag="${tag}_${tasks//,/-}"
-  [ -z "$unlabeled_dirs" ] || tag="${tag}_semi"
-fi
-expdir=exp/$tag
 if [ -n "$baseline" ] || [ "$plan" != folds ]; then
   fuse=none  # the baseline alone, or the cross-corpus matrix: no fused system
 elif [ "$fuse" = auto ]; then
@@ -202,7 +192,17 @@ svm_sets=$baseline  # the SVM's functionals: the baseline's, or those of the SVM
 [ "$fuse" = none ] || svm_sets=$fuse
 svm_functionals=()
 for set in ${svm_sets//,/ }; do svm_functionals+=(--functionals "$data/functionals_$set"); done
-fusion_svm=exp/svm_${fuse//,/-}  # the SVM the network is fused with
+svm_name=svm_${svm_sets//,/-}  # the SVM's folder under exp/: the baseline, or the fused one
+if [ -n "$baseline" ] && [ -z "$tag" ]; then
+  tag=$svm_name
+elif [ -z "$tag" ]; then
+  tag=$(basename "$train_config" .yaml)
+  [ "$feats_type" = fbank ] || tag="${tag}_$(basename "$upstream")"
+  [ "$feats_type" != raw ] || tag="${tag}_raw"
+  [ -z "$tasks" ] || tag="${tag}_${tasks//,/-}"
+  [ -z "$unlabeled_dirs" ] || tag="${tag}_semi"
+fi
+expdir=exp/$tag
 
 log() { echo "$(date '+%H:%M:%S') [stage $1] ${*:2}" >&2; }
 
@@ -302,11 +302,11 @@ if [ "$stage" -le 4 ] && [ "$stop_stage" -ge 4 ]; then
     # shellcheck disable=SC2086  # the launcher options are words
     speecheq exp train "$expdir" $train_cmd --device "$device" --resume "$resume"
   fi
-  if [ "$fuse" != none ] && [ -f "$fusion_svm/scores/scores.json" ]; then
-    log 4 "$fusion_svm is scored already: kept for the fusion"
+  if [ "$fuse" != none ] && [ -f "exp/$svm_name/scores/scores.json" ]; then
+    log 4 "exp/$svm_name is scored already: kept for the fusion"
   elif [ "$fuse" != none ]; then
-    log 4 "linear SVM on the $fuse functionals -> $fusion_svm, for the fusion"
-    speecheq baseline svm "$data/folds" "$fusion_svm" "${svm_functionals[@]}" \
+    log 4 "linear SVM on the $fuse functionals -> exp/$svm_name, for the fusion"
+    speecheq baseline svm "$data/folds" "exp/$svm_name" "${svm_functionals[@]}" \
       --config "$train_config" ${folds:+--folds "$folds"} --nj "$nj" >/dev/null
   fi
   log 4 "done in $((SECONDS - start)) s"
@@ -322,15 +322,15 @@ if [ "$stage" -le 5 ] && [ "$stop_stage" -ge 5 ] && [ -z "$baseline" ]; then
   if [ "$fuse" != none ] && [ "$(wc -w <<< "$folds")" -eq 1 ]; then
     log 5 "one fold: no fusion (its weights are chosen on the other folds)"
   elif [ "$fuse" != none ]; then
-    [ -f "$fusion_svm/scores/scores.json" ] ||
-      die "$fusion_svm: no SVM to fuse with; stage 4 trains it (or --fuse none: the network alone)"
-    fused=${expdir}_fused_${fuse//,/-}
-    log 5 "late fusion of $expdir with $fusion_svm -> $fused"
+    [ -f "exp/$svm_name/scores/scores.json" ] ||
+      die "exp/$svm_name: no SVM to fuse with; stage 4 trains it (or --fuse none: the network alone)"
+    fused=${expdir}_fused_${svm_name#svm_}
+    log 5 "late fusion of $expdir with exp/$svm_name -> $fused"
     for run in "$expdir"/seed*; do
       [ -d "$run" ] || run=$expdir  # a plan of one seed has no seed folders
-      speecheq exp fuse "$fused${run#"$expdir"}" "$run" "$fusion_svm" >/dev/null
+      speecheq exp fuse "$fused${run#"$expdir"}" "$run" "exp/$svm_name" >/dev/null
     done
-    speecheq compare "$fused" "$fusion_svm" "$expdir" --out-dir "$fused"
+    speecheq compare "$fused" "exp/$svm_name" "$expdir" --out-dir "$fused"
   fi
   log 5 "done in $((SECONDS - start)) s; reports under $expdir${fused:+ and $fused}"
 fi
