@@ -51,7 +51,8 @@ split_by=speaker     # speaker, group (utt2group), table (--folds-table), partit
 folds_table=conf/folds.txt  # with --split-by table: lines '<fold> <speaker> [<speaker> ...]'
 speed_perturb=       # speeds of the copies every fold also trains on (e.g. "0.9 1.1"; "" = none)
 num_folds=           # speaker or random folds ("" = one per speaker, 5 random; --plan cross: 2)
-valid_fraction=0.1   # share of the training speakers' utterances held out for validation
+valid_fraction=0.1   # share of the training utterances (or speakers) held out for validation
+valid_by=utterance   # utterance (drawn from every training speaker) or speaker (whole speakers)
 folds=               # space-separated folds to train and score ("" = all)
 seeds=               # space-separated seeds: every fold trained with each ("" = the config's)
 unlabeled_dirs=      # space-separated data dirs of another corpus's speech (after its stage 2)
@@ -98,6 +99,8 @@ Options (default in brackets):
   --folds-table FILE         with --split-by table [$folds_table]
   --speed-perturb '0.9 1.1'  train every fold on speed-perturbed copies too (Kaldi's, stage 3)
   --num-folds K; --valid-fraction F [$valid_fraction]
+  --valid-by utterance|speaker   valid set: utterances of every training speaker, or whole
+                             training speakers (tag gets _valid-speaker) [$valid_by]
   --folds 'fold1 fold2'      only these folds [all]
   --seeds '0 1 2'            train every fold with each seed [the config's]; stage 6
                              then releases their ensemble
@@ -144,6 +147,8 @@ if [ -z "$stop_stage" ]; then stop_stage=$((stage > 5 ? stage : 5)); fi
   die "stages run from 1 to 6, got --stage $stage --stop-stage $stop_stage"
 case $resume in auto | true | false) ;; *) die "--resume takes auto, true or false, got '$resume'" ;; esac
 case $plan in folds | cross) ;; *) die "--plan takes folds or cross, got '$plan'" ;; esac
+case $valid_by in utterance | speaker) ;; *) die "--valid-by takes utterance or speaker, got '$valid_by'" ;; esac
+[ "$valid_by" = utterance ] || [ "$plan" = folds ] || die "--valid-by speaker applies to the folds plan"
 check_sets() {  # OPTION VALUE: one set of functionals or several, comma-separated, each once
   local set seen=, wanted="$1 takes fbank, egemaps or compare, or several separated by commas"
   [[ $2 =~ ^[a-z]+(,[a-z]+)*$ ]] || die "$wanted, got '$2'"
@@ -201,6 +206,7 @@ elif [ -z "$tag" ]; then
   [ "$feats_type" != raw ] || tag="${tag}_raw"
   [ -z "$tasks" ] || tag="${tag}_${tasks//,/-}"
   [ -z "$unlabeled_dirs" ] || tag="${tag}_semi"
+  [ "$valid_by" = utterance ] || tag="${tag}_valid-speaker"
 fi
 expdir=exp/$tag
 
@@ -279,7 +285,8 @@ if [ "$stage" -le 4 ] && [ "$stop_stage" -ge 4 ]; then
     [ "$split_by" != table ] || split_options=(--table "$folds_table")
     [ -z "$speed_perturb" ] || split_options+=(--perturbed "$data/all_sp")
     speecheq data split "$data/all" "$data/folds" --by "$split_by" "${split_options[@]}" \
-      ${num_folds:+--num-folds "$num_folds"} --valid-fraction "$valid_fraction"
+      ${num_folds:+--num-folds "$num_folds"} --valid-fraction "$valid_fraction" \
+      --valid-by "$valid_by"
   fi
   if [ -n "$baseline" ]; then
     log 4 "linear SVM on the $baseline functionals -> $expdir"

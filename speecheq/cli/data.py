@@ -10,7 +10,7 @@ import typer
 from speecheq.console import print_table, status_console, warn
 from speecheq.data.check import fix, validate
 from speecheq.data.datadir import DataDir
-from speecheq.data.folds import SPEAKER_DEPENDENT_NOTE, SPLITS, save_folds, split_folds
+from speecheq.data.folds import SPEAKER_DEPENDENT_NOTE, SPLITS, VALID_BY, save_folds, split_folds
 from speecheq.data.ops import check_output, combine, describe, label_fraction, subset
 from speecheq.data.perturb import parse_speeds, perturb_speed
 from speecheq.errors import SpeechEQError
@@ -198,8 +198,16 @@ def split_command(
         typer.Option(help="With --by table: lines '<fold> <speaker> [<speaker> ...]'."),
     ] = None,
     valid_fraction: Annotated[
-        float, typer.Option(help="Share of the training speakers' utterances held out for valid.")
+        float,
+        typer.Option(help="Share of the training utterances (or speakers) held out for valid."),
     ] = 0.1,
+    valid_by: Annotated[
+        str,
+        typer.Option(
+            help="utterance: valid utterances drawn from every training speaker; speaker: whole "
+            "training speakers held out, so the epoch kept generalises to unseen voices."
+        ),
+    ] = "utterance",
     seed: Annotated[int, typer.Option(help="Seed of the valid draw (and of --by random).")] = 0,
     perturbed: Annotated[
         Path | None,
@@ -218,6 +226,8 @@ def split_command(
     """
     if by not in SPLITS:
         raise SpeechEQError(f"--by takes {', '.join(SPLITS)}, got '{by}'")
+    if valid_by not in VALID_BY:
+        raise SpeechEQError(f"--valid-by takes {' or '.join(VALID_BY)}, got '{valid_by}'")
     if table is not None and by != "table":
         raise SpeechEQError("--table is read with --by table only")
     check_output(dst, src, *(path for path in (table, perturbed) if path is not None))
@@ -227,6 +237,7 @@ def split_command(
         num_folds=num_folds,
         table=table,
         valid_fraction=valid_fraction,
+        valid_by=valid_by,
         seed=seed,
         perturbed=None if perturbed is None else (DataDir.load(perturbed), str(perturbed)),
     )

@@ -27,6 +27,7 @@ from speecheq.fileio import read_lines, read_table
 
 FOLD_PARTS: tuple[str, ...] = ("train", "valid", "test")
 SPLITS = ("speaker", "group", "table", "partition", "random")
+VALID_BY = ("utterance", "speaker")
 SPEAKER_DEPENDENT_NOTE = (
     "speaker-dependent folds: test speakers are also in training, so these figures are not "
     "comparable with speaker-independent ones"
@@ -61,6 +62,7 @@ def split_folds(
     num_folds: int | None = None,
     table: str | Path | None = None,
     valid_fraction: float = 0.1,
+    valid_by: str = "utterance",
     seed: int = 0,
     perturbed: tuple[DataDir, str] | None = None,
 ) -> list[Fold]:
@@ -75,12 +77,22 @@ def split_folds(
     ``utt2split`` (train/valid/test), one fold. ``by="random"``: ``num_folds`` (default 5) folds
     of utterances drawn per (speaker, emotion class) with ``seed``: speaker-dependent.
 
-    The valid set is ``valid_fraction`` of the training utterances, drawn per speaker and class
-    with ``seed``, so with a speaker-independent split no valid speaker is a test speaker.
+    ``valid_by="utterance"``: the valid set is ``valid_fraction`` of the training utterances,
+    drawn per speaker and class with ``seed``. ``valid_by="speaker"``: it is that share of the
+    training speakers (at least one), drawn with ``seed`` and held out whole, so that the epoch
+    kept is the one that generalises to unseen voices. Either way, with a speaker-independent
+    split no valid speaker is a test speaker.
     ``perturbed`` (a data directory of speed-perturbed copies and its path) adds to each
     training set the copies of its utterances (:func:`speecheq.data.perturb.with_copies`).
     """
-    folds = _split(data, by, num_folds, table, valid_fraction, seed)
+    if valid_by not in VALID_BY:
+        raise SpeechEQError(f"the valid set is drawn by {' or '.join(VALID_BY)}, not '{valid_by}'")
+    if valid_by == "speaker" and by in ("partition", "random"):
+        raise SpeechEQError(
+            f"a split by {by} draws its valid set by utterance: "
+            + ("the partition gives it" if by == "partition" else "every speaker is in each fold")
+        )
+    folds = _split(data, by, num_folds, table, valid_fraction, valid_by, seed)
     if perturbed is None:
         return folds
     copies, where = perturbed
@@ -95,6 +107,7 @@ def _split(
     num_folds: int | None,
     table: str | Path | None,
     valid_fraction: float,
+    valid_by: str,
     seed: int,
 ) -> list[Fold]:
     if num_folds is not None and by not in ("speaker", "random"):
@@ -116,7 +129,7 @@ def _split(
             utt for spk, utts in spk2utt.items() if spk not in test_speakers for utt in utts
         )
         name = fold_name if by == "table" else f"fold{index:0{width}d}"
-        folds.append(_fold(data, name, rest, test_utts, valid_fraction, seed))
+        folds.append(_fold(data, name, rest, test_utts, valid_fraction, seed, valid_by))
     return folds
 
 
@@ -127,9 +140,13 @@ def _fold(
     test_utts: Sequence[str],
     valid_fraction: float,
     seed: int,
+    valid_by: str = "utterance",
 ) -> Fold:
     """The fold testing ``test_utts``, trained and validated on ``rest``."""
-    valid_utts = draw_valid(data, rest, valid_fraction, seed)
+    if valid_by == "speaker":
+        valid_utts = draw_valid_speakers(data, rest, valid_fraction, seed, name)
+    else:
+        valid_utts = draw_valid(data, rest, valid_fraction, seed)
     train_utts = sorted(set(rest) - valid_utts)
     if not train_utts or not valid_utts:
         part = "training" if not train_utts else "valid"
@@ -244,6 +261,24 @@ def draw_valid(data: DataDir, utts: Sequence[str], fraction: float, seed: int) -
     if not chosen and len(utts) > 1:
         chosen.update(rng.sample(sorted(utts), max(1, round(len(utts) * fraction))))
     return chosen
+
+
+def draw_valid_speakers(
+    data: DataDir, utts: Sequence[str], fraction: float, seed: int, fold: str
+) -> set[str]:
+    """The utterances among ``utts`` of ``fraction`` of their speakers (at least one, never all),
+    drawn with ``seed`` and the ``fold``'s name, so that each fold holds out other speakers."""
+    if not 0 < fraction < 1:
+        raise SpeechEQError(f"the valid fraction must be in (0, 1), got {fraction}")
+    speakers = sorted({data.utt2spk[utt] for utt in utts})
+    if len(speakers) < 2:
+        raise SpeechEQError(
+            f"a valid set of held-out speakers needs 2 training speakers or more, not "
+            f"{len(speakers)} ({', '.join(speakers)})"
+        )
+    count = min(len(speakers) - 1, max(1, round(len(speakers) * fraction)))
+    held_out = set(random.Random(f"{seed} {fold}").sample(speakers, count))
+    return {utt for utt in utts if data.utt2spk[utt] in held_out}
 
 
 def _strata(data: DataDir, utts: Sequence[str]) -> list[list[str]]:
