@@ -206,6 +206,32 @@ def test_valid_draw_is_reproducible_and_stratified(datadir: Path) -> None:
         split_folds(data, valid_fraction=0.0)
 
 
+def test_valid_by_speaker_holds_whole_training_speakers_out(datadir: Path) -> None:
+    data = DataDir.load(datadir)
+    folds = split_folds(data, valid_by="speaker", valid_fraction=0.5, seed=3)
+    for fold in folds:
+        rest = set(data.speakers) - set(fold.test.speakers)
+        assert len(fold.valid.speakers) == 2  # half of the 3 training speakers, rounded
+        assert set(fold.valid.speakers) | set(fold.train.speakers) == rest
+        assert not set(fold.valid.speakers) & set(fold.train.speakers)
+        assert sorted(fold.valid.utts) == sorted(
+            u for u in data.utts if data.utt2spk[u] in fold.valid.speakers
+        )
+    assert len({tuple(fold.valid.speakers) for fold in folds}) > 1  # each fold draws its own
+    again = split_folds(data, valid_by="speaker", valid_fraction=0.5, seed=3)
+    assert [f.valid.utts for f in again] == [f.valid.utts for f in folds]
+    one = split_folds(data, valid_by="speaker", valid_fraction=0.1)  # at least one speaker
+    assert [len(fold.valid.speakers) for fold in one] == [1, 1, 1, 1]
+    pairs = split_folds(data, num_folds=2, valid_by="speaker", valid_fraction=0.9)
+    assert [len(fold.train.speakers) for fold in pairs] == [1, 1]  # never every speaker
+    for by, error in [("partition", "the partition gives it"), ("random", "every speaker")]:
+        with pytest.raises(SpeechEQError, match=error):
+            split_folds(data, by=by, valid_by="speaker")
+    two = data.subset([u for u in data.utts if data.utt2spk[u] in ("spk1", "spk2")])
+    with pytest.raises(SpeechEQError, match="needs 2 training speakers or more, not 1 \\(spk2\\)"):
+        split_folds(two, valid_by="speaker")
+
+
 def test_atomic_write_keeps_old_file_on_failure(tmp_path: Path) -> None:
     target = tmp_path / "table"
     write_table(target, {"b": "2", "a": "1"})

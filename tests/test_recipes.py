@@ -103,6 +103,8 @@ def test_recipe_options() -> None:
         (("--stage", "6", "--baseline", "fbank"), "stage 6 releases the folds plan's network"),
         (("--unlabeled-dirs", "x", "--plan", "cross"), "--unlabeled-dirs trains the networks of"),
         (("--resume", "yes"), "--resume takes auto, true or false, got 'yes'"),
+        (("--valid-by", "utt"), "--valid-by takes utterance or speaker, got 'utt'"),
+        (("--valid-by", "speaker", "--plan", "cross"), "--valid-by speaker applies to the folds"),
         (("--fuse", "svm"), "--fuse takes fbank, egemaps or compare, or several separated by"),
         (("--fuse", "egemaps,,compare"), "got 'egemaps,,compare'"),
         (("--fuse", "compare,egemaps,compare"), "--fuse names compare twice"),
