@@ -39,6 +39,7 @@ from speecheq.scoring.scores import Report, aggregate
 
 if TYPE_CHECKING:
     from sklearn.model_selection import BaseCrossValidator
+    from sklearn.svm import LinearSVC
 
 GRID = (1e-6, 1e-5, 1e-4, 1e-3, 1e-2, 1e-1)
 """The values of the SVM's ``C`` tried."""
@@ -120,14 +121,20 @@ class FittedSVM:
         return softmax(full, self.temperature)
 
 
+def linear_svm(seed: int = 0) -> LinearSVC:
+    """The baseline's unfitted SVM: linear, classes weighted by their inverse frequency."""
+    from sklearn.svm import LinearSVC
+
+    return LinearSVC(class_weight="balanced", max_iter=20000, random_state=seed)
+
+
 def fit_svm(train: Labelled, seed: int = 0) -> FittedSVM:
     """The SVM trained with the ``C`` of best UA on the :func:`inner_folds`, calibrated on the
     same folds."""
     from sklearn.base import clone
     from sklearn.model_selection import GridSearchCV, cross_val_predict
-    from sklearn.svm import LinearSVC
 
-    svm = LinearSVC(class_weight="balanced", max_iter=20000, random_state=seed)
+    svm = linear_svm(seed)
     groups = np.asarray(train.speakers)
     inner = inner_folds(train)
     search = GridSearchCV(svm, {"C": list(GRID)}, scoring="balanced_accuracy", cv=inner)
