@@ -227,6 +227,8 @@ def test_valid_by_speaker_holds_whole_training_speakers_out(datadir: Path) -> No
     for by, error in [("partition", "the partition gives it"), ("random", "every speaker")]:
         with pytest.raises(SpeechEQError, match=error):
             split_folds(data, by=by, valid_by="speaker")
+    with pytest.raises(SpeechEQError, match="valid fraction must be in"):
+        split_folds(data, valid_by="speaker", valid_fraction=1.0)
     two = data.subset([u for u in data.utts if data.utt2spk[u] in ("spk1", "spk2")])
     with pytest.raises(SpeechEQError, match="needs 2 training speakers or more, not 1 \\(spk2\\)"):
         split_folds(two, valid_by="speaker")

@@ -242,17 +242,22 @@ def read_fold_table(path: str | Path, speakers: Sequence[str]) -> list[tuple[str
     return folds
 
 
+def _check_valid_fraction(fraction: float) -> None:
+    """Raise unless ``fraction`` is strictly between 0 and 1."""
+    if not 0 < fraction < 1:
+        raise SpeechEQError(
+            f"the valid fraction must be in (0, 1), got {fraction}: training keeps the epoch "
+            "that scores best on the valid set"
+        )
+
+
 def draw_valid(data: DataDir, utts: Sequence[str], fraction: float, seed: int) -> set[str]:
     """``fraction`` of ``utts`` for validation, drawn per (speaker, emotion class) with ``seed``.
 
     Where every stratum is too small to give an utterance, the draw is made over all of ``utts``
     instead, so the valid set is never empty while ``utts`` has two utterances or more.
     """
-    if not 0 < fraction < 1:
-        raise SpeechEQError(
-            f"the valid fraction must be in (0, 1), got {fraction}: training keeps the epoch "
-            "that scores best on the valid set"
-        )
+    _check_valid_fraction(fraction)
     rng = random.Random(seed)
     chosen: set[str] = set()
     for members in _strata(data, utts):
@@ -268,8 +273,7 @@ def draw_valid_speakers(
 ) -> set[str]:
     """The utterances among ``utts`` of ``fraction`` of their speakers (at least one, never all),
     drawn with ``seed`` and the ``fold``'s name, so that each fold holds out other speakers."""
-    if not 0 < fraction < 1:
-        raise SpeechEQError(f"the valid fraction must be in (0, 1), got {fraction}")
+    _check_valid_fraction(fraction)
     speakers = sorted({data.utt2spk[utt] for utt in utts})
     if len(speakers) < 2:
         raise SpeechEQError(
