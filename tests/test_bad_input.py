@@ -148,6 +148,14 @@ def case_bad_valid_fraction(tmp: Path, _: Path) -> list[object]:
     return ["data", "split", _data(tmp), tmp / "folds", "--valid-fraction", "1.5"]
 
 
+def case_unknown_valid_by(tmp: Path, _: Path) -> list[object]:
+    return ["data", "split", _data(tmp), tmp / "folds", "--valid-by", "voice"]
+
+
+def case_valid_speakers_of_random_folds(tmp: Path, _: Path) -> list[object]:
+    return ["data", "split", _data(tmp), tmp / "folds", "--by", "random", "--valid-by", "speaker"]
+
+
 def case_data_dir_is_a_file(tmp: Path, _: Path) -> list[object]:
     _edit(tmp / "data", "not a folder\n")
     return ["data", "validate", tmp / "data"]
@@ -597,6 +605,10 @@ CASES: dict[str, Case] = {
     "combine onto a source": Case(case_combine_onto_source, 1, "would overwrite the input"),
     "unknown speaker": Case(case_unknown_speaker, 1, "speaker(s) not in the data directory: spk9"),
     "valid fraction": Case(case_bad_valid_fraction, 1, "valid fraction must be in (0, 1), got 1.5"),
+    "unknown valid-by": Case(case_unknown_valid_by, 1, "--valid-by takes utterance or speaker"),
+    "valid speakers of random folds": Case(
+        case_valid_speakers_of_random_folds, 1, "a split by random draws its valid set by utterance"
+    ),
     "data dir is a file": Case(
         case_data_dir_is_a_file, 1, "{tmp}/data: data directory is a file, not"
     ),
