@@ -41,8 +41,7 @@ def main() -> None:
     train = Labelled.load(parts, args.functionals, ClassMap.build(labels.classes, labels.merge))
     rng = np.random.default_rng(0)
     warnings.simplefilter("ignore", ConvergenceWarning)  # the grid's largest C may not converge
-    columns: list[list[str]] = []
-    first_sum = None
+    fits: list[tuple[int, list[float]]] = []  # utterances and seconds per C, for each size
     for copies in args.copies:
         noisy = [
             train.values + 0.5 * rng.standard_normal(train.values.shape) for _ in range(1, copies)
@@ -54,11 +53,13 @@ def main() -> None:
             start = time.perf_counter()
             linear_svm().set_params(C=c).fit(values, classes)
             seconds.append(time.perf_counter() - start)
-        first_sum = first_sum or sum(seconds)
-        growth = f"{sum(seconds) / first_sum:.1f}x"
-        columns.append(
-            [str(len(values)), *(f"{s:.1f}" for s in seconds), f"{sum(seconds):.1f}", growth]
-        )
+        fits.append((len(values), seconds))
+    first_sum = sum(fits[0][1])
+    columns = [
+        [str(size), *(f"{s:.1f}" for s in seconds), f"{sum(seconds):.1f}",
+         f"{sum(seconds) / first_sum:.1f}x"]
+        for size, seconds in fits
+    ]  # fmt: skip
     names = ["utterances", *(f"C={c:g} s" for c in GRID), "sum s", "sum growth"]
     rows = [[name, *(column[i] for column in columns)] for i, name in enumerate(names)]
     print_table(
